@@ -1,0 +1,79 @@
+"""The brands' knowledge: their settings, intents and trained matchers.
+Reloading swaps the whole set at once, so a message is matched either with
+the old intents or with the new ones, never with half of each."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from .brands import Brand, load_brands
+from .errors import NotFound
+from .nlu import Matcher, Parse, build_matcher
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    brands: dict[str, Brand]
+    matchers: dict[str, Matcher]
+    fingerprint: tuple
+
+
+def _fingerprint(intents_dir: Path) -> tuple:
+    return tuple(sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size)
+                        for p in intents_dir.rglob("*") if p.is_file()))
+
+
+def _build(intents_dir: Path) -> _Snapshot:
+    fingerprint = _fingerprint(intents_dir)
+    brands = load_brands(intents_dir)
+    matchers = {
+        brand_id: build_matcher(brand.training_data(), threshold=brand.settings.nlu.threshold,
+                                margin=brand.settings.nlu.margin)
+        for brand_id, brand in brands.items()
+    }
+    return _Snapshot(brands, matchers, fingerprint)
+
+
+class Knowledge:
+    def __init__(self, intents_dir: Path) -> None:
+        self.intents_dir = intents_dir
+        self._snapshot = _build(intents_dir)
+
+    @property
+    def brands(self) -> dict[str, Brand]:
+        return self._snapshot.brands
+
+    def brand(self, brand_id: str) -> Brand:
+        try:
+            return self._snapshot.brands[brand_id]
+        except KeyError:
+            raise NotFound(f"no brand {brand_id!r}") from None
+
+    def parse(self, brand_id: str, text: str) -> Parse:
+        self.brand(brand_id)
+        return self._snapshot.matchers[brand_id].parse(text)
+
+    async def reload(self) -> bool:
+        """Rebuild from the files (off the event loop) and swap atomically.
+        A broken file keeps the current intents and raises its error."""
+        snapshot = await asyncio.to_thread(_build, self.intents_dir)
+        self._snapshot = snapshot
+        return True
+
+    def changed_on_disk(self) -> bool:
+        return _fingerprint(self.intents_dir) != self._snapshot.fingerprint
+
+    async def watch(self, interval: float = 1.0) -> None:
+        """Reload whenever the intent files change."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if await asyncio.to_thread(self.changed_on_disk):
+                    await self.reload()
+                    log.info("intents reloaded from %s", self.intents_dir)
+            except Exception:  # a half-saved or broken file: keep serving the old intents
+                log.exception("intents not reloaded")

@@ -1,0 +1,58 @@
+"""Intent matching and entity extraction. Pure functions of text and training
+examples: this package imports nothing from the domain, the store or the web.
+
+The one interface the rest of the program uses is `Matcher.parse(text)`."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+OUT_OF_SCOPE = "out_of_scope"
+
+
+@dataclass(frozen=True)
+class Entity:
+    entity: str
+    value: str
+    start: int
+    end: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"entity": self.entity, "value": self.value, "start": self.start, "end": self.end}
+
+
+@dataclass
+class Parse:
+    text: str
+    intent: str | None          # None: nothing cleared the threshold, the bot falls back
+    confidence: float           # of the top-ranked intent, even when intent is None
+    ranking: list[tuple[str, float]] = field(default_factory=list)
+    entities: list[Entity] = field(default_factory=list)
+
+    @property
+    def top(self) -> str | None:
+        return self.ranking[0][0] if self.ranking else None
+
+    def to_rasa(self, ranking_size: int = 10) -> dict[str, Any]:
+        """The shape of Rasa's /model/parse answer."""
+        return {
+            "text": self.text,
+            "intent": {"name": self.intent, "confidence": round(self.confidence, 4)},
+            "intent_ranking": [{"name": n, "confidence": round(c, 4)} for n, c in self.ranking[:ranking_size]],
+            "entities": [e.to_dict() for e in self.entities],
+        }
+
+
+class Matcher(Protocol):
+    def parse(self, text: str) -> Parse:
+        """Rank the intents for one message and decide whether the top one is confident."""
+
+
+def build_matcher(training: dict[str, list[str]], *, threshold: float, margin: float,
+                  kind: str = "hybrid") -> Matcher:
+    """Train a matcher on examples per intent (`out_of_scope` holds negatives)."""
+    if kind == "fuzzy":
+        from .fuzzy import FuzzyMatcher
+        return FuzzyMatcher(training)
+    from .hybrid import HybridMatcher
+    return HybridMatcher(training, threshold=threshold, margin=margin)

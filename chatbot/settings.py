@@ -1,0 +1,28 @@
+"""One typed settings object: defaults, then CHATBOT_* environment variables,
+then command-line flags (run.py)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHATBOT_")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    db: Path = REPO_ROOT / "data" / "chatbot.db"
+    demo: bool = Field(True, description="seed the demo data into an empty database")
+    intents_dir: Path = REPO_ROOT / "intents"
+    static_dir: Path = REPO_ROOT / "static"
+    vendor_dir: Path = REPO_ROOT / "node_modules"
+    session_ttl_seconds: int = 7 * 24 * 3600
+    cookie_secure: bool = False
+    login_max_failures: int = 5
+    login_window_seconds: int = 15 * 60
+    history_limit: int = 50
+    watch_intents: bool = Field(True, description="reload intents when their files change")

@@ -1,0 +1,88 @@
+"""The versioned schema. Each migration brings the database from version N-1 to
+N; `PRAGMA user_version` remembers where a database is, so an existing file is
+upgraded in place and a new one is built by running them all."""
+from __future__ import annotations
+
+from typing import Callable
+
+from sqlite_utils import Database
+
+
+def _v1_core(db: Database) -> None:
+    db["brands"].create({"id": str, "name": str}, pk="id")
+    db["users"].create(
+        {"id": int, "brand": str, "email": str, "name": str, "role": str,
+         "password_hash": str, "created_at": str, "password_changed_at": str},
+        pk="id", foreign_keys=[("brand", "brands", "id")],
+    )
+    db["users"].create_index(["brand", "email"], unique=True)
+    db["sessions"].create(
+        {"token_hash": str, "user_id": int, "created_at": str, "expires_at": str},
+        pk="token_hash", foreign_keys=[("user_id", "users", "id")],
+    )
+    db["sessions"].create_index(["user_id"])
+    db["login_failures"].create({"id": int, "key": str, "at": str}, pk="id")
+    db["login_failures"].create_index(["key", "at"])
+
+    db["orders"].create(
+        {"number": str, "brand": str, "user_id": int, "status": str, "items": str,
+         "total_cents": int, "currency": str, "created_at": str, "updated_at": str, "notes": str},
+        pk="number", foreign_keys=[("user_id", "users", "id")],
+    )
+    db["orders"].create_index(["user_id"])
+    db["shipments"].create(
+        {"id": int, "order_number": str, "carrier": str, "tracking_number": str, "shipped_at": str,
+         "estimated_delivery": str, "delivered_at": str},
+        pk="id", foreign_keys=[("order_number", "orders", "number")],
+    )
+    db["shipments"].create_index(["order_number"])
+    db["purchases"].create(
+        {"number": str, "brand": str, "user_id": int, "package": str, "amount_cents": int,
+         "currency": str, "purchased_at": str, "status": str, "activated_at": str},
+        pk="number", foreign_keys=[("user_id", "users", "id")],
+    )
+    db["purchases"].create_index(["user_id"])
+    db["refunds"].create(
+        {"number": str, "brand": str, "user_id": int, "order_number": str, "purchase_number": str,
+         "status": str, "amount_cents": int, "currency": str, "requested_at": str, "approved_at": str,
+         "completed_at": str, "reason": str},
+        pk="number", foreign_keys=[("user_id", "users", "id")],
+    )
+    db["refunds"].create_index(["user_id"])
+    db["withdrawals"].create(
+        {"number": str, "brand": str, "user_id": int, "status": str, "amount_cents": int,
+         "currency": str, "requested_at": str, "paid_at": str},
+        pk="number", foreign_keys=[("user_id", "users", "id")],
+    )
+    db["withdrawals"].create_index(["user_id"])
+
+    db["conversations"].create(
+        {"id": int, "brand": str, "user_id": int, "state": str, "created_at": str,
+         "updated_at": str, "closed_at": str, "last_seq": int},
+        pk="id", foreign_keys=[("user_id", "users", "id")], defaults={"last_seq": 0},
+    )
+    db["conversations"].create_index(["user_id", "state"])
+    db["messages"].create(
+        {"id": int, "conversation_id": int, "seq": int, "sender_type": str, "sender_name": str,
+         "sender_id": int, "text": str, "client_id": str, "intent": str, "confidence": float,
+         "meta": str, "created_at": str},
+        pk="id", foreign_keys=[("conversation_id", "conversations", "id")],
+    )
+    # The unique indexes are what make "stored once" true under races and retries.
+    db["messages"].create_index(["conversation_id", "seq"], unique=True)
+    db["messages"].create_index(["conversation_id", "client_id"], unique=True)
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_v1_core]
+
+
+def migrate(db: Database) -> int:
+    """Run the migrations this database has not seen; returns the new version."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    for number, migration in enumerate(MIGRATIONS, start=1):
+        if number <= version:
+            continue
+        with db.atomic():
+            migration(db)
+            db.execute(f"PRAGMA user_version = {number}")
+    return len(MIGRATIONS)

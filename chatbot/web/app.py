@@ -1,0 +1,66 @@
+"""The app factory: `create_app(settings)` builds every part and hangs it off
+the aiohttp app, so a test can build as many independent apps as it likes."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import socketio
+from aiohttp import web
+
+from ..auth import Auth
+from ..chat import ChatService
+from ..clock import Clock, SystemClock
+from ..demo import demo_rows
+from ..dialogue import Dialogue
+from ..knowledge import Knowledge
+from ..settings import Settings
+from ..store import Store
+from . import http
+from .chat_namespace import ChatNamespace
+from .keys import AUTH, CHAT, CLOCK, KNOWLEDGE, SETTINGS, SIO, STORE
+
+log = logging.getLogger(__name__)
+MAX_SOCKET_MESSAGE = 64 * 1024
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> web.Application:
+    settings = settings or Settings()
+    clock = clock or SystemClock()
+    app = web.Application(middlewares=[http.errors_middleware, http.security_headers_middleware],
+                          client_max_size=http.MAX_JSON_BODY)
+    store = Store(settings.db)
+    knowledge = Knowledge(settings.intents_dir)
+    auth = Auth(store, clock, session_ttl_seconds=settings.session_ttl_seconds,
+                max_failures=settings.login_max_failures, failure_window_seconds=settings.login_window_seconds)
+    chat = ChatService(store, clock, Dialogue(knowledge), history_limit=settings.history_limit)
+
+    sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=[],
+                               max_http_buffer_size=MAX_SOCKET_MESSAGE)
+    sio.register_namespace(ChatNamespace(auth, chat))
+    sio.attach(app)
+
+    app[SETTINGS], app[CLOCK], app[STORE], app[KNOWLEDGE] = settings, clock, store, knowledge
+    app[AUTH], app[CHAT], app[SIO] = auth, chat, sio
+    app.add_routes(http.routes)
+    http.add_static_routes(app)
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+async def _lifecycle(app: web.Application):
+    settings, store, knowledge = app[SETTINGS], app[STORE], app[KNOWLEDGE]
+    await store.open()
+    for brand in knowledge.brands.values():
+        await store.upsert_brand(brand.id, brand.settings.name)
+    if settings.demo and await store.is_empty():
+        await store.seed(demo_rows(app[CLOCK].now()))
+        log.info("seeded the demo data into %s", settings.db)
+    watcher = asyncio.create_task(knowledge.watch()) if settings.watch_intents else None
+    yield
+    if watcher:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    await store.close()

@@ -1,0 +1,105 @@
+"""Socket.IO namespace `/chat`: customers and merchants talk to the bot here.
+Handlers are thin: validate the payload, call the chat service, emit."""
+from __future__ import annotations
+
+import logging
+from http.cookies import SimpleCookie
+from typing import Any
+
+import socketio
+
+from ..auth import Auth, User, hash_token
+from ..chat import ChatService
+from ..errors import ChatbotError, InvalidPayload
+from .payloads import ChatAuth, ChatMessage, Typing, parse_payload
+
+log = logging.getLogger(__name__)
+CUSTOMER_ROLES = ("customer", "merchant")
+
+
+def session_room(token: str) -> str:
+    return f"session:{hash_token(token)}"
+
+
+def conversation_room(conversation_id: int) -> str:
+    return f"conversation:{conversation_id}"
+
+
+async def disconnect_room(sio: socketio.AsyncServer, room: str) -> None:
+    """Disconnect every socket in `room`, on every namespace."""
+    for namespace in list(sio.namespace_handlers):
+        for sid, _ in list(sio.manager.get_participants(namespace, room)):
+            await sio.disconnect(sid, namespace=namespace)
+
+
+def token_from(environ: dict[str, Any], auth: ChatAuth) -> str | None:
+    if auth.token:
+        return auth.token
+    cookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
+    morsel = cookie.get("chatbot_session")
+    return morsel.value if morsel else None
+
+
+def error_ack(error: ChatbotError) -> dict[str, Any]:
+    return {"ok": False, "error": error.code, "detail": error.detail}
+
+
+class ChatNamespace(socketio.AsyncNamespace):
+    def __init__(self, auth: Auth, chat: ChatService) -> None:
+        super().__init__("/chat")
+        self.auth = auth
+        self.chat = chat
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        try:
+            handshake = parse_payload(ChatAuth, auth or {})
+        except InvalidPayload:
+            raise socketio.exceptions.ConnectionRefusedError("unauthorized") from None
+        token = token_from(environ, handshake)
+        user = await self.auth.user_for_token(token)
+        if user is None or user.role not in CUSTOMER_ROLES:
+            raise socketio.exceptions.ConnectionRefusedError("unauthorized")
+        conversation = await self.chat.open(user)
+        await self.save_session(sid, {"user": user, "conversation_id": conversation["id"]})
+        await self.enter_room(sid, conversation_room(conversation["id"]))
+        await self.enter_room(sid, session_room(token))
+        # The CONNECT packet goes out when this handler returns; the history follows it.
+        self.server.start_background_task(self._send_conversation, sid, conversation, handshake.last_seq)
+
+    async def _send_conversation(self, sid: str, conversation: dict[str, Any], last_seq: int | None) -> None:
+        messages = await self.chat.history(conversation["id"], last_seq)
+        await self.emit("conversation", {"id": conversation["id"], "state": conversation["state"],
+                                         "messages": messages}, to=sid)
+
+    async def on_message(self, sid: str, data: Any = None) -> dict[str, Any]:
+        try:
+            payload = parse_payload(ChatMessage, data)
+        except InvalidPayload as e:
+            return error_ack(e)
+        session = await self.get_session(sid)
+        user: User = session["user"]
+        conversation_id = session["conversation_id"]
+        message, created = await self.chat.post_customer_message(user, conversation_id, payload.client_id,
+                                                                 payload.text)
+        if created:
+            await self.emit("message", message, room=conversation_room(conversation_id), skip_sid=sid)
+            self.server.start_background_task(self._answer, user, conversation_id, payload.text)
+        return {"ok": True, "message": message}
+
+    async def _answer(self, user: User, conversation_id: int, text: str) -> None:
+        try:
+            for reply in await self.chat.bot_turn(user, conversation_id, text):
+                await self.emit("message", reply, room=conversation_room(conversation_id))
+        except Exception:
+            log.exception("bot turn failed in conversation %s", conversation_id)
+
+    async def on_typing(self, sid: str, data: Any = None) -> dict[str, Any]:
+        try:
+            payload = parse_payload(Typing, data)
+        except InvalidPayload as e:
+            return error_ack(e)
+        session = await self.get_session(sid)
+        user: User = session["user"]
+        await self.emit("typing", {"on": payload.on, "sender": {"type": "customer", "name": user.name}},
+                        room=conversation_room(session["conversation_id"]), skip_sid=sid)
+        return {"ok": True}

@@ -1,0 +1,148 @@
+"""HTTP routes: thin. Each validates its input, calls the domain, and
+answers JSON; domain errors become `{"error", "detail"}` in the middleware."""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from ..auth import User
+from ..errors import ChatbotError, Forbidden, InvalidPayload, Unauthorized
+from .chat_namespace import disconnect_room, session_room
+from .keys import AUTH, KNOWLEDGE, SETTINGS, SIO
+from .payloads import LoginBody, ParseBody, parse_payload
+
+log = logging.getLogger(__name__)
+COOKIE = "chatbot_session"
+MAX_JSON_BODY = 64 * 1024
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'self'")
+
+routes = web.RouteTableDef()
+
+
+def error_response(status: int, code: str, detail: str) -> web.Response:
+    return web.json_response({"error": code, "detail": detail}, status=status)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except ChatbotError as e:
+        return error_response(e.status, e.code, e.detail)
+    except web.HTTPException as e:
+        if e.status >= 400 and request.path.startswith("/api/"):
+            return error_response(e.status, e.reason.lower().replace(" ", "_"), e.reason)
+        raise
+    except Exception:  # never a stack trace on the wire
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "something went wrong on our side")
+    return response
+
+
+@web.middleware
+async def security_headers_middleware(request: web.Request, handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if response.content_type == "text/html":
+        response.headers.setdefault("Content-Security-Policy", CSP)
+    return response
+
+
+async def read_json(request: web.Request) -> Any:
+    if request.content_length and request.content_length > MAX_JSON_BODY:
+        raise InvalidPayload("body too large")
+    raw = await request.content.read(MAX_JSON_BODY + 1)
+    if len(raw) > MAX_JSON_BODY:
+        raise InvalidPayload("body too large")
+    try:
+        return json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidPayload("body is not valid JSON") from None
+
+
+def request_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.cookies.get(COOKIE)
+
+
+async def current_user(request: web.Request) -> User:
+    user = await request.app[AUTH].user_for_token(request_token(request))
+    if user is None:
+        raise Unauthorized("log in first")
+    return user
+
+
+async def staff_of(request: web.Request, brand: str, roles: tuple[str, ...] = ("agent", "operator")) -> User:
+    """The logged-in user, who must hold one of `roles` in `brand`."""
+    user = await current_user(request)
+    if user.role not in roles or user.brand != brand:
+        raise Forbidden(f"needs an {' or '.join(roles)} of {brand}")
+    return user
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@routes.post("/api/login")
+async def login(request: web.Request) -> web.Response:
+    body = parse_payload(LoginBody, await read_json(request))
+    token, user = await request.app[AUTH].login(body.brand, body.email, body.password)
+    response = web.json_response({"token": token, "user": user.public()})
+    settings = request.app[SETTINGS]
+    response.set_cookie(COOKIE, token, httponly=True, samesite="Lax", secure=settings.cookie_secure,
+                        max_age=settings.session_ttl_seconds, path="/")
+    return response
+
+
+@routes.post("/api/logout")
+async def logout(request: web.Request) -> web.Response:
+    token = request_token(request)
+    if token:
+        user = await request.app[AUTH].user_for_token(token)
+        await request.app[AUTH].logout(token)
+        if user:
+            # Sockets that were opened with this session go too.
+            await disconnect_room(request.app[SIO], session_room(token))
+    response = web.Response(status=204)
+    response.del_cookie(COOKIE, path="/")
+    return response
+
+
+@routes.get("/api/me")
+async def me(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    return web.json_response({"user": user.public()})
+
+
+@routes.post("/api/parse")
+async def parse(request: web.Request) -> web.Response:
+    body = parse_payload(ParseBody, await read_json(request))
+    await staff_of(request, body.brand)
+    result = request.app[KNOWLEDGE].parse(body.brand, body.text)
+    return web.json_response(result.to_rasa())
+
+
+def add_static_routes(app: web.Application) -> None:
+    settings = app[SETTINGS]
+
+    async def index(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(settings.static_dir / "index.html")
+
+    async def socketio_client(request: web.Request) -> web.FileResponse:
+        path = settings.vendor_dir / "socket.io-client" / "dist" / "socket.io.min.js"
+        if not path.exists():
+            raise web.HTTPNotFound(text="socket.io-client is not installed: run npm ci")
+        return web.FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
+
+    app.router.add_get("/", index)
+    app.router.add_get("/vendor/socket.io.min.js", socketio_client)
+    app.router.add_static("/static/", settings.static_dir, follow_symlinks=False)

@@ -1,0 +1,20 @@
+"""The application's state, hung off the aiohttp app under typed keys."""
+from __future__ import annotations
+
+import socketio
+from aiohttp import web
+
+from ..auth import Auth
+from ..chat import ChatService
+from ..clock import Clock
+from ..knowledge import Knowledge
+from ..settings import Settings
+from ..store import Store
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)
+STORE = web.AppKey("store", Store)
+AUTH = web.AppKey("auth", Auth)
+KNOWLEDGE = web.AppKey("knowledge", Knowledge)
+CHAT = web.AppKey("chat", ChatService)
+SIO = web.AppKey("sio", socketio.AsyncServer)

@@ -1,0 +1,57 @@
+"""Every payload that comes in, as a pydantic model: type, size and required
+fields are checked here, before anything reaches the domain."""
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+
+from ..errors import InvalidPayload
+
+MessageText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+ClientId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class LoginBody(Payload):
+    brand: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class ParseBody(Payload):
+    brand: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    text: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+
+
+class ChatMessage(Payload):
+    client_id: ClientId
+    text: MessageText
+
+
+class Typing(Payload):
+    on: bool
+
+
+class ChatAuth(Payload):
+    """The handshake's auth payload (all optional: the cookie may carry the session)."""
+    token: Annotated[str, StringConstraints(max_length=256)] | None = None
+    last_seq: Annotated[int, "last seq seen"] | None = None
+
+
+P = TypeVar("P", bound=Payload)
+
+
+def parse_payload(model: type[P], data: Any) -> P:
+    """Validate or raise InvalidPayload with a short, human-readable detail."""
+    if not isinstance(data, dict):
+        raise InvalidPayload("expected a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "payload"
+        raise InvalidPayload(f"{where}: {first['msg']}") from None
