@@ -41,6 +41,81 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_items(path: Path):
+    from ruamel.yaml import YAML
+
+    from .nlu.evaluate import Item
+    data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or []
+    return [Item(str(d["brand"]), str(d["text"]), str(d["intent"])) for d in data]
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from .brands import load_brands
+    from .nlu import build_matcher
+    from .nlu import evaluate
+
+    items = _load_items(args.file)
+    started = time.perf_counter()
+    brands = load_brands(args.intents or Settings().intents_dir)
+    matchers = {b: build_matcher(brand.training_data(), threshold=brand.settings.nlu.threshold,
+                                 margin=brand.settings.nlu.margin) for b, brand in brands.items()}
+    startup = time.perf_counter() - started
+    baselines = {b: build_matcher(brand.training_data(), threshold=0, margin=0, kind="fuzzy")
+                 for b, brand in brands.items()}
+    items = [i for i in items if i.brand in brands and (not args.brand or i.brand == args.brand)]
+    print(f"{len(items)} labelled messages from {args.file}; intents loaded and indexed in {startup:.2f} s")
+    scores = evaluate.run(items, matchers, evaluate.progress_bar())
+    base = evaluate.run(items, baselines)
+    failed = False
+    print(f"\n{'brand':<10} {'in-scope acc':>12} {'baseline':>9} {'OOS rejection':>14} {'baseline':>9} "
+          f"{'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}")
+    for brand, s in sorted(scores.items()):
+        b = base[brand]
+        lat = s.latency_ms()
+        print(f"{brand:<10} {s.accuracy:>12.3f} {b.accuracy:>9.3f} {s.oos_rejection:>14.3f} "
+              f"{b.oos_rejection:>9.3f} {lat['p50']:>7.3f} {lat['p99']:>7.3f} {lat['max']:>7.3f}")
+        if s.accuracy < args.min_accuracy or s.oos_rejection < args.min_oos_rejection:
+            failed = True
+        if s.accuracy - b.accuracy < args.min_lift:
+            failed = True
+    for brand, s in sorted(scores.items()):
+        print(f"\n{brand}: per intent (precision / recall / F1 / support)")
+        for name, r in sorted(s.per_intent().items()):
+            print(f"  {name:<24} {r['precision']:.2f} / {r['recall']:.2f} / {r['f1-score']:.2f} / {r['support']}")
+        confusions = s.confusions()
+        if confusions:
+            print(f"{brand}: most frequent confusions (label -> predicted: count)")
+            for label, predicted, n in confusions:
+                print(f"  {label} -> {predicted}: {n}")
+        if args.errors:
+            print(f"{brand}: misses")
+            for o in s.errors():
+                print(f"  [{o.item.intent} -> {o.predicted} {o.confidence:.2f}] {o.item.text}")
+    if args.json:
+        report = {brand: evaluate.rasa_report(s) for brand, s in scores.items()}
+        args.json.write_text(json.dumps(report, indent=2))
+        print(f"\nwrote {args.json}")
+    verdict = "FAILED" if failed else "passed"
+    print(f"\nthresholds: in-scope accuracy >= {args.min_accuracy}, OOS rejection >= {args.min_oos_rejection}, "
+          f"lift over baseline >= {args.min_lift}: {verdict}")
+    return 1 if failed else 0
+
+
+def _intents_check(args: argparse.Namespace) -> int:
+    from .lint import check
+    from .records import KNOWN_ACTIONS
+
+    findings = check(args.intents or Settings().intents_dir, known_actions=KNOWN_ACTIONS)
+    for finding in findings:
+        print(finding)
+    errors = sum(f.level == "error" for f in findings)
+    print(f"{errors} errors, {len(findings) - errors} warnings")
+    return 1 if errors else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chatbot")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -51,6 +126,23 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--intents", type=Path, help="folder of brand folders")
     serve.add_argument("--no-demo", action="store_true", help="do not seed the demo data")
     serve.set_defaults(run=_serve)
+
+    ev = commands.add_parser("eval", help="evaluate the matcher on a labelled YAML set (dev.yaml format)")
+    ev.add_argument("file", type=Path)
+    ev.add_argument("--intents", type=Path)
+    ev.add_argument("--brand")
+    ev.add_argument("--json", type=Path, help="write a report shaped like Rasa's intent_report.json")
+    ev.add_argument("--min-accuracy", type=float, default=0.0, help="exit 1 below this in-scope accuracy")
+    ev.add_argument("--min-oos-rejection", type=float, default=0.0, help="exit 1 below this OOS rejection")
+    ev.add_argument("--min-lift", type=float, default=-1.0, help="exit 1 below this lift over the baseline")
+    ev.add_argument("--errors", action="store_true", help="list every miss")
+    ev.set_defaults(run=_eval)
+
+    intents = commands.add_parser("intents", help="intent files")
+    intents_commands = intents.add_subparsers(dest="intents_command", required=True)
+    lint = intents_commands.add_parser("check", help="lint the intent files")
+    lint.add_argument("--intents", type=Path)
+    lint.set_defaults(run=_intents_check)
 
     args = parser.parse_args(argv)
     return args.run(args)

@@ -66,16 +66,7 @@ class ChatService:
     async def bot_turn(self, user: User, conversation_id: int, text: str) -> list[dict[str, Any]]:
         """Work out and store the bot's replies to a customer message."""
         async with self._turns[conversation_id]:
-            recent = await self.store.messages(conversation_id, limit=10)
-            fallbacks = 0
-            for row in reversed(recent):
-                if row["sender_type"] == "customer":
-                    continue
-                if row["sender_type"] == "bot" and row["intent"] is None:
-                    fallbacks += 1
-                    continue
-                break
-            replies = self.dialogue.respond(user, text, previous_fallbacks=fallbacks)
+            replies = await self.dialogue.respond(user, conversation_id, text)
             stored = []
             for reply in replies:
                 row, _ = await self.store.add_message(

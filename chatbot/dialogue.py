@@ -1,15 +1,31 @@
-"""What the bot says. Takes the customer's message and the conversation, asks
-the matcher what it means, and decides the reply: the intent's policy answer
-with its citation, a record lookup (records.py), a handoff, or the fallback."""
+"""What the bot says. Takes the customer's message and the conversation's
+state, asks the matcher what it means, and decides the reply: a record lookup
+or change (records.py), a step of a flow (which order? are you sure? the
+dispute's details), a policy answer with its citation, a handoff, or the
+fallback.
+
+The state lives in the database with the conversation, so a flow survives a
+restart: `pending` is what the bot waits for, `focus` the records the
+conversation is about, `last_action` what "and the other one?" refers to."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import records
 from .auth import User
 from .brands import Brand
+from .clock import Clock
 from .knowledge import Knowledge
 from .nlu import Parse
+from .records import ENTITY_KIND, KIND_TABLE, KIND_WORD, RECORD_KIND, Context, Step
+from .store import Store
+
+OTHER_ONE = re.compile(r"\b(the\s+)?other\s+(one|order|purchase|refund|withdrawal|package)\b|^\s*and\s+the\s+other\b",
+                       re.I)
+DONE_WORDS = re.compile(r"^\s*(done|skip|no( screenshots?)?|that'?s all|finished|nothing|none|no thanks?)\W*$", re.I)
+NEVER_MIND = re.compile(r"\b(never\s*mind|nevermind|forget it|cancel that|stop)\b", re.I)
 
 
 @dataclass
@@ -20,6 +36,7 @@ class Reply:
     quick_replies: list[str] = field(default_factory=list)
     citation: str | None = None
     wants_human: bool = False   # the handoff module takes it from here
+    case_id: int | None = None
 
     def meta(self) -> dict[str, Any]:
         meta: dict[str, Any] = {}
@@ -41,22 +58,213 @@ def fallback(brand: Brand, parse: Parse, repeated: bool) -> Reply:
     return Reply(text, None, parse.confidence, brand.settings.suggestions[:3] + ["Talk to a person"])
 
 
-def policy_answer(brand: Brand, parse: Parse) -> Reply:
-    intent = brand.intents[parse.intent]
-    return Reply(intent.answer, intent.name, parse.confidence, list(intent.quick_replies),
-                 citation=brand.citation(intent.policy_section),
-                 wants_human=intent.name == "human_agent")
+def policy_answer(brand: Brand, intent_name: str, confidence: float, prefix: str = "") -> Reply:
+    intent = brand.intents[intent_name]
+    return Reply((prefix + " " + intent.answer).strip(), intent.name, confidence, list(intent.quick_replies),
+                 citation=brand.citation(intent.policy_section), wants_human=intent.name == "human_agent")
 
 
 class Dialogue:
-    def __init__(self, knowledge: Knowledge) -> None:
+    def __init__(self, knowledge: Knowledge, store: Store, clock: Clock) -> None:
         self.knowledge = knowledge
+        self.store = store
+        self.clock = clock
 
-    def respond(self, user: User, text: str, previous_fallbacks: int) -> list[Reply]:
-        """The bot's replies to one customer message. `previous_fallbacks` is
-        how many bot replies in a row just before this one were fallbacks."""
+    async def respond(self, user: User, conversation_id: int, text: str) -> list[Reply]:
+        """The bot's replies to one customer message; updates the conversation's state."""
         brand = self.knowledge.brand(user.brand)
         parse = self.knowledge.parse(user.brand, text)
-        if parse.intent is None:
-            return [fallback(brand, parse, repeated=previous_fallbacks >= 1)]
-        return [policy_answer(brand, parse)]
+        state = await self.store.dialogue_state(conversation_id)
+        ctx = Context(user, conversation_id, self.store, self.clock)
+        reply = await self._turn(brand, parse, state, ctx, text)
+        state["fallbacks"] = state.get("fallbacks", 0) + 1 if reply.intent is None else 0
+        await self.store.set_dialogue_state(conversation_id, state)
+        return [reply]
+
+    # -- one turn ---------------------------------------------------------------------------
+
+    async def _turn(self, brand: Brand, parse: Parse, state: dict[str, Any], ctx: Context, text: str) -> Reply:
+        pending = state.get("pending")
+        if pending:
+            reply = await self._continue(brand, parse, state, ctx, text, pending)
+            if reply is not None:
+                return reply
+            state["pending"] = None    # the customer moved on to something else
+
+        numbers = {ENTITY_KIND[e.entity]: e.value for e in parse.entities if e.entity in ENTITY_KIND}
+        intent = parse.intent
+        last_action = state.get("last_action")
+        if intent is None or intent in ("affirm", "deny", "thanks") and numbers:
+            # "what about TT-2002" / "and the other one?": the last action, on another record
+            if last_action in RECORD_KIND and (numbers or OTHER_ONE.search(text)):
+                return await self._act(brand, last_action, numbers, state, ctx, parse.confidence,
+                                       other=not numbers)
+        if intent is None:
+            return fallback(brand, parse, repeated=state.get("fallbacks", 0) >= 1)
+        action = brand.intents[intent].action
+        if action in RECORD_KIND:
+            return await self._act(brand, intent, numbers, state, ctx, parse.confidence)
+        if action == "dispute" and brand.id == "cltiktok":
+            return await self._start_dispute(brand, state, ctx, parse.confidence)
+        return policy_answer(brand, intent, parse.confidence)
+
+    async def _continue(self, brand: Brand, parse: Parse, state: dict[str, Any], ctx: Context, text: str,
+                        pending: dict[str, Any]) -> Reply | None:
+        """The next step of the flow in progress, or None if the customer changed the subject."""
+        waiting = pending["await"]
+        intent = parse.intent
+        numbers = {ENTITY_KIND[e.entity]: e.value for e in parse.entities if e.entity in ENTITY_KIND}
+        action = pending.get("action")
+
+        if waiting == "confirm":
+            if intent == "affirm":
+                state["pending"] = None
+                return self._reply(brand, await records.confirm(ctx, pending), state, action, parse.confidence)
+            if intent == "deny" or NEVER_MIND.search(text):
+                state["pending"] = None
+                what = {"order_cancel": "cancel", "return_request": "open a return for"}.get(action, "change")
+                return Reply(f"OK, I won't {what} {pending['number']}. Anything else I can help with?",
+                             "deny", parse.confidence)
+            if intent is None or intent in ("thanks", "greet"):
+                return Reply("Please answer yes or no: shall I go ahead?", action, parse.confidence, ["Yes", "No"])
+            return None
+
+        if waiting == "record":
+            kind = RECORD_KIND[action]
+            if numbers or OTHER_ONE.search(text):
+                state["pending"] = None
+                return await self._act(brand, action, numbers, state, ctx, parse.confidence, other=not numbers)
+            if intent == "deny" or NEVER_MIND.search(text):
+                state["pending"] = None
+                return Reply("OK. Anything else I can help with?", "deny", parse.confidence)
+            if intent is None or intent in ("affirm", action):
+                rows = await records.candidates(ctx, kind)
+                return Reply(f"Which {KIND_WORD[kind]}? Type its number or pick one below.", action,
+                             parse.confidence, [records.label(kind, r) for r in rows[:4]])
+            return None
+
+        if waiting == "change_details":
+            if intent == "deny" or NEVER_MIND.search(text):
+                state["pending"] = None
+                return Reply(f"OK, order {pending['number']} stays as it is.", "deny", parse.confidence)
+            state["pending"] = {**pending, "await": "confirm", "request": text.strip()[:500]}
+            return Reply(f"I'll send this change request for order {pending['number']}: \"{text.strip()[:500]}\". "
+                         "Shall I go ahead?", "order_modify", parse.confidence, ["Yes", "No"],
+                         citation=brand.citation("1.1"))
+
+        if waiting.startswith("dispute_"):
+            return await self._continue_dispute(brand, parse, state, ctx, text, pending)
+        return None
+
+    # -- record actions ------------------------------------------------------------------------
+
+    async def _act(self, brand: Brand, action: str, numbers: dict[str, str], state: dict[str, Any],
+                   ctx: Context, confidence: float, other: bool = False) -> Reply:
+        kind = RECORD_KIND[action]
+        if action == "settlement_withdrawal" and ctx.user.role != "merchant":
+            return policy_answer(brand, action, confidence)
+        number = numbers.get(kind)
+        row = None
+        if number is None and kind == "refund" and numbers:
+            # "refund status for CT-100236": the refund of that order or purchase
+            record_kind, record_number = next(iter(numbers.items()))
+            owned = await ctx.store.record_of(KIND_TABLE[record_kind], record_number, ctx.user.id) \
+                if record_kind in ("order", "purchase") else None
+            if owned is None:
+                step = await records.not_found(ctx, record_kind, record_number, action) \
+                    if record_kind in ("order", "purchase") else None
+                if step:
+                    return self._reply(brand, step, state, action, confidence)
+            else:
+                refunds = await ctx.store.refunds_for(**{f"{record_kind}_number": record_number})
+                if not refunds:
+                    return Reply(f"There is no refund on {KIND_WORD[record_kind]} {record_number}.", action,
+                                 confidence, citation=brand.citation(brand.intents[action].policy_section))
+                row = refunds[0]
+        if row is None and number:
+            row = await ctx.store.record_of(KIND_TABLE[kind], number, ctx.user.id)
+            if row is None:
+                return self._reply(brand, await records.not_found(ctx, kind, number, action), state, action,
+                                   confidence)
+        if row is None:
+            if action == "payment_failed":
+                return policy_answer(brand, action, confidence)   # looked up only when an order is named
+            rows = await records.candidates(ctx, kind)
+            if other:
+                focus = state.get("focus", {}).get(kind)
+                rows = [r for r in rows if r["number"] != focus]
+            if not rows:
+                return policy_answer(brand, action, confidence,
+                                     prefix=f"I don't see any {KIND_WORD[kind]}s on your account.")
+            if len(rows) > 1:
+                state["pending"] = {"await": "record", "action": action}
+                state["last_action"] = action
+                return Reply(f"Which {KIND_WORD[kind]} is it about? Type its number or pick one below.", action,
+                             confidence, [records.label(kind, r) for r in rows[:4]])
+            row = rows[0]
+        step = await records.ACTIONS[action](ctx, row)
+        step.focus = {kind: row["number"], **step.focus}
+        return self._reply(brand, step, state, action, confidence)
+
+    def _reply(self, brand: Brand, step: Step, state: dict[str, Any], action: str | None,
+               confidence: float) -> Reply:
+        state["pending"] = step.pending
+        if action in RECORD_KIND:
+            state["last_action"] = action
+        state["focus"] = {**state.get("focus", {}), **step.focus}
+        return Reply(step.text, action, confidence, step.quick_replies, citation=brand.citation(step.section),
+                     wants_human=step.wants_human)
+
+    # -- the dispute flow (cltiktok policy section 4) ---------------------------------------------
+
+    async def _start_dispute(self, brand: Brand, state: dict[str, Any], ctx: Context, confidence: float) -> Reply:
+        rows = await records.candidates(ctx, "order") if ctx.user.role == "customer" else []
+        state["pending"] = {"await": "dispute_order"}
+        intent = brand.intents["dispute"]
+        return Reply(intent.answer + "\n\nI can open a mediation case now. Which order is it about? Type the "
+                     "order number.", "dispute", confidence, [records.label("order", r) for r in rows[:4]],
+                     citation=brand.citation(intent.policy_section))
+
+    async def _continue_dispute(self, brand: Brand, parse: Parse, state: dict[str, Any], ctx: Context, text: str,
+                                pending: dict[str, Any]) -> Reply | None:
+        step = pending["await"]
+        citation = brand.citation("4")
+        if parse.intent == "deny" and step != "dispute_screenshots" or NEVER_MIND.search(text):
+            state["pending"] = None
+            return Reply("OK, I haven't opened a case. Anything else I can help with?", "deny", parse.confidence)
+        if step == "dispute_order":
+            number = next((e.value for e in parse.entities if e.entity == "order_number"), None)
+            if number is None:
+                if parse.intent not in (None, "dispute", "affirm"):
+                    return None
+                return Reply("Please type the order number the dispute is about (it looks like CT-100234).",
+                             "dispute", parse.confidence, citation=citation)
+            if ctx.user.role == "customer" and await ctx.store.record_of("orders", number, ctx.user.id) is None:
+                step_ = await records.not_found(ctx, "order", number, "dispute")
+                return Reply(step_.text, "dispute", parse.confidence, step_.quick_replies, citation=citation)
+            state["pending"] = {"await": "dispute_description", "number": number}
+            return Reply(f"Thanks. Please describe what happened with order {number}: the transaction details and "
+                         "what you've already tried with the other party.", "dispute", parse.confidence,
+                         citation=citation)
+        if step == "dispute_description":
+            state["pending"] = {**pending, "await": "dispute_screenshots", "description": text.strip()[:2000]}
+            return Reply("Got it. If you have screenshots, attach them with the paperclip button (PNG, JPEG, GIF or "
+                         "WebP, up to 5 MB each). Say \"done\" when you've finished, or \"skip\" if you have none.",
+                         "dispute", parse.confidence, ["Done", "Skip"], citation=citation)
+        if step == "dispute_screenshots":
+            if not (DONE_WORDS.search(text) or parse.intent in ("affirm", "deny", "thanks")):
+                return Reply("Attach your screenshots with the paperclip button, then say \"done\" (or \"skip\").",
+                             "dispute", parse.confidence, ["Done", "Skip"], citation=citation)
+            case_id = await ctx.store.create_case(
+                {"brand": ctx.user.brand, "user_id": ctx.user.id, "conversation_id": ctx.conversation_id,
+                 "kind": "dispute", "order_number": pending["number"], "description": pending["description"]},
+                ctx.audit("dispute"), ctx.clock.now())
+            attachments = await ctx.store.attachments(ctx.conversation_id)
+            shots = sum(1 for a in attachments if a["case_id"] == case_id)
+            state["pending"] = None
+            return Reply(f"Mediation case #{case_id} is open for order {pending['number']} with your description"
+                         f"{f' and {shots} screenshot' + ('s' if shots != 1 else '') if shots else ''}. Our team "
+                         "will mediate between you and the other party; if it can't be resolved, cltiktok makes "
+                         "the final decision under the platform's policies. Would you like to talk to a person now?",
+                         "dispute", parse.confidence, ["Talk to a person"], citation=citation, case_id=case_id)
+        return None

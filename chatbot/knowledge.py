@@ -23,8 +23,17 @@ class _Snapshot:
 
 
 def _fingerprint(intents_dir: Path) -> tuple:
-    return tuple(sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size)
-                        for p in intents_dir.rglob("*") if p.is_file()))
+    """What the intent files look like now; editors' temporary files may
+    vanish while we look, so those are skipped."""
+    seen = []
+    for path in intents_dir.rglob("*"):
+        try:
+            if path.is_file():
+                stat = path.stat()
+                seen.append((str(path), stat.st_mtime_ns, stat.st_size))
+        except FileNotFoundError:
+            continue
+    return tuple(sorted(seen))
 
 
 def _build(intents_dir: Path) -> _Snapshot:

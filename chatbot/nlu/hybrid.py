@@ -95,11 +95,12 @@ class _TfidfBlock:
 
 class HybridMatcher:
     def __init__(self, training: dict[str, list[str]], *, threshold: float = 0.5, margin: float = 0.05,
-                 C: float = 20.0) -> None:
-        from sklearn.linear_model import LogisticRegression
+                 C: float = 1.0, temperature: float = 8.0) -> None:
+        from sklearn.svm import LinearSVC
         from scipy.sparse import csr_matrix
 
         self.threshold = threshold
+        self.temperature = temperature
         self.margin = margin
         self.labels = sorted(training)
         self.vocabulary = sorted({w for examples in training.values() for e in examples
@@ -126,7 +127,7 @@ class HybridMatcher:
             cols.extend(c.tolist())
             vals.extend(np.concatenate([v1, v2]).tolist())
         X = csr_matrix((vals, (rows, cols)), shape=(len(texts), len(self.words) + len(self.chars)))
-        model = LogisticRegression(C=C, max_iter=300)
+        model = LinearSVC(C=C)
         model.fit(X, y)
         self.coef = np.ascontiguousarray(model.coef_.T)        # features × classes
         self.intercept = model.intercept_.copy()
@@ -160,7 +161,7 @@ class HybridMatcher:
         """Probability per label (self.labels order)."""
         normalized = normalize(text)
         words, logits = self._features(normalized)
-        logits = logits - logits.max()
+        logits = (logits - logits.max()) * self.temperature
         probs = np.exp(logits)
         probs /= probs.sum()
         if not words:

@@ -236,9 +236,144 @@ class Store:
         return await self._call(lambda db: list(db.query(
             "SELECT * FROM withdrawals WHERE user_id = ? ORDER BY requested_at DESC", [user_id])))
 
+    async def record_of(self, table: str, number: str, user_id: int) -> dict[str, Any] | None:
+        """One order, purchase, refund or withdrawal, only if it is the user's.
+        Someone else's number and a number that does not exist look the same."""
+        if table not in {"orders", "purchases", "refunds", "withdrawals"}:
+            raise ValueError(table)
+        return await self._call(lambda db: next(db.query(
+            f"SELECT * FROM {table} WHERE number = ? AND user_id = ?", [number, user_id]), None))
+
+    async def refunds_for(self, *, order_number: str | None = None,
+                          purchase_number: str | None = None) -> list[dict[str, Any]]:
+        column, value = ("order_number", order_number) if order_number else ("purchase_number", purchase_number)
+        return await self._call(lambda db: list(db.query(
+            f"SELECT * FROM refunds WHERE {column} = ? ORDER BY requested_at DESC", [value])))
+
+    async def dialogue_state(self, conversation_id: int) -> dict[str, Any]:
+        raw = await self._call(lambda db: db.execute(
+            "SELECT dialogue_state FROM conversations WHERE id = ?", [conversation_id]).fetchone())
+        return json.loads(raw[0]) if raw and raw[0] else {}
+
+    async def set_dialogue_state(self, conversation_id: int, state: dict[str, Any]) -> None:
+        await self._call(lambda db: db.execute(
+            "UPDATE conversations SET dialogue_state = ? WHERE id = ?", [json.dumps(state), conversation_id]))
+
+    async def audit_entries(self, record: str | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM audit_log", []
+        if record:
+            sql, args = sql + " WHERE record = ?", [record]
+        return await self._call(lambda db: list(db.query(sql + " ORDER BY id", args)))
+
+    @staticmethod
+    def _audit(db: Database, audit: dict[str, Any], record: str, details: dict[str, Any], now: datetime) -> None:
+        db.execute("INSERT INTO audit_log (brand, user_id, conversation_id, action, record, details, at) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   [audit["brand"], audit["user_id"], audit["conversation_id"], audit["action"], record,
+                    json.dumps(details), isoformat(now)])
+
+    @staticmethod
+    def _next_refund_number(db: Database) -> str:
+        top = db.execute("SELECT max(CAST(substr(number, 4) AS INTEGER)) FROM refunds").fetchone()[0]
+        return f"RF-{(top or 5000) + 1}"
+
+    async def change_order_status(self, number: str, user_id: int, *, to: str, allowed_from: tuple[str, ...],
+                                  audit: dict[str, Any], now: datetime) -> bool:
+        """Move an order to `to` if it is the user's and in `allowed_from`, with
+        its audit entry, in one transaction. False when nothing changed (a
+        second confirmation, or the status moved on meanwhile)."""
+        def _change(db: Database) -> bool:
+            with db.atomic():
+                marks = ",".join("?" * len(allowed_from))
+                cursor = db.execute(
+                    f"UPDATE orders SET status = ?, updated_at = ? WHERE number = ? AND user_id = ? "
+                    f"AND status IN ({marks})", [to, isoformat(now), number, user_id, *allowed_from])
+                if cursor.rowcount != 1:
+                    return False
+                self._audit(db, audit, number, {"status": to}, now)
+                return True
+        return await self._call(_change)
+
+    async def add_order_change(self, number: str, user_id: int, request: str, *, allowed_from: tuple[str, ...],
+                               audit: dict[str, Any], now: datetime) -> int | None:
+        """Record a change request on an order still in `allowed_from`; the id,
+        or None if the order is not the user's or can no longer change.
+        The same request twice from one conversation is recorded once."""
+        def _add(db: Database) -> int | None:
+            with db.atomic():
+                marks = ",".join("?" * len(allowed_from))
+                if not db.execute(f"SELECT 1 FROM orders WHERE number = ? AND user_id = ? AND status IN ({marks})",
+                                  [number, user_id, *allowed_from]).fetchone():
+                    return None
+                existing = db.execute("SELECT id FROM order_changes WHERE order_number = ? AND conversation_id = ? "
+                                      "AND request = ?", [number, audit["conversation_id"], request]).fetchone()
+                if existing:
+                    return existing[0]
+                cursor = db.execute(
+                    "INSERT INTO order_changes (order_number, user_id, conversation_id, request, status, created_at) "
+                    "VALUES (?, ?, ?, ?, 'requested', ?)", [number, user_id, audit["conversation_id"], request,
+                                                            isoformat(now)])
+                self._audit(db, audit, number, {"change_request": request}, now)
+                return cursor.lastrowid
+        return await self._call(_add)
+
+    async def open_refund(self, *, user_id: int, brand: str, amount_cents: int, now: datetime,
+                          audit: dict[str, Any], order_number: str | None = None,
+                          purchase_number: str | None = None,
+                          cancel_purchase: bool = False) -> tuple[dict[str, Any], bool]:
+        """Open a refund request for an order or purchase, with its audit entry
+        (and, for a purchase, its cancellation), in one transaction. An open or
+        finished refund for the same record is returned instead: (refund, created)."""
+        def _open(db: Database) -> tuple[dict[str, Any], bool]:
+            column, record = ("order_number", order_number) if order_number else ("purchase_number", purchase_number)
+            with db.atomic():
+                existing = next(db.query(f"SELECT * FROM refunds WHERE {column} = ? AND status != 'rejected'",
+                                         [record]), None)
+                if existing:
+                    return existing, False
+                number = self._next_refund_number(db)
+                db.execute(
+                    "INSERT INTO refunds (number, brand, user_id, order_number, purchase_number, status, "
+                    "amount_cents, currency, requested_at) VALUES (?, ?, ?, ?, ?, 'requested', ?, 'USD', ?)",
+                    [number, brand, user_id, order_number, purchase_number, amount_cents, isoformat(now)])
+                if cancel_purchase:
+                    db.execute("UPDATE purchases SET status = 'cancelled' WHERE number = ? AND user_id = ?",
+                               [purchase_number, user_id])
+                self._audit(db, audit, record, {"refund": number, "amount_cents": amount_cents,
+                                                "cancelled": cancel_purchase}, now)
+                return next(db.query("SELECT * FROM refunds WHERE number = ?", [number])), True
+        return await self._call(_open)
+
+    async def create_case(self, row: dict[str, Any], audit: dict[str, Any], now: datetime) -> int:
+        def _create(db: Database) -> int:
+            with db.atomic():
+                cursor = db.execute(
+                    "INSERT INTO cases (brand, user_id, conversation_id, kind, order_number, description, status, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, ?, 'open', ?)",
+                    [row["brand"], row["user_id"], row["conversation_id"], row["kind"], row.get("order_number"),
+                     row["description"], isoformat(now)])
+                case_id = cursor.lastrowid
+                db.execute("UPDATE attachments SET case_id = ? WHERE conversation_id = ? AND case_id IS NULL",
+                           [case_id, row["conversation_id"]])
+                self._audit(db, audit, row.get("order_number") or f"case-{case_id}", {"case": case_id}, now)
+                return case_id
+        return await self._call(_create)
+
+    async def cases(self, brand: str) -> list[dict[str, Any]]:
+        return await self._call(lambda db: list(db.query(
+            "SELECT * FROM cases WHERE brand = ? ORDER BY id DESC", [brand])))
+
+    async def add_attachment(self, row: dict[str, Any]) -> int:
+        return await self._call(lambda db: db["attachments"].insert(row).last_pk)
+
+    async def attachments(self, conversation_id: int) -> list[dict[str, Any]]:
+        return await self._call(lambda db: list(db.query(
+            "SELECT * FROM attachments WHERE conversation_id = ? ORDER BY id", [conversation_id])))
+
     async def table_rows(self, table: str) -> list[dict[str, Any]]:
         """Every row of one table: for seeding checks and tests."""
         if table not in {"brands", "users", "orders", "shipments", "refunds", "purchases", "withdrawals",
-                         "conversations", "messages", "sessions"}:
+                         "conversations", "messages", "sessions", "audit_log", "order_changes", "cases",
+                         "attachments"}:
             raise ValueError(table)
         return await self._call(lambda db: list(db.query(f"SELECT * FROM {table}")))

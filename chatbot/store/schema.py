@@ -73,7 +73,32 @@ def _v1_core(db: Database) -> None:
     db["messages"].create_index(["conversation_id", "client_id"], unique=True)
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_v1_core]
+def _v2_dialogue_and_actions(db: Database) -> None:
+    db["conversations"].add_column("dialogue_state", str)
+    db["audit_log"].create(
+        {"id": int, "brand": str, "user_id": int, "conversation_id": int, "action": str, "record": str,
+         "details": str, "at": str},
+        pk="id", foreign_keys=[("user_id", "users", "id")],
+    )
+    db["audit_log"].create_index(["record"])
+    db["order_changes"].create(
+        {"id": int, "order_number": str, "user_id": int, "conversation_id": int, "request": str,
+         "status": str, "created_at": str},
+        pk="id", foreign_keys=[("order_number", "orders", "number")],
+    )
+    db["cases"].create(
+        {"id": int, "brand": str, "user_id": int, "conversation_id": int, "kind": str, "order_number": str,
+         "description": str, "status": str, "created_at": str},
+        pk="id", foreign_keys=[("user_id", "users", "id")],
+    )
+    db["attachments"].create(
+        {"id": int, "brand": str, "user_id": int, "conversation_id": int, "case_id": int, "filename": str,
+         "content_type": str, "size": int, "sha256": str, "stored_as": str, "created_at": str},
+        pk="id", foreign_keys=[("user_id", "users", "id")],
+    )
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_v1_core, _v2_dialogue_and_actions]
 
 
 def migrate(db: Database) -> int:

@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     knowledge = Knowledge(settings.intents_dir)
     auth = Auth(store, clock, session_ttl_seconds=settings.session_ttl_seconds,
                 max_failures=settings.login_max_failures, failure_window_seconds=settings.login_window_seconds)
-    chat = ChatService(store, clock, Dialogue(knowledge), history_limit=settings.history_limit)
+    chat = ChatService(store, clock, Dialogue(knowledge, store, clock), history_limit=settings.history_limit)
 
     sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=[],
                                max_http_buffer_size=MAX_SOCKET_MESSAGE)

@@ -1,0 +1,78 @@
+"""`python -m chatbot intents check`: the review an intent change needs before
+it ships. Every finding names the file and line."""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from .brands import CONVERSATION_INTENTS, Brand, IntentFileError, load_brands
+from .nlu import build_matcher
+from .nlu.normalize import normalize
+
+# Share of an intent's own examples that the trained matcher reads as another
+# intent before the two are reported as too close to tell apart.
+TOO_CLOSE_SHARE = 0.2
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: Path
+    line: int
+    level: str      # "error" or "warning"
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.level}: {self.message}"
+
+
+def _line_of(intent, index: int) -> int:
+    return intent.example_lines[index] if index < len(intent.example_lines) else 1
+
+
+def check_brand(brand: Brand, known_actions: set[str] | None = None) -> list[Finding]:
+    findings: list[Finding] = []
+    seen: dict[str, tuple[str, Path, int]] = {}
+    for intent in brand.intents.values():
+        for i, example in enumerate(intent.examples):
+            key = normalize(example)
+            if key in seen and seen[key][0] != intent.name:
+                other, path, line = seen[key]
+                findings.append(Finding(intent.path, _line_of(intent, i), "error",
+                                        f"example {example!r} is also an example of {other} ({path}:{line})"))
+            seen.setdefault(key, (intent.name, intent.path, _line_of(intent, i)))
+        if intent.name not in CONVERSATION_INTENTS and not intent.policy_section:
+            findings.append(Finding(intent.path, 1, "error", f"{intent.name}: the answer cites no policy_section"))
+        if intent.policy_section and intent.policy_section not in brand.settings.policy.sections:
+            findings.append(Finding(intent.path, 1, "error",
+                                    f"policy_section {intent.policy_section!r} is not a section of "
+                                    f"{brand.settings.policy.title}"))
+        if known_actions is not None and intent.action and intent.action not in known_actions:
+            findings.append(Finding(intent.path, 1, "error", f"unknown action {intent.action!r}"))
+        if len(intent.examples) < 5:
+            findings.append(Finding(intent.path, 1, "warning", f"{intent.name} has only {len(intent.examples)} examples"))
+
+    matcher = build_matcher(brand.training_data(), threshold=brand.settings.nlu.threshold,
+                            margin=brand.settings.nlu.margin)
+    read_as: dict[str, Counter] = defaultdict(Counter)
+    for intent in brand.intents.values():
+        for example in intent.examples:
+            top = matcher.parse(example).top
+            if top and top != intent.name:
+                read_as[intent.name][top] += 1
+    for name, counts in read_as.items():
+        intent = brand.intents[name]
+        for other, n in counts.items():
+            if n / len(intent.examples) >= TOO_CLOSE_SHARE:
+                findings.append(Finding(intent.path, 1, "warning",
+                                        f"{name} and {other} are too close to tell apart: {n} of "
+                                        f"{len(intent.examples)} examples of {name} read as {other}"))
+    return findings
+
+
+def check(intents_dir: Path, known_actions: set[str] | None = None) -> list[Finding]:
+    try:
+        brands = load_brands(intents_dir)
+    except IntentFileError as e:
+        return [Finding(e.path, e.line or 1, "error", e.message)]
+    return [f for brand in brands.values() for f in check_brand(brand, known_actions)]

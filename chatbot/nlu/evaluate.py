@@ -1,0 +1,131 @@
+"""Evaluation of a matcher on a labelled set, the way Rasa measures it:
+accuracy, out-of-scope rejection, per-intent precision/recall/F1, the most
+frequent confusions, and latency. Pure: give it matchers and items."""
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from . import OUT_OF_SCOPE, Matcher
+
+
+@dataclass(frozen=True)
+class Item:
+    brand: str
+    text: str
+    intent: str
+
+
+@dataclass
+class Outcome:
+    item: Item
+    predicted: str          # OUT_OF_SCOPE when the matcher fell back
+    confidence: float
+    seconds: float
+
+
+@dataclass
+class Scores:
+    """The headline figures of one matcher on one slice of the items."""
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def in_scope(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.item.intent != OUT_OF_SCOPE]
+
+    @property
+    def out_of_scope(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.item.intent == OUT_OF_SCOPE]
+
+    @property
+    def accuracy(self) -> float:
+        items = self.in_scope
+        return sum(o.predicted == o.item.intent for o in items) / len(items) if items else 1.0
+
+    @property
+    def oos_rejection(self) -> float:
+        items = self.out_of_scope
+        return sum(o.predicted == OUT_OF_SCOPE for o in items) / len(items) if items else 1.0
+
+    @property
+    def overall(self) -> float:
+        return sum(o.predicted == o.item.intent for o in self.outcomes) / len(self.outcomes) if self.outcomes else 1.0
+
+    def latency_ms(self) -> dict[str, float]:
+        times = sorted(o.seconds * 1000 for o in self.outcomes)
+        if not times:
+            return {}
+
+        def pct(p: float) -> float:
+            return times[min(len(times) - 1, int(round(p / 100 * (len(times) - 1))))]
+        return {"p50": pct(50), "p95": pct(95), "p99": pct(99), "max": times[-1]}
+
+    def per_intent(self) -> dict[str, dict[str, Any]]:
+        """Rasa's intent_report.json entries: precision, recall, f1-score,
+        support and confused_with, per label (out_of_scope included)."""
+        labels = sorted({o.item.intent for o in self.outcomes} | {o.predicted for o in self.outcomes})
+        report: dict[str, dict[str, Any]] = {}
+        for label in labels:
+            tp = sum(o.item.intent == label and o.predicted == label for o in self.outcomes)
+            predicted = sum(o.predicted == label for o in self.outcomes)
+            support = sum(o.item.intent == label for o in self.outcomes)
+            precision = tp / predicted if predicted else 0.0
+            recall = tp / support if support else 0.0
+            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+            confused = Counter(o.predicted for o in self.outcomes if o.item.intent == label and o.predicted != label)
+            report[label] = {"precision": precision, "recall": recall, "f1-score": f1, "support": support,
+                             "confused_with": dict(confused.most_common(3))}
+        return report
+
+    def confusions(self, top: int = 10) -> list[tuple[str, str, int]]:
+        counts = Counter((o.item.intent, o.predicted) for o in self.outcomes if o.item.intent != o.predicted)
+        return [(a, b, n) for (a, b), n in counts.most_common(top)]
+
+    def errors(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.item.intent != o.predicted]
+
+
+def run(items: Iterable[Item], matchers: dict[str, Matcher],
+        progress: Callable[[int, int], None] | None = None) -> dict[str, Scores]:
+    """Parse every item with its brand's matcher; Scores per brand."""
+    items = list(items)
+    scores: dict[str, Scores] = defaultdict(Scores)
+    for done, item in enumerate(items, start=1):
+        matcher = matchers[item.brand]
+        start = time.perf_counter()
+        parse = matcher.parse(item.text)
+        seconds = time.perf_counter() - start
+        scores[item.brand].outcomes.append(
+            Outcome(item, parse.intent or OUT_OF_SCOPE, parse.confidence, seconds))
+        if progress:
+            progress(done, len(items))
+    return dict(scores)
+
+
+def rasa_report(scores: Scores) -> dict[str, Any]:
+    """A report shaped like Rasa's intent_report.json."""
+    per_intent = scores.per_intent()
+    total = sum(v["support"] for v in per_intent.values()) or 1
+    report: dict[str, Any] = dict(per_intent)
+    report["accuracy"] = scores.overall
+    for name, weight in (("macro avg", lambda v: 1 / len(per_intent)), ("weighted avg", lambda v: v["support"] / total)):
+        report[name] = {k: sum(v[k] * weight(v) for v in per_intent.values())
+                        for k in ("precision", "recall", "f1-score")}
+        report[name]["support"] = total
+    return report
+
+
+def progress_bar(stream=sys.stderr) -> Callable[[int, int], None]:
+    def show(done: int, total: int) -> None:
+        if total < 50 or (done % 10 and done != total):
+            return
+        width = 30
+        filled = int(width * done / total)
+        stream.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        if done == total:
+            stream.write("\n")
+        stream.flush()
+    return show

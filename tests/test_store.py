@@ -1,0 +1,142 @@
+"""The store: schema versions, the demo seed, and message storage rules."""
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+
+from chatbot.clock import ManualClock, parse_iso
+from chatbot.demo import demo_rows
+from chatbot.store import Store
+from chatbot.store.schema import MIGRATIONS
+from chatbot.web.keys import STORE
+
+from conftest import make_settings, start_server
+
+
+async def seed(store: Store) -> None:
+    for brand in ("cltiktok", "ttr-e"):
+        await store.upsert_brand(brand, brand)
+    await store.seed(demo_rows(ManualClock().now()))
+
+
+async def test_a_new_database_gets_every_migration_and_wal(tmp_path):
+    store = Store(tmp_path / "a.db")
+    assert await store.open() == len(MIGRATIONS)
+    await store.close()
+    conn = sqlite3.connect(tmp_path / "a.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"brands", "users", "sessions", "orders", "shipments", "refunds", "purchases", "withdrawals",
+            "conversations", "messages"} <= tables
+
+
+async def test_an_existing_database_is_upgraded_in_place_and_keeps_its_data(tmp_path, monkeypatch):
+    from chatbot.store import schema
+    store = Store(tmp_path / "b.db")
+    await store.open()
+    await seed(store)
+    await store.close()
+
+    def add_column(db):
+        db["users"].add_column("locale", str)
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, add_column])
+    store = Store(tmp_path / "b.db")
+    assert await store.open() == len(MIGRATIONS) + 1
+    alice = await store.user_by_email("cltiktok", "alice@example.com")
+    assert alice["name"] == "Alice Chen" and "locale" in alice
+    await store.close()
+
+
+async def test_the_demo_seed_is_exactly_the_spec(tmp_path):
+    clock = ManualClock()
+    srv = await start_server(make_settings(tmp_path), clock)
+    store = srv.app[STORE]
+    try:
+        users = {u["email"]: u for u in await store.table_rows("users")}
+        assert len(users) == 9
+        assert {(u["brand"], u["role"], u["name"]) for u in users.values()} == {
+            ("cltiktok", "customer", "Alice Chen"), ("cltiktok", "customer", "Bob Rivera"),
+            ("cltiktok", "merchant", "Sunny Socks (store)"), ("cltiktok", "agent", "Dana"),
+            ("cltiktok", "agent", "Eli"), ("cltiktok", "operator", "Olga"),
+            ("ttr-e", "customer", "Carol Park"), ("ttr-e", "agent", "Tom"), ("ttr-e", "operator", "Omar")}
+        assert all(u["password_hash"].startswith("$argon2id$") for u in users.values())
+        owner = {u["id"]: u["email"].split("@")[0] for u in users.values()}
+
+        orders = {o["number"]: o for o in await store.table_rows("orders")}
+        assert {n: (owner[o["user_id"]], o["status"], o["total_cents"]) for n, o in orders.items()} == {
+            "CT-100234": ("alice", "shipped", 4999), "CT-100235": ("alice", "processing", 1800),
+            "CT-100236": ("alice", "delivered", 3550), "CT-100300": ("bob", "pending_payment", 8900),
+            "CT-100301": ("bob", "delivered", 4200)}
+        ups = next(s for s in await store.shipments_of("CT-100234"))
+        assert (ups["carrier"], ups["tracking_number"]) == ("UPS", "1Z999AA10123456784")
+        now = clock.now()
+        assert parse_iso(ups["shipped_at"]) == now - timedelta(days=2)
+        assert parse_iso(ups["estimated_delivery"]) == now + timedelta(days=2)
+        lamp = next(s for s in await store.shipments_of("CT-100236"))
+        assert parse_iso(lamp["delivered_at"]) == now - timedelta(days=6)
+        backpack = next(s for s in await store.shipments_of("CT-100301"))
+        assert parse_iso(backpack["delivered_at"]) == now - timedelta(days=40)
+
+        refunds = {r["number"]: r for r in await store.table_rows("refunds")}
+        assert {n: (owner[r["user_id"]], r["status"], r["amount_cents"]) for n, r in refunds.items()} == {
+            "RF-5001": ("alice", "processing", 3550), "RF-5002": ("bob", "rejected", 4200),
+            "RF-9001": ("carol", "completed", 47500)}
+        assert parse_iso(refunds["RF-5001"]["requested_at"]) == now - timedelta(days=4)
+        assert parse_iso(refunds["RF-5001"]["approved_at"]) == now - timedelta(days=2)
+
+        withdrawals = {w["number"]: (owner[w["user_id"]], w["status"], w["amount_cents"])
+                       for w in await store.table_rows("withdrawals")}
+        assert withdrawals == {"WD-7001": ("sunny", "pending", 124000), "WD-7000": ("sunny", "completed", 98000)}
+
+        purchases = {p["number"]: p for p in await store.table_rows("purchases")}
+        assert {n: (p["package"], p["amount_cents"], p["status"]) for n, p in purchases.items()} == {
+            "TT-2000": ("ALL IN ONE", 50000, "cancelled"), "TT-2001": ("ALL IN ONE", 50000, "paid"),
+            "TT-2002": ("TikTok Shop management", 100000, "active"), "TT-2003": ("ALL IN ONE", 50000, "paid")}
+        assert {n: (now - parse_iso(p["purchased_at"])).days for n, p in purchases.items()} == {
+            "TT-2000": 60, "TT-2001": 3, "TT-2002": 30, "TT-2003": 20}
+    finally:
+        await srv.runner.cleanup()
+
+
+async def test_the_seed_runs_only_on_an_empty_database(tmp_path):
+    settings = make_settings(tmp_path)
+    srv = await start_server(settings)
+    await srv.post("/api/login", {"brand": "cltiktok", "email": "alice@example.com", "password": "alice-demo-pass"})
+    await srv.runner.cleanup()
+    srv = await start_server(settings)
+    try:
+        assert len(await srv.app[STORE].table_rows("users")) == 9
+        assert len(await srv.app[STORE].table_rows("orders")) == 5
+    finally:
+        await srv.runner.cleanup()
+
+
+async def test_no_demo_leaves_the_database_empty(tmp_path):
+    srv = await start_server(make_settings(tmp_path, demo=False))
+    try:
+        status, _ = await srv.post("/api/login", {"brand": "cltiktok", "email": "alice@example.com",
+                                                  "password": "alice-demo-pass"})
+        assert status == 401
+    finally:
+        await srv.runner.cleanup()
+
+
+async def test_seq_increases_by_one_and_client_ids_are_unique(tmp_path):
+    store = Store(tmp_path / "c.db")
+    await store.open()
+    await seed(store)
+    clock = ManualClock()
+    conversation = await store.open_conversation("cltiktok", 1, clock.now())
+    first, created = await store.add_message(conversation["id"], sender_type="customer", sender_name="A",
+                                             sender_id=1, text="one", client_id="c1", now=clock.now())
+    assert created and first["seq"] == 1
+    again, created = await store.add_message(conversation["id"], sender_type="customer", sender_name="A",
+                                             sender_id=1, text="one", client_id="c1", now=clock.now())
+    assert not created and again == first
+    bot, _ = await store.add_message(conversation["id"], sender_type="bot", sender_name="B", sender_id=None,
+                                     text="two", now=clock.now())
+    assert bot["seq"] == 2
+    assert [m["seq"] for m in await store.messages(conversation["id"])] == [1, 2]
+    assert await store.integrity_check() == "ok"
+    await store.close()
