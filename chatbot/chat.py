@@ -63,6 +63,14 @@ class ChatService:
             text=text, client_id=client_id, now=self.clock.now())
         return to_wire(row), created
 
+    async def post_attachment(self, user: User, attachment: dict[str, Any]) -> dict[str, Any]:
+        """Note an uploaded attachment in the conversation, as the customer's message."""
+        row, _ = await self.store.add_message(
+            attachment["conversation_id"], sender_type="customer", sender_name=user.name, sender_id=user.id,
+            text=f"📎 {attachment['filename']} ({attachment['size'] // 1024 + 1} KB)", now=self.clock.now(),
+            client_id=f"attachment:{attachment['id']}", meta={"attachment_id": attachment["id"]})
+        return to_wire(row)
+
     async def bot_turn(self, user: User, conversation_id: int, text: str) -> list[dict[str, Any]]:
         """Work out and store the bot's replies to a customer message."""
         async with self._turns[conversation_id]:

@@ -25,6 +25,9 @@ from .store import Store
 OTHER_ONE = re.compile(r"\b(the\s+)?other\s+(one|order|purchase|refund|withdrawal|package)\b|^\s*and\s+the\s+other\b",
                        re.I)
 DONE_WORDS = re.compile(r"^\s*(done|skip|no( screenshots?)?|that'?s all|finished|nothing|none|no thanks?)\W*$", re.I)
+YES = re.compile(r"^\s*(yes|yeah|yep|yup|ya|sure|ok|okay|please do|go ahead|confirm|do it|correct|right)\b", re.I)
+NO = re.compile(r"^\s*(no|nope|nah|don'?t|do not|keep it|not now)\b", re.I)
+FOLLOW_UP = re.compile(r"^\s*(and|what about|how about|same for|also|what of|now)\b", re.I)
 NEVER_MIND = re.compile(r"\b(never\s*mind|nevermind|forget it|cancel that|stop)\b", re.I)
 
 
@@ -64,6 +67,15 @@ def policy_answer(brand: Brand, intent_name: str, confidence: float, prefix: str
                  citation=brand.citation(intent.policy_section), wants_human=intent.name == "human_agent")
 
 
+def yes_or_no(parse: Parse, text: str) -> bool | None:
+    """The customer's answer to a yes/no question, or None if it is neither."""
+    if NO.search(text) or parse.intent == "deny":
+        return False
+    if YES.search(text) or parse.intent == "affirm":
+        return True
+    return None
+
+
 class Dialogue:
     def __init__(self, knowledge: Knowledge, store: Store, clock: Clock) -> None:
         self.knowledge = knowledge
@@ -94,9 +106,10 @@ class Dialogue:
         numbers = {ENTITY_KIND[e.entity]: e.value for e in parse.entities if e.entity in ENTITY_KIND}
         intent = parse.intent
         last_action = state.get("last_action")
-        if intent is None or intent in ("affirm", "deny", "thanks") and numbers:
+        acts_on_records = intent is not None and brand.intents[intent].action in RECORD_KIND
+        if last_action in RECORD_KIND and not acts_on_records and (intent is None or FOLLOW_UP.search(text)):
             # "what about TT-2002" / "and the other one?": the last action, on another record
-            if last_action in RECORD_KIND and (numbers or OTHER_ONE.search(text)):
+            if numbers or OTHER_ONE.search(text):
                 return await self._act(brand, last_action, numbers, state, ctx, parse.confidence,
                                        other=not numbers)
         if intent is None:
@@ -117,10 +130,11 @@ class Dialogue:
         action = pending.get("action")
 
         if waiting == "confirm":
-            if intent == "affirm":
+            answer = yes_or_no(parse, text)
+            if answer is True:
                 state["pending"] = None
                 return self._reply(brand, await records.confirm(ctx, pending), state, action, parse.confidence)
-            if intent == "deny" or NEVER_MIND.search(text):
+            if answer is False or NEVER_MIND.search(text):
                 state["pending"] = None
                 what = {"order_cancel": "cancel", "return_request": "open a return for"}.get(action, "change")
                 return Reply(f"OK, I won't {what} {pending['number']}. Anything else I can help with?",

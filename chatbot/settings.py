@@ -17,6 +17,7 @@ class Settings(BaseSettings):
     port: int = 8080
     db: Path = REPO_ROOT / "data" / "chatbot.db"
     demo: bool = Field(True, description="seed the demo data into an empty database")
+    uploads_dir: Path | None = Field(None, description="where attachments go; default: uploads/ beside the db")
     intents_dir: Path = REPO_ROOT / "intents"
     static_dir: Path = REPO_ROOT / "static"
     vendor_dir: Path = REPO_ROOT / "node_modules"
@@ -26,3 +27,7 @@ class Settings(BaseSettings):
     login_window_seconds: int = 15 * 60
     history_limit: int = 50
     watch_intents: bool = Field(True, description="reload intents when their files change")
+
+    @property
+    def attachments_dir(self) -> Path:
+        return self.uploads_dir or self.db.parent / "uploads"

@@ -370,6 +370,13 @@ class Store:
         return await self._call(lambda db: list(db.query(
             "SELECT * FROM attachments WHERE conversation_id = ? ORDER BY id", [conversation_id])))
 
+    async def insert_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """Add rows to a table (imports, fixtures); one transaction."""
+        def _insert(db: Database) -> None:
+            with db.atomic():
+                db[table].insert_all(rows)
+        await self._call(_insert)
+
     async def table_rows(self, table: str) -> list[dict[str, Any]]:
         """Every row of one table: for seeding checks and tests."""
         if table not in {"brands", "users", "orders", "shipments", "refunds", "purchases", "withdrawals",

@@ -9,6 +9,7 @@ import logging
 import socketio
 from aiohttp import web
 
+from ..attachments import Attachments
 from ..auth import Auth
 from ..chat import ChatService
 from ..clock import Clock, SystemClock
@@ -19,7 +20,7 @@ from ..settings import Settings
 from ..store import Store
 from . import http
 from .chat_namespace import ChatNamespace
-from .keys import AUTH, CHAT, CLOCK, KNOWLEDGE, SETTINGS, SIO, STORE
+from .keys import ATTACHMENTS, AUTH, CHAT, CLOCK, KNOWLEDGE, SETTINGS, SIO, STORE
 
 log = logging.getLogger(__name__)
 MAX_SOCKET_MESSAGE = 64 * 1024
@@ -29,7 +30,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     settings = settings or Settings()
     clock = clock or SystemClock()
     app = web.Application(middlewares=[http.errors_middleware, http.security_headers_middleware],
-                          client_max_size=http.MAX_JSON_BODY)
+                          client_max_size=http.MAX_UPLOAD_BODY)
     store = Store(settings.db)
     knowledge = Knowledge(settings.intents_dir)
     auth = Auth(store, clock, session_ttl_seconds=settings.session_ttl_seconds,
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     app[SETTINGS], app[CLOCK], app[STORE], app[KNOWLEDGE] = settings, clock, store, knowledge
     app[AUTH], app[CHAT], app[SIO] = auth, chat, sio
+    app[ATTACHMENTS] = Attachments(store, clock, settings.attachments_dir)
     app.add_routes(http.routes)
     http.add_static_routes(app)
     app.cleanup_ctx.append(_lifecycle)

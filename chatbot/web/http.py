@@ -11,12 +11,14 @@ from aiohttp import web
 from ..auth import User
 from ..errors import ChatbotError, Forbidden, InvalidPayload, Unauthorized
 from .chat_namespace import disconnect_room, session_room
-from .keys import AUTH, KNOWLEDGE, SETTINGS, SIO
+from .chat_namespace import conversation_room
+from .keys import ATTACHMENTS, AUTH, CHAT, KNOWLEDGE, SETTINGS, SIO, STORE
 from .payloads import LoginBody, ParseBody, parse_payload
 
 log = logging.getLogger(__name__)
 COOKIE = "chatbot_session"
 MAX_JSON_BODY = 64 * 1024
+MAX_UPLOAD_BODY = 6 * 1024 * 1024
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'self'")
 
@@ -129,6 +131,45 @@ async def parse(request: web.Request) -> web.Response:
     await staff_of(request, body.brand)
     result = request.app[KNOWLEDGE].parse(body.brand, body.text)
     return web.json_response(result.to_rasa())
+
+
+@routes.post("/api/attachments")
+async def upload_attachment(request: web.Request) -> web.Response:
+    """A screenshot for the customer's open conversation (multipart, field `file`)."""
+    user = await current_user(request)
+    if user.role not in ("customer", "merchant"):
+        raise Forbidden("only customers attach files to their conversation")
+    if not request.content_type.startswith("multipart/"):
+        raise InvalidPayload("send the file as multipart/form-data in a field named 'file'")
+    reader = await request.multipart()
+    part = await reader.next()
+    while part is not None and getattr(part, "name", None) != "file":
+        part = await reader.next()
+    if part is None:
+        raise InvalidPayload("no field named 'file'")
+    data = await part.read(decode=False)
+    chat = request.app[CHAT]
+    conversation = await chat.open(user)
+    attachment = await request.app[ATTACHMENTS].save(user, conversation["id"], part.filename, bytes(data))
+    message = await chat.post_attachment(user, attachment)
+    await request.app[SIO].emit("message", message, room=conversation_room(conversation["id"]), namespace="/chat")
+    return web.json_response({"id": attachment["id"], "filename": attachment["filename"],
+                              "content_type": attachment["content_type"], "size": attachment["size"],
+                              "message": message}, status=201)
+
+
+@routes.get("/api/cases")
+async def list_cases(request: web.Request) -> web.Response:
+    """Mediation cases of the staff member's brand."""
+    user = await current_user(request)
+    if user.role not in ("agent", "operator"):
+        raise Forbidden("needs an agent or operator")
+    cases = await request.app[STORE].cases(user.brand)
+    for case in cases:
+        case["attachments"] = [{"id": a["id"], "filename": a["filename"], "size": a["size"]}
+                               for a in await request.app[STORE].attachments(case["conversation_id"])
+                               if a["case_id"] == case["id"]]
+    return web.json_response({"cases": cases})
 
 
 def add_static_routes(app: web.Application) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import socketio
 from aiohttp import web
 
+from ..attachments import Attachments
 from ..auth import Auth
 from ..chat import ChatService
 from ..clock import Clock
@@ -18,3 +19,4 @@ AUTH = web.AppKey("auth", Auth)
 KNOWLEDGE = web.AppKey("knowledge", Knowledge)
 CHAT = web.AppKey("chat", ChatService)
 SIO = web.AppKey("sio", socketio.AsyncServer)
+ATTACHMENTS = web.AppKey("attachments", Attachments)

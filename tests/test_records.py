@@ -1,0 +1,324 @@
+"""The bot acts on the customer's own records: real conversations through
+socketio.AsyncClient against the real server and the demo data."""
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+import aiohttp
+
+from chatbot.clock import isoformat
+from chatbot.web.keys import STORE
+
+from conftest import ALICE, BOB, CAROL, DANA, SUNNY, make_settings, start_server
+
+
+async def order_status(server, number):
+    return (await server.app[STORE].table_rows("orders"), number)
+
+
+async def status_of(server, number: str) -> str:
+    rows = await server.app[STORE].table_rows("orders")
+    return next(r["status"] for r in rows if r["number"] == number)
+
+
+# -- looking things up -------------------------------------------------------------------
+
+async def test_order_status_names_the_items_and_the_status(server, clients):
+    alice = await clients(server, ALICE)
+    reply = await alice.ask("what's the status of my order CT-100235?")
+    assert reply["intent"] == "order_status"
+    assert "CT-100235" in reply["text"] and "phone case x2" in reply["text"] and "processed" in reply["text"]
+    assert "section 1.1" in reply["citation"]
+
+
+async def test_which_order_is_asked_with_quick_replies_and_a_number_fills_it(server, clients):
+    alice = await clients(server, ALICE)
+    question = await alice.ask("where is my order?")
+    assert "Which order" in question["text"]
+    assert any(q.startswith("CT-100234") for q in question["quick_replies"])
+    assert len(question["quick_replies"]) == 3          # alice's three orders, nobody else's
+    assert not any("CT-1003" in q for q in question["quick_replies"])
+    answer = await alice.ask(next(q for q in question["quick_replies"] if q.startswith("CT-100234")))
+    assert "shipped" in answer["text"] and "UPS" in answer["text"]
+
+
+async def test_delivery_tracking_gives_carrier_tracking_number_and_date(server, clients):
+    alice = await clients(server, ALICE)
+    reply = await alice.ask("can i get the tracking number for ct 100234")
+    assert reply["intent"] == "delivery_tracking"
+    assert "UPS" in reply["text"] and "1Z999AA10123456784" in reply["text"]
+    eta = (server.clock.now() + timedelta(days=2)).strftime("%b %d, %Y").replace(" 0", " ")
+    assert eta in reply["text"]
+
+
+async def test_someone_elses_number_reads_exactly_like_a_missing_one(server, clients):
+    alice = await clients(server, ALICE)
+    bobs = await alice.ask("what's the status of order CT-100300")
+    missing = await alice.ask("what's the status of order CT-999999")
+    assert bobs["text"].replace("CT-100300", "#") == missing["text"].replace("CT-999999", "#")
+    assert bobs["quick_replies"] == missing["quick_replies"]
+    assert "sneakers" not in bobs["text"] and "pending" not in bobs["text"]
+
+
+async def test_a_typod_number_is_not_found_and_offers_the_customers_orders(server, clients):
+    alice = await clients(server, ALICE)
+    reply = await alice.ask("cancel order CT-100253")
+    assert "couldn't find order CT-100253" in reply["text"]
+    assert sorted(q.split(" ")[0] for q in reply["quick_replies"]) == ["CT-100234", "CT-100235", "CT-100236"]
+    picked = await alice.ask("CT-100235 · phone case x2")
+    assert "Shall I cancel it?" in picked["text"]
+
+
+async def test_refund_status_by_refund_or_order_number(server, clients):
+    alice = await clients(server, ALICE)
+    reply = await alice.ask("where is my refund RF-5001?")
+    assert reply["intent"] == "refund_status"
+    assert "RF-5001" in reply["text"] and "$35.50" in reply["text"] and "paid back" in reply["text"]
+    by_order = await alice.ask("any news on the refund for CT-100236")
+    assert "RF-5001" in by_order["text"]
+    other = await alice.ask("status of refund RF-5002")
+    assert "couldn't find refund RF-5002" in other["text"] and "rejected" not in other["text"]
+
+
+async def test_a_rejected_refund_says_why(server, clients):
+    bob = await clients(server, BOB)
+    reply = await bob.ask("what happened to my refund RF-5002")
+    assert "rejected" in reply["text"] and "after the return window" in reply["text"]
+
+
+async def test_payment_problem_on_a_named_order_is_looked_up(server, clients):
+    bob = await clients(server, BOB)
+    reply = await bob.ask("my payment failed for order CT-100300")
+    assert reply["intent"] == "payment_failed"
+    assert "waiting for payment" in reply["text"] and "payment failed once today" in reply["text"]
+
+
+async def test_merchants_see_their_own_withdrawals_and_customers_do_not(server, clients):
+    sunny = await clients(server, SUNNY)
+    question = await sunny.ask("where's my withdrawal? the money hasn't arrived")
+    assert question["intent"] == "settlement_withdrawal" and "Which withdrawal" in question["text"]
+    answer = await sunny.ask("WD-7001")
+    assert "$1,240.00" in answer["text"] and "pending" in answer["text"]
+    alice = await clients(server, ALICE)
+    reply = await alice.ask("my store withdrawal WD-7001 hasn't arrived")
+    assert "1,240" not in reply["text"] and "pending" not in reply["text"]
+
+
+# -- changes, with confirmation --------------------------------------------------------------
+
+async def test_cancel_asks_first_then_cancels_once_with_an_audit_entry(server, clients):
+    alice = await clients(server, ALICE)
+    question = await alice.ask("please cancel order CT-100235")
+    assert question["intent"] == "order_cancel" and "Shall I cancel it?" in question["text"]
+    assert question["quick_replies"] == ["Yes, cancel it", "No, keep it"]
+    assert await status_of(server, "CT-100235") == "processing"
+    done = await alice.ask("Yes, cancel it")
+    assert "order CT-100235 is cancelled" in done["text"]
+    assert await status_of(server, "CT-100235") == "cancelled"
+    again = await alice.ask("cancel CT-100235")
+    assert "nothing to cancel" in again["text"]
+    audit = await server.app[STORE].audit_entries("CT-100235")
+    assert len(audit) == 1
+    assert (audit[0]["action"], audit[0]["conversation_id"]) == ("order_cancel", question["conversation_id"])
+
+
+async def test_confirming_twice_cancels_once(server, clients):
+    alice = await clients(server, ALICE)
+    await alice.ask("cancel CT-100235")
+    first, second = await alice.send("yes"), await alice.send("yes")
+    await alice.bot_reply(second["seq"])
+    assert len(await server.app[STORE].audit_entries("CT-100235")) == 1
+
+
+async def test_a_denied_confirmation_changes_nothing(server, clients):
+    alice = await clients(server, ALICE)
+    await alice.ask("i want to cancel CT-100235")
+    reply = await alice.ask("no")
+    assert "won't cancel" in reply["text"]
+    assert await status_of(server, "CT-100235") == "processing"
+    assert await server.app[STORE].audit_entries("CT-100235") == []
+
+
+async def test_cancel_is_refused_once_shipped_with_the_reason_and_next_step(server, clients):
+    alice = await clients(server, ALICE)
+    reply = await alice.ask("cancel my order CT-100234")
+    assert "already shipped" in reply["text"] and "before they ship" in reply["text"]
+    assert "Tracking details" in reply["quick_replies"]
+    assert await status_of(server, "CT-100234") == "shipped"
+
+
+async def test_modify_collects_the_change_confirms_and_records_it(server, clients):
+    alice = await clients(server, ALICE)
+    ask = await alice.ask("I need to change the address on CT-100235")
+    assert ask["intent"] == "order_modify" and "What would you like to change" in ask["text"]
+    confirm = await alice.ask("ship it to 5 Elm Street, Springfield")
+    assert "5 Elm Street" in confirm["text"] and "Shall I go ahead?" in confirm["text"]
+    done = await alice.ask("yes")
+    assert "change request for order CT-100235 is recorded" in done["text"]
+    changes = await server.app[STORE].table_rows("order_changes")
+    assert [c["request"] for c in changes] == ["ship it to 5 Elm Street, Springfield"]
+    refused = await alice.ask("can i change the size on CT-100236")
+    assert "already been delivered" in refused["text"] and "Return an item" in refused["quick_replies"]
+
+
+async def test_a_return_inside_the_window_opens_a_refund_request(server, clients):
+    store = server.app[STORE]
+    now = server.clock.now()
+    await store.insert_rows("orders", [{"number": "CT-100240", "brand": "cltiktok", "user_id": 1,
+                                        "status": "delivered", "items": json.dumps([{"name": "mug", "quantity": 1}]),
+                                        "total_cents": 1200, "currency": "USD", "created_at": isoformat(now),
+                                        "updated_at": isoformat(now), "notes": ""}])
+    await store.insert_rows("shipments", [{"order_number": "CT-100240", "delivered_at":
+                                           isoformat(now - timedelta(days=3))}])
+    alice = await clients(server, ALICE)
+    offer = await alice.ask("I'd like to return CT-100240, it's broken")
+    assert offer["intent"] == "return_request" and "within the 30-day return window" in offer["text"]
+    done = await alice.ask("yes please")
+    number = re.search(r"RF-\d+", done["text"]).group(0)
+    assert "$12.00" in done["text"] and "reviews it" in done["text"]
+    refund = next(r for r in await store.table_rows("refunds") if r["number"] == number)
+    assert (refund["order_number"], refund["status"], refund["user_id"]) == ("CT-100240", "requested", 1)
+    status = await alice.ask(f"status of {number}")
+    assert "requested" in status["text"]
+
+
+async def test_a_return_past_the_window_is_refused_with_the_reason(server, clients):
+    bob = await clients(server, BOB)
+    reply = await bob.ask("I want to return my backpack, order CT-100301")
+    assert reply["intent"] == "return_request"
+    # RF-5002 was rejected, so the window is what decides
+    assert "past the return window" in reply["text"] and "30 days" in reply["text"]
+
+
+async def test_a_flow_survives_a_restart_of_the_server(tmp_path):
+    settings = make_settings(tmp_path)
+    from conftest import ChatClient
+    server = await start_server(settings)
+    alice = ChatClient(server.url)
+    await alice.connect({"token": await server.login(ALICE)})
+    await alice.ask("cancel CT-100235")
+    await alice.close()
+    await server.runner.cleanup()
+
+    server = await start_server(settings, server.clock)
+    try:
+        alice = ChatClient(server.url)
+        await alice.connect({"token": await server.login(ALICE)})
+        done = await alice.ask("yes")
+        assert "order CT-100235 is cancelled" in done["text"]
+        await alice.close()
+    finally:
+        await server.runner.cleanup()
+
+
+async def test_follow_ups_keep_the_context(server, clients):
+    alice = await clients(server, ALICE)
+    await alice.ask("what's the status of CT-100234")
+    other = await alice.ask("what about CT-100235?")
+    assert "CT-100235" in other["text"] and "processed" in other["text"]
+
+
+# -- ttr-e purchases --------------------------------------------------------------------------
+
+async def test_an_eligible_purchase_is_refunded_less_the_fee_after_confirmation(server, clients):
+    carol = await clients(server, CAROL)
+    offer = await carol.ask("can I get a refund for TT-2001?")
+    assert offer["intent"] == "refund_request"
+    assert "$475.00" in offer["text"] and "14-day" in offer["text"] and "5% processing fee" in offer["text"]
+    done = await carol.ask("yes")
+    number = re.search(r"RF-\d+", done["text"]).group(0)
+    store = server.app[STORE]
+    refund = next(r for r in await store.table_rows("refunds") if r["number"] == number)
+    assert (refund["purchase_number"], refund["amount_cents"], refund["status"]) == ("TT-2001", 47500, "requested")
+    purchase = next(p for p in await store.table_rows("purchases") if p["number"] == "TT-2001")
+    assert purchase["status"] == "cancelled"
+    again = await carol.ask("refund TT-2001 please")
+    assert "already cancelled" in again["text"]
+    assert len(await store.audit_entries("TT-2001")) == 1
+
+
+async def test_an_activated_purchase_gets_no_refund_and_the_policy_is_quoted(server, clients):
+    carol = await clients(server, CAROL)
+    reply = await carol.ask("i want my money back for TT-2002")
+    assert "can't be cancelled for a refund" in reply["text"] and "activated" in reply["text"]
+    assert "refunds will not be issued" in reply["text"]
+    assert "section 2" in reply["citation"]
+
+
+async def test_a_purchase_past_14_days_gets_no_refund(server, clients):
+    carol = await clients(server, CAROL)
+    reply = await carol.ask("please cancel my purchase TT-2003")
+    assert reply["intent"] == "service_cancel"
+    assert "20 days ago" in reply["text"] and "within 14 days" in reply["text"]
+
+
+async def test_what_about_another_purchase_reuses_the_question(server, clients):
+    carol = await clients(server, CAROL)
+    first = await carol.ask("can I get a refund for TT-2001?")
+    assert "$475.00" in first["text"]
+    follow = await carol.ask("what about TT-2002")
+    assert "TT-2002" in follow["text"] and "activated" in follow["text"]
+
+
+async def test_invoice_and_activation_look_up_the_purchase(server, clients):
+    carol = await clients(server, CAROL)
+    invoice = await carol.ask("I need the invoice for TT-2001")
+    assert invoice["intent"] == "billing_invoice" and "electronic invoice" in invoice["text"]
+    active = await carol.ask("when does TT-2002 get activated?")
+    assert active["intent"] == "service_activation" and "active since" in active["text"]
+
+
+async def test_ttr_e_refund_status(server, clients):
+    carol = await clients(server, CAROL)
+    reply = await carol.ask("what's the status of my refund RF-9001")
+    assert "completed" in reply["text"] and "$475.00" in reply["text"]
+
+
+# -- disputes -------------------------------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+async def upload(server, token: str, data: bytes, filename: str = "shot.png") -> tuple[int, dict]:
+    form = aiohttp.FormData()
+    form.add_field("file", data, filename=filename, content_type="image/png")
+    async with aiohttp.ClientSession() as s:
+        async with s.post(server.url + "/api/attachments", data=form,
+                          headers={"Authorization": f"Bearer {token}"}) as r:
+            return r.status, await r.json()
+
+
+async def test_a_dispute_collects_order_description_and_screenshots_into_a_case(server, clients):
+    token = await server.login(ALICE)
+    alice = await clients(server, None, auth={"token": token})
+    start = await alice.ask("I have a dispute with the seller of my lamp")
+    assert start["intent"] == "dispute" and "Which order" in start["text"]
+    described = await alice.ask("CT-100236")
+    assert "describe what happened" in described["text"]
+    shots = await alice.ask("The lamp arrived broken and the seller refuses to answer my messages")
+    assert "screenshots" in shots["text"]
+    status, uploaded = await upload(server, token, PNG, "../../etc/passwd.png")
+    assert status == 201 and uploaded["filename"] == "passwd.png"
+    assert (await alice.wait_for("message", lambda m: m["id"] == uploaded["message"]["id"]))
+    done = await alice.ask("done")
+    case_id = int(re.search(r"case #(\d+)", done["text"]).group(1))
+    assert "1 screenshot" in done["text"]
+    agent = await server.login(DANA)
+    async with aiohttp.ClientSession() as s:
+        async with s.get(server.url + "/api/cases", headers={"Authorization": f"Bearer {agent}"}) as r:
+            cases = (await r.json())["cases"]
+    case = next(c for c in cases if c["id"] == case_id)
+    assert case["order_number"] == "CT-100236" and "arrived broken" in case["description"]
+    assert [a["filename"] for a in case["attachments"]] == ["passwd.png"]
+
+
+async def test_uploads_must_be_images_of_bounded_size(server):
+    token = await server.login(ALICE)
+    status, body = await upload(server, token, b"<html><script>alert(1)</script>", "x.png")
+    assert status == 400 and body["error"] == "invalid_payload"
+    status, body = await upload(server, token, PNG + b"\x00" * (5 * 1024 * 1024))
+    assert status in (400, 413)
+    status, _ = await upload(server, await server.login(DANA), PNG)
+    assert status == 403
