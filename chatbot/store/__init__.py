@@ -370,6 +370,130 @@ class Store:
         return await self._call(lambda db: list(db.query(
             "SELECT * FROM attachments WHERE conversation_id = ? ORDER BY id", [conversation_id])))
 
+    # -- handoffs, tickets and notes ------------------------------------------------------------
+
+    HANDOFF_FIELDS = {"state", "assigned_agent_id", "assigned_at", "first_response_at", "flagged_at",
+                      "breached_at", "customer_left_at", "abandoned_at", "ended_at", "rating", "rated_at"}
+
+    async def create_handoff(self, row: dict[str, Any], conversation_state: str) -> tuple[dict[str, Any], bool]:
+        """Queue a conversation; the live handoff it already has comes back
+        instead of a second one: (handoff, created)."""
+        def _create(db: Database) -> tuple[dict[str, Any], bool]:
+            with db.atomic():
+                cursor = db.execute(
+                    "INSERT INTO handoffs (brand, conversation_id, user_id, reason, intent, confidence, state, "
+                    "queued_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?) ON CONFLICT DO NOTHING",
+                    [row["brand"], row["conversation_id"], row["user_id"], row["reason"], row.get("intent"),
+                     row.get("confidence"), row["queued_at"]])
+                created = cursor.rowcount == 1
+                if created:
+                    db.execute("UPDATE conversations SET state = ?, updated_at = ? WHERE id = ?",
+                               [conversation_state, row["queued_at"], row["conversation_id"]])
+                live = next(db.query("SELECT * FROM handoffs WHERE conversation_id = ? AND state IN "
+                                     "('queued', 'assigned')", [row["conversation_id"]]))
+                return live, created
+        return await self._call(_create)
+
+    async def handoff(self, handoff_id: int) -> dict[str, Any] | None:
+        return await self._call(lambda db: next(db.query("SELECT * FROM handoffs WHERE id = ?", [handoff_id]), None))
+
+    async def live_handoff(self, conversation_id: int) -> dict[str, Any] | None:
+        return await self._call(lambda db: next(db.query(
+            "SELECT * FROM handoffs WHERE conversation_id = ? AND state IN ('queued', 'assigned')",
+            [conversation_id]), None))
+
+    async def last_handoff(self, conversation_id: int) -> dict[str, Any] | None:
+        return await self._call(lambda db: next(db.query(
+            "SELECT * FROM handoffs WHERE conversation_id = ? ORDER BY id DESC LIMIT 1", [conversation_id]), None))
+
+    async def live_handoffs(self, brand: str | None = None) -> list[dict[str, Any]]:
+        """Queued ones first in queue order (oldest handoff first), then the assigned ones."""
+        where, args = ("AND brand = ?", [brand]) if brand else ("", [])
+        return await self._call(lambda db: list(db.query(
+            f"SELECT * FROM handoffs WHERE state IN ('queued', 'assigned') {where} "
+            "ORDER BY state = 'assigned', queued_at, id", args)))
+
+    async def move_handoff(self, handoff_id: int, *, to: str, from_states: tuple[str, ...],
+                           conversation_state: str | None = None, agent_id: int | None = None,
+                           expect_agent: int | None = None, fields: dict[str, Any] | None = None) -> bool:
+        """Change a handoff's state only if it is in `from_states` (and held by
+        `expect_agent`, when given), with the conversation's state, in one
+        transaction. This conditional update is what makes two agents
+        accepting at the same instant safe: one row changes, once."""
+        fields = dict(fields or {})
+        if not set(fields) <= self.HANDOFF_FIELDS:
+            raise ValueError(f"unknown handoff fields {set(fields) - self.HANDOFF_FIELDS}")
+        fields["state"] = to
+        if to == "assigned" or agent_id is not None:
+            fields["assigned_agent_id"] = agent_id
+
+        def _move(db: Database) -> bool:
+            sets = ", ".join(f"{k} = ?" for k in fields)
+            marks = ",".join("?" * len(from_states))
+            sql = f"UPDATE handoffs SET {sets} WHERE id = ? AND state IN ({marks})"
+            args = [*fields.values(), handoff_id, *from_states]
+            if expect_agent is not None:
+                sql += " AND assigned_agent_id = ?"
+                args.append(expect_agent)
+            with db.atomic():
+                if db.execute(sql, args).rowcount != 1:
+                    return False
+                if conversation_state:
+                    db.execute("UPDATE conversations SET state = ?, closed_at = CASE WHEN ? = 'closed' "
+                               "THEN ? ELSE closed_at END WHERE id = (SELECT conversation_id FROM handoffs "
+                               "WHERE id = ?)", [conversation_state, conversation_state,
+                                                 fields.get("ended_at"), handoff_id])
+                return True
+        return await self._call(_move)
+
+    async def update_handoff(self, handoff_id: int, **fields: Any) -> None:
+        if not set(fields) <= self.HANDOFF_FIELDS:
+            raise ValueError(f"unknown handoff fields {set(fields) - self.HANDOFF_FIELDS}")
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        await self._call(lambda db: db.execute(f"UPDATE handoffs SET {sets} WHERE id = ?",
+                                               [*fields.values(), handoff_id]))
+
+    async def handoffs_since(self, brand: str, since: datetime) -> list[dict[str, Any]]:
+        return await self._call(lambda db: list(db.query(
+            "SELECT * FROM handoffs WHERE brand = ? AND queued_at >= ? ORDER BY queued_at",
+            [brand, isoformat(since)])))
+
+    async def conversation_counts(self, brand: str, since: datetime) -> dict[str, int]:
+        """Conversations with customer messages since `since`, and how many of them never had a handoff."""
+        def _counts(db: Database) -> dict[str, int]:
+            row = db.execute(
+                "SELECT count(*), sum(NOT EXISTS (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id)) "
+                "FROM conversations c WHERE c.brand = ? AND c.updated_at >= ? AND c.last_seq > 0",
+                [brand, isoformat(since)]).fetchone()
+            return {"conversations": row[0] or 0, "bot_only": row[1] or 0}
+        return await self._call(_counts)
+
+    async def conversations_of(self, user_id: int, limit: int = 10) -> list[dict[str, Any]]:
+        return await self._call(lambda db: list(db.query(
+            "SELECT * FROM conversations WHERE user_id = ? ORDER BY id DESC LIMIT ?", [user_id, limit])))
+
+    async def create_ticket(self, row: dict[str, Any]) -> int:
+        return await self._call(lambda db: db["tickets"].insert(row).last_pk)
+
+    async def tickets(self, brand: str) -> list[dict[str, Any]]:
+        return await self._call(lambda db: list(db.query(
+            "SELECT * FROM tickets WHERE brand = ? ORDER BY id DESC", [brand])))
+
+    async def add_note(self, row: dict[str, Any]) -> dict[str, Any]:
+        def _add(db: Database) -> dict[str, Any]:
+            row_id = db["notes"].insert(row).last_pk
+            return next(db.query("SELECT * FROM notes WHERE id = ?", [row_id]))
+        return await self._call(_add)
+
+    async def notes(self, conversation_id: int) -> list[dict[str, Any]]:
+        return await self._call(lambda db: list(db.query(
+            "SELECT * FROM notes WHERE conversation_id = ? ORDER BY id", [conversation_id])))
+
+    async def users_of_brand(self, brand: str, role: str) -> list[dict[str, Any]]:
+        return await self._call(lambda db: list(db.query(
+            "SELECT id, brand, email, name, role FROM users WHERE brand = ? AND role = ? ORDER BY id",
+            [brand, role])))
+
     async def insert_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
         """Add rows to a table (imports, fixtures); one transaction."""
         def _insert(db: Database) -> None:
@@ -381,6 +505,6 @@ class Store:
         """Every row of one table: for seeding checks and tests."""
         if table not in {"brands", "users", "orders", "shipments", "refunds", "purchases", "withdrawals",
                          "conversations", "messages", "sessions", "audit_log", "order_changes", "cases",
-                         "attachments"}:
+                         "attachments", "handoffs", "tickets", "notes"}:
             raise ValueError(table)
         return await self._call(lambda db: list(db.query(f"SELECT * FROM {table}")))

@@ -98,7 +98,31 @@ def _v2_dialogue_and_actions(db: Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_v1_core, _v2_dialogue_and_actions]
+def _v3_handoff(db: Database) -> None:
+    db["handoffs"].create(
+        {"id": int, "brand": str, "conversation_id": int, "user_id": int, "reason": str, "intent": str,
+         "confidence": float, "state": str, "queued_at": str, "assigned_agent_id": int, "assigned_at": str,
+         "first_response_at": str, "flagged_at": str, "breached_at": str, "customer_left_at": str,
+         "abandoned_at": str, "ended_at": str, "rating": int, "rated_at": str},
+        pk="id", foreign_keys=[("conversation_id", "conversations", "id")],
+    )
+    db["handoffs"].create_index(["brand", "state", "queued_at"])
+    # At most one live handoff per conversation, whoever asks at the same moment.
+    db.execute("CREATE UNIQUE INDEX handoffs_one_live ON handoffs (conversation_id) "
+               "WHERE state IN ('queued', 'assigned')")
+    db["tickets"].create(
+        {"id": int, "brand": str, "conversation_id": int, "user_id": int, "email": str, "kind": str,
+         "message": str, "transcript": str, "status": str, "created_at": str},
+        pk="id", foreign_keys=[("user_id", "users", "id")],
+    )
+    db["notes"].create(
+        {"id": int, "conversation_id": int, "agent_id": int, "agent_name": str, "text": str, "created_at": str},
+        pk="id", foreign_keys=[("conversation_id", "conversations", "id")],
+    )
+    db["notes"].create_index(["conversation_id"])
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_v1_core, _v2_dialogue_and_actions, _v3_handoff]
 
 
 def migrate(db: Database) -> int:

@@ -29,7 +29,7 @@ MAX_SOCKET_MESSAGE = 64 * 1024
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> web.Application:
     settings = settings or Settings()
     clock = clock or SystemClock()
-    app = web.Application(middlewares=[http.errors_middleware, http.security_headers_middleware],
+    app = web.Application(middlewares=[http.errors_middleware],
                           client_max_size=http.MAX_UPLOAD_BODY)
     store = Store(settings.db)
     knowledge = Knowledge(settings.intents_dir)
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app[SETTINGS], app[CLOCK], app[STORE], app[KNOWLEDGE] = settings, clock, store, knowledge
     app[AUTH], app[CHAT], app[SIO] = auth, chat, sio
     app[ATTACHMENTS] = Attachments(store, clock, settings.attachments_dir)
+    app.on_response_prepare.append(http.security_headers)
     app.add_routes(http.routes)
     http.add_static_routes(app)
     app.cleanup_ctx.append(_lifecycle)

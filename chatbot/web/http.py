@@ -45,14 +45,12 @@ async def errors_middleware(request: web.Request, handler) -> web.StreamResponse
     return response
 
 
-@web.middleware
-async def security_headers_middleware(request: web.Request, handler) -> web.StreamResponse:
-    response = await handler(request)
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Runs as headers go out, when even a file's content type is known."""
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    if response.content_type == "text/html":
+    if response.headers.get("Content-Type", "").startswith("text/html"):
         response.headers.setdefault("Content-Security-Policy", CSP)
-    return response
 
 
 async def read_json(request: web.Request) -> Any:
