@@ -41,6 +41,8 @@ class ServiceLevelSettings(BaseModel):
     agent_chat_cap: int = 3
     agent_grace_seconds: int = 60
     customer_grace_seconds: int = 300
+    # Until there are resolved chats to measure, the wait estimate and Erlang C use this.
+    mean_handle_seconds: int = 300
 
 
 class ContactSettings(BaseModel):
@@ -76,6 +78,8 @@ class IntentModel(BaseModel):
     examples: list[str] = Field(min_length=1)
     answer: str | None = None
     quick_replies: list[str] = []
+    # After this answer the bot offers a person; a "yes" hands off.
+    offer_handoff: bool = False
 
 
 @dataclass
@@ -88,6 +92,7 @@ class Intent:
     quick_replies: list[str]
     path: Path
     example_lines: list[int] = field(default_factory=list)
+    offer_handoff: bool = False
 
 
 @dataclass
@@ -159,7 +164,8 @@ def load_intent(path: Path) -> Intent:
         pass
     return Intent(name=model.name, policy_section=model.policy_section, action=model.action,
                   examples=[e.strip() for e in model.examples], answer=(model.answer or "").strip(),
-                  quick_replies=model.quick_replies, path=path, example_lines=lines)
+                  quick_replies=model.quick_replies, path=path, example_lines=lines,
+                  offer_handoff=model.offer_handoff)
 
 
 def load_brand(folder: Path) -> Brand:

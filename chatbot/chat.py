@@ -1,18 +1,25 @@
 """Conversations and their messages: open the customer's conversation, store
-what they say (once, whatever the retries), and store the bot's answers.
-Returns wire-shaped messages; the edge only has to send them."""
+what they say (once, whatever the retries), and decide who answers: the bot
+while the conversation is the bot's, the handoff desk once a person is asked
+for. Messages go out through the Events interface."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .auth import User
 from .clock import Clock
-from .dialogue import Dialogue
+from .dialogue import Dialogue, Reply
+from .events import Events
 from .store import Store
 
+if TYPE_CHECKING:
+    from .handoff import HandoffDesk
+
 BOT_NAME = "Assistant"
+RATING = re.compile(r"^\s*([1-5])\s*(stars?|/\s*5)?\s*$")
 
 
 def to_wire(row: dict[str, Any]) -> dict[str, Any]:
@@ -25,28 +32,34 @@ def to_wire(row: dict[str, Any]) -> dict[str, Any]:
         "text": row["text"],
         "created_at": row["created_at"],
     }
+    meta = row["meta"]
     if row["sender_type"] == "bot":
         message["intent"] = row["intent"]
         message["confidence"] = row["confidence"]
-        meta = row["meta"]
-        if meta.get("quick_replies"):
-            message["quick_replies"] = meta["quick_replies"]
         if meta.get("citation"):
             message["citation"] = meta["citation"]
+    if meta.get("quick_replies"):
+        message["quick_replies"] = meta["quick_replies"]
     return message
 
 
 class ChatService:
-    def __init__(self, store: Store, clock: Clock, dialogue: Dialogue, history_limit: int = 50) -> None:
+    def __init__(self, store: Store, clock: Clock, dialogue: Dialogue, events: Events,
+                 history_limit: int = 50) -> None:
         self.store = store
         self.clock = clock
         self.dialogue = dialogue
+        self.events = events
         self.history_limit = history_limit
-        # Bot answers of one conversation are produced one at a time, in order.
+        self.desk: HandoffDesk | None = None    # set by the app factory: the two need each other
+        # Turns of one conversation are handled one at a time, in order.
         self._turns: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def open(self, user: User) -> dict[str, Any]:
         return await self.store.open_conversation(user.brand, user.id, self.clock.now())
+
+    async def conversation(self, conversation_id: int) -> dict[str, Any] | None:
+        return await self.store.conversation(conversation_id)
 
     async def history(self, conversation_id: int, last_seq: int | None = None) -> list[dict[str, Any]]:
         """Messages after `last_seq`, or the recent history."""
@@ -71,15 +84,35 @@ class ChatService:
             client_id=f"attachment:{attachment['id']}", meta={"attachment_id": attachment["id"]})
         return to_wire(row)
 
-    async def bot_turn(self, user: User, conversation_id: int, text: str) -> list[dict[str, Any]]:
-        """Work out and store the bot's replies to a customer message."""
+    async def respond(self, user: User, conversation_id: int, text: str) -> None:
+        """Whoever is in charge of the conversation answers the customer's message."""
         async with self._turns[conversation_id]:
-            replies = await self.dialogue.respond(user, conversation_id, text)
-            stored = []
-            for reply in replies:
-                row, _ = await self.store.add_message(
-                    conversation_id, sender_type="bot", sender_name=BOT_NAME, sender_id=None, text=reply.text,
-                    intent=reply.intent, confidence=round(reply.confidence, 4), meta=reply.meta(),
-                    now=self.clock.now())
-                stored.append(to_wire(row))
-            return stored
+            conversation = await self.store.conversation(conversation_id)
+            if conversation["state"] in ("queued", "agent"):
+                await self.desk.customer_wrote(user, conversation_id, text)
+                return
+            if conversation["state"] == "closed":
+                rating = RATING.match(text)
+                if rating and await self.desk.rate(user, conversation_id, int(rating.group(1))):
+                    await self._say(conversation_id, Reply("Thank you for rating us!", "rating", 1.0))
+                    return
+                await self.store.set_conversation_state(conversation_id, "bot", self.clock.now())
+            for reply in await self.dialogue.respond(user, conversation_id, text):
+                await self._say(conversation_id, reply)
+                if reply.leave_message:
+                    ticket = await self.desk.leave_message(user, conversation_id, reply.leave_message)
+                    await self._say(conversation_id, Reply(
+                        f"It's saved as ticket #{ticket}; we'll reply by email to {user.email}.", "leave_message", 1.0))
+                if reply.wants_human:
+                    event = await self.desk.request(user, conversation_id, reason=reply.intent or "not_understood",
+                                                    intent=reply.intent, confidence=reply.confidence)
+                    if event["state"] == "offline":
+                        await self.dialogue.expect(conversation_id, {"await": "offline_message"})
+
+    async def _say(self, conversation_id: int, reply: Reply) -> dict[str, Any]:
+        row, _ = await self.store.add_message(
+            conversation_id, sender_type="bot", sender_name=BOT_NAME, sender_id=None, text=reply.text,
+            intent=reply.intent, confidence=round(reply.confidence, 4), meta=reply.meta(), now=self.clock.now())
+        message = to_wire(row)
+        await self.events.to_conversation(conversation_id, "message", message)
+        return message

@@ -38,8 +38,9 @@ class Reply:
     confidence: float
     quick_replies: list[str] = field(default_factory=list)
     citation: str | None = None
-    wants_human: bool = False   # the handoff module takes it from here
+    wants_human: bool = False   # the handoff desk takes it from here
     case_id: int | None = None
+    leave_message: str | None = None   # left while the team is away: becomes a ticket
 
     def meta(self) -> dict[str, Any]:
         meta: dict[str, Any] = {}
@@ -53,9 +54,9 @@ class Reply:
 def fallback(brand: Brand, parse: Parse, repeated: bool) -> Reply:
     topics = ", ".join(brand.settings.topics)
     if repeated:
-        text = ("I'm sorry, I still couldn't understand. Would you like me to connect you with a person? "
-                f"I can also help with {topics}.")
-        return Reply(text, None, parse.confidence, ["Talk to a person"] + brand.settings.suggestions[:2])
+        # Failing to understand twice in a row is a handoff trigger (service-levels.md).
+        return Reply("I'm sorry, I still couldn't understand, so let me get you a person.", None,
+                     parse.confidence, wants_human=True)
     text = (f"Sorry, I can't help with that here. I can help with {topics}. "
             "You can also ask to talk to a person.")
     return Reply(text, None, parse.confidence, brand.settings.suggestions[:3] + ["Talk to a person"])
@@ -93,6 +94,12 @@ class Dialogue:
         await self.store.set_dialogue_state(conversation_id, state)
         return [reply]
 
+    async def expect(self, conversation_id: int, pending: dict[str, Any]) -> None:
+        """Wait for a particular answer next (set from outside a turn)."""
+        state = await self.store.dialogue_state(conversation_id)
+        state["pending"] = pending
+        await self.store.set_dialogue_state(conversation_id, state)
+
     # -- one turn ---------------------------------------------------------------------------
 
     async def _turn(self, brand: Brand, parse: Parse, state: dict[str, Any], ctx: Context, text: str) -> Reply:
@@ -119,7 +126,12 @@ class Dialogue:
             return await self._act(brand, intent, numbers, state, ctx, parse.confidence)
         if action == "dispute" and brand.id == "cltiktok":
             return await self._start_dispute(brand, state, ctx, parse.confidence)
-        return policy_answer(brand, intent, parse.confidence)
+        reply = policy_answer(brand, intent, parse.confidence)
+        if brand.intents[intent].offer_handoff:
+            state["pending"] = {"await": "handoff_offer"}
+            reply.text += "\n\nWould you like me to connect you with a person now?"
+            reply.quick_replies = ["Yes, talk to a person", "No, thanks"]
+        return reply
 
     async def _continue(self, brand: Brand, parse: Parse, state: dict[str, Any], ctx: Context, text: str,
                         pending: dict[str, Any]) -> Reply | None:
@@ -165,6 +177,23 @@ class Dialogue:
             return Reply(f"I'll send this change request for order {pending['number']}: \"{text.strip()[:500]}\". "
                          "Shall I go ahead?", "order_modify", parse.confidence, ["Yes", "No"],
                          citation=brand.citation("1.1"))
+
+        if waiting == "handoff_offer":
+            answer = yes_or_no(parse, text)
+            if answer is None and intent != "human_agent":
+                return None
+            state["pending"] = None
+            if answer is False:
+                return Reply("OK. Anything else I can help with?", "deny", parse.confidence)
+            return policy_answer(brand, "human_agent", parse.confidence)
+
+        if waiting == "offline_message":
+            state["pending"] = None
+            if intent in ("deny", "goodbye", "thanks") or NEVER_MIND.search(text):
+                return policy_answer(brand, intent, parse.confidence) if intent else \
+                    Reply("OK. Anything else I can help with?", None, parse.confidence)
+            return Reply("Thanks, I've passed your message to our team.", "leave_message", 1.0,
+                         leave_message=text.strip())
 
         if waiting.startswith("dispute_"):
             return await self._continue_dispute(brand, parse, state, ctx, text, pending)
@@ -275,10 +304,11 @@ class Dialogue:
                 ctx.audit("dispute"), ctx.clock.now())
             attachments = await ctx.store.attachments(ctx.conversation_id)
             shots = sum(1 for a in attachments if a["case_id"] == case_id)
-            state["pending"] = None
+            state["pending"] = {"await": "handoff_offer"}
             return Reply(f"Mediation case #{case_id} is open for order {pending['number']} with your description"
                          f"{f' and {shots} screenshot' + ('s' if shots != 1 else '') if shots else ''}. Our team "
                          "will mediate between you and the other party; if it can't be resolved, cltiktok makes "
                          "the final decision under the platform's policies. Would you like to talk to a person now?",
-                         "dispute", parse.confidence, ["Talk to a person"], citation=citation, case_id=case_id)
+                         "dispute", parse.confidence, ["Yes, talk to a person", "No, thanks"], citation=citation,
+                         case_id=case_id)
         return None

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_window_seconds: int = 15 * 60
     history_limit: int = 50
+    tick_seconds: float = Field(1.0, description="how often the handoff timers run; 0 turns them off (tests)")
     watch_intents: bool = Field(True, description="reload intents when their files change")
 
     @property

@@ -56,7 +56,7 @@ class Server:
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    return Settings(db=tmp_path / "chat.db", watch_intents=False, **overrides)
+    return Settings(**{"db": tmp_path / "chat.db", "watch_intents": False, "tick_seconds": 0, **overrides})
 
 
 async def start_server(settings: Settings, clock: ManualClock | None = None) -> Server:

@@ -19,8 +19,11 @@ from ..knowledge import Knowledge
 from ..settings import Settings
 from ..store import Store
 from . import http
+from ..handoff import HandoffDesk
+from .agent_namespace import AgentNamespace
 from .chat_namespace import ChatNamespace
-from .keys import ATTACHMENTS, AUTH, CHAT, CLOCK, KNOWLEDGE, SETTINGS, SIO, STORE
+from .keys import ATTACHMENTS, AUTH, CHAT, CLOCK, DESK, KNOWLEDGE, SETTINGS, SIO, STORE
+from .rooms import SocketEvents
 
 log = logging.getLogger(__name__)
 MAX_SOCKET_MESSAGE = 64 * 1024
@@ -35,15 +38,19 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     knowledge = Knowledge(settings.intents_dir)
     auth = Auth(store, clock, session_ttl_seconds=settings.session_ttl_seconds,
                 max_failures=settings.login_max_failures, failure_window_seconds=settings.login_window_seconds)
-    chat = ChatService(store, clock, Dialogue(knowledge, store, clock), history_limit=settings.history_limit)
-
     sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=[],
                                max_http_buffer_size=MAX_SOCKET_MESSAGE)
-    sio.register_namespace(ChatNamespace(auth, chat))
+    events = SocketEvents(sio)
+    chat = ChatService(store, clock, Dialogue(knowledge, store, clock), events,
+                       history_limit=settings.history_limit)
+    desk = HandoffDesk(store, clock, knowledge, events)
+    chat.desk = desk
+    sio.register_namespace(ChatNamespace(auth, chat, desk))
+    sio.register_namespace(AgentNamespace(auth, desk))
     sio.attach(app)
 
     app[SETTINGS], app[CLOCK], app[STORE], app[KNOWLEDGE] = settings, clock, store, knowledge
-    app[AUTH], app[CHAT], app[SIO] = auth, chat, sio
+    app[AUTH], app[CHAT], app[SIO], app[DESK] = auth, chat, sio, desk
     app[ATTACHMENTS] = Attachments(store, clock, settings.attachments_dir)
     app.on_response_prepare.append(http.security_headers)
     app.add_routes(http.routes)
@@ -60,10 +67,22 @@ async def _lifecycle(app: web.Application):
     if settings.demo and await store.is_empty():
         await store.seed(demo_rows(app[CLOCK].now()))
         log.info("seeded the demo data into %s", settings.db)
-    watcher = asyncio.create_task(knowledge.watch()) if settings.watch_intents else None
+    tasks = [asyncio.create_task(knowledge.watch())] if settings.watch_intents else []
+    if settings.tick_seconds:
+        tasks.append(asyncio.create_task(_ticker(app[DESK], settings.tick_seconds)))
     yield
-    if watcher:
-        watcher.cancel()
+    for task in tasks:
+        task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+            await task
     await store.close()
+
+
+async def _ticker(desk: HandoffDesk, interval: float) -> None:
+    """Drive the service-level timers from real time; tests call tick() themselves."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await desk.tick()
+        except Exception:
+            log.exception("handoff timers failed")

@@ -8,28 +8,15 @@ from typing import Any
 
 import socketio
 
-from ..auth import Auth, User, hash_token
+from ..auth import Auth, User
 from ..chat import ChatService
 from ..errors import ChatbotError, InvalidPayload
-from .payloads import ChatAuth, ChatMessage, Typing, parse_payload
+from ..handoff import HandoffDesk
+from .payloads import ChatAuth, ChatMessage, Rate, Typing, parse_payload
+from .rooms import AGENT, conversation_room, session_room
 
 log = logging.getLogger(__name__)
 CUSTOMER_ROLES = ("customer", "merchant")
-
-
-def session_room(token: str) -> str:
-    return f"session:{hash_token(token)}"
-
-
-def conversation_room(conversation_id: int) -> str:
-    return f"conversation:{conversation_id}"
-
-
-async def disconnect_room(sio: socketio.AsyncServer, room: str) -> None:
-    """Disconnect every socket in `room`, on every namespace."""
-    for namespace in list(sio.namespace_handlers):
-        for sid, _ in list(sio.manager.get_participants(namespace, room)):
-            await sio.disconnect(sid, namespace=namespace)
 
 
 def token_from(environ: dict[str, Any], auth: ChatAuth) -> str | None:
@@ -45,10 +32,11 @@ def error_ack(error: ChatbotError) -> dict[str, Any]:
 
 
 class ChatNamespace(socketio.AsyncNamespace):
-    def __init__(self, auth: Auth, chat: ChatService) -> None:
+    def __init__(self, auth: Auth, chat: ChatService, desk: HandoffDesk) -> None:
         super().__init__("/chat")
         self.auth = auth
         self.chat = chat
+        self.desk = desk
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
@@ -63,13 +51,22 @@ class ChatNamespace(socketio.AsyncNamespace):
         await self.save_session(sid, {"user": user, "conversation_id": conversation["id"]})
         await self.enter_room(sid, conversation_room(conversation["id"]))
         await self.enter_room(sid, session_room(token))
+        await self.desk.customer_connected(conversation["id"])
         # The CONNECT packet goes out when this handler returns; the history follows it.
         self.server.start_background_task(self._send_conversation, sid, conversation, handshake.last_seq)
 
     async def _send_conversation(self, sid: str, conversation: dict[str, Any], last_seq: int | None) -> None:
         messages = await self.chat.history(conversation["id"], last_seq)
-        await self.emit("conversation", {"id": conversation["id"], "state": conversation["state"],
+        current = await self.chat.conversation(conversation["id"])
+        await self.emit("conversation", {"id": conversation["id"], "state": current["state"],
                                          "messages": messages}, to=sid)
+        if current["state"] in ("queued", "agent"):
+            await self.emit("handoff", await self.desk.customer_view(conversation["id"]), to=sid)
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        session = await self.get_session(sid)
+        if session:
+            await self.desk.customer_disconnected(session["conversation_id"])
 
     async def on_message(self, sid: str, data: Any = None) -> dict[str, Any]:
         try:
@@ -82,16 +79,26 @@ class ChatNamespace(socketio.AsyncNamespace):
         message, created = await self.chat.post_customer_message(user, conversation_id, payload.client_id,
                                                                  payload.text)
         if created:
-            await self.emit("message", message, room=conversation_room(conversation_id), skip_sid=sid)
+            room = conversation_room(conversation_id)
+            await self.emit("message", message, room=room, skip_sid=sid)
+            await self.server.emit("message", message, room=room, namespace=AGENT)
             self.server.start_background_task(self._answer, user, conversation_id, payload.text)
         return {"ok": True, "message": message}
 
     async def _answer(self, user: User, conversation_id: int, text: str) -> None:
         try:
-            for reply in await self.chat.bot_turn(user, conversation_id, text):
-                await self.emit("message", reply, room=conversation_room(conversation_id))
+            await self.chat.respond(user, conversation_id, text)
         except Exception:
-            log.exception("bot turn failed in conversation %s", conversation_id)
+            log.exception("answering failed in conversation %s", conversation_id)
+
+    async def on_rate(self, sid: str, data: Any = None) -> dict[str, Any]:
+        try:
+            payload = parse_payload(Rate, data)
+        except InvalidPayload as e:
+            return error_ack(e)
+        session = await self.get_session(sid)
+        rated = await self.desk.rate(session["user"], session["conversation_id"], payload.rating)
+        return {"ok": True} if rated else {"ok": False, "error": "nothing_to_rate"}
 
     async def on_typing(self, sid: str, data: Any = None) -> dict[str, Any]:
         try:
@@ -100,6 +107,9 @@ class ChatNamespace(socketio.AsyncNamespace):
             return error_ack(e)
         session = await self.get_session(sid)
         user: User = session["user"]
-        await self.emit("typing", {"on": payload.on, "sender": {"type": "customer", "name": user.name}},
-                        room=conversation_room(session["conversation_id"]), skip_sid=sid)
+        typing = {"on": payload.on, "sender": {"type": "customer", "name": user.name},
+                  "conversation_id": session["conversation_id"]}
+        room = conversation_room(session["conversation_id"])
+        await self.emit("typing", typing, room=room, skip_sid=sid)
+        await self.server.emit("typing", typing, room=room, namespace=AGENT)
         return {"ok": True}

@@ -10,8 +10,7 @@ from aiohttp import web
 
 from ..auth import User
 from ..errors import ChatbotError, Forbidden, InvalidPayload, Unauthorized
-from .chat_namespace import disconnect_room, session_room
-from .chat_namespace import conversation_room
+from .rooms import conversation_room, disconnect_room, session_room
 from .keys import ATTACHMENTS, AUTH, CHAT, KNOWLEDGE, SETTINGS, SIO, STORE
 from .payloads import LoginBody, ParseBody, parse_payload
 

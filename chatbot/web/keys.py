@@ -8,6 +8,7 @@ from ..attachments import Attachments
 from ..auth import Auth
 from ..chat import ChatService
 from ..clock import Clock
+from ..handoff import HandoffDesk
 from ..knowledge import Knowledge
 from ..settings import Settings
 from ..store import Store
@@ -20,3 +21,4 @@ KNOWLEDGE = web.AppKey("knowledge", Knowledge)
 CHAT = web.AppKey("chat", ChatService)
 SIO = web.AppKey("sio", socketio.AsyncServer)
 ATTACHMENTS = web.AppKey("attachments", Attachments)
+DESK = web.AppKey("desk", HandoffDesk)

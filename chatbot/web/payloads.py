@@ -2,9 +2,9 @@
 fields are checked here, before anything reaches the domain."""
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from ..errors import InvalidPayload
 
@@ -34,6 +34,35 @@ class ChatMessage(Payload):
 
 class Typing(Payload):
     on: bool
+
+
+class Rate(Payload):
+    rating: Annotated[int, Field(ge=1, le=5)]
+
+
+class ConversationRef(Payload):
+    conversation_id: Annotated[int, Field(ge=1)]
+
+
+class AgentMessage(ConversationRef):
+    client_id: ClientId
+    text: MessageText
+
+
+class AgentNote(ConversationRef):
+    text: MessageText
+
+
+class AgentTyping(ConversationRef):
+    on: bool
+
+
+class Transfer(ConversationRef):
+    agent_id: Annotated[int, Field(ge=1)]
+
+
+class AgentStatus(Payload):
+    status: Literal["online", "away"]
 
 
 class ChatAuth(Payload):
