@@ -47,10 +47,16 @@ class User:
     email: str
     name: str
     role: str
+    is_supervisor: bool = False
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "User":
-        return cls(id=row["id"], brand=row["brand"], email=row["email"], name=row["name"], role=row["role"])
+        return cls(id=row["id"], brand=row["brand"], email=row["email"], name=row["name"], role=row["role"],
+                   is_supervisor=bool(row.get("is_supervisor")))
+
+    def can_supervise(self, brand: str) -> bool:
+        """Operators of the brand, and its agents given the supervisor right."""
+        return self.brand == brand and (self.role == "operator" or (self.role == "agent" and self.is_supervisor))
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "role": self.role, "brand": self.brand}

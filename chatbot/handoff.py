@@ -75,6 +75,7 @@ class HandoffDesk:
         self.events = events
         self.presence: dict[int, Presence] = {}
         self.customer_sockets: dict[int, int] = {}     # conversation id → open customer tabs
+        self.released_by: dict[int, set[int]] = {}     # conversation id → agents who gave it back
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -269,6 +270,7 @@ class HandoffDesk:
 
     async def _joined(self, agent_id: int, handoff: dict[str, Any], notify_agent: bool) -> dict[str, Any]:
         conversation_id = handoff["conversation_id"]
+        self.released_by.pop(conversation_id, None)
         await self.events.agent_holds(agent_id, conversation_id, True)
         view = await self.conversation_view(conversation_id)
         if notify_agent:
@@ -285,9 +287,11 @@ class HandoffDesk:
         cap = self._brand(brand_id).settings.service_levels.agent_chat_cap
         loads = await self._loads(brand_id)
         for handoff in [h for h in await self.store.live_handoffs(brand_id) if h["state"] == "queued"]:
-            candidates = [a for a in self.available_agents(brand_id) if loads.get(a.user.id, 0) < cap]
+            declined = self.released_by.get(handoff["conversation_id"], set())
+            candidates = [a for a in self.available_agents(brand_id)
+                          if loads.get(a.user.id, 0) < cap and a.user.id not in declined]
             if not candidates:
-                return
+                continue
             agent = min(candidates, key=lambda a: (loads.get(a.user.id, 0), a.user.id))
             if await self.store.move_handoff(handoff["id"], to="assigned", from_states=("queued",),
                                              conversation_state="agent", agent_id=agent.user.id,
@@ -333,6 +337,7 @@ class HandoffDesk:
                                       expect_agent=agent.id, conversation_state="queued",
                                       fields={"assigned_at": None})
         await self.events.agent_holds(agent.id, conversation_id, False)
+        self.released_by.setdefault(conversation_id, set()).add(agent.id)
         await self._system(conversation_id, "You're back in the queue: the next available agent will pick up.")
         await self.assign(agent.brand)
         await self.broadcast(agent.brand)

@@ -489,6 +489,10 @@ class Store:
         return await self._call(lambda db: list(db.query(
             "SELECT * FROM notes WHERE conversation_id = ? ORDER BY id", [conversation_id])))
 
+    async def set_supervisor(self, user_id: int, allowed: bool) -> None:
+        await self._call(lambda db: db.execute("UPDATE users SET is_supervisor = ? WHERE id = ?",
+                                               [int(allowed), user_id]))
+
     async def users_of_brand(self, brand: str, role: str) -> list[dict[str, Any]]:
         return await self._call(lambda db: list(db.query(
             "SELECT id, brand, email, name, role FROM users WHERE brand = ? AND role = ? ORDER BY id",

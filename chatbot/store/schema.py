@@ -122,7 +122,12 @@ def _v3_handoff(db: Database) -> None:
     db["notes"].create_index(["conversation_id"])
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_v1_core, _v2_dialogue_and_actions, _v3_handoff]
+def _v4_supervisor_right(db: Database) -> None:
+    db["users"].add_column("is_supervisor", int, not_null_default=0)
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_v1_core, _v2_dialogue_and_actions, _v3_handoff,
+                                                _v4_supervisor_right]
 
 
 def migrate(db: Database) -> int:

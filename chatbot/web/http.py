@@ -11,7 +11,7 @@ from aiohttp import web
 from ..auth import User
 from ..errors import ChatbotError, Forbidden, InvalidPayload, Unauthorized
 from .rooms import conversation_room, disconnect_room, session_room
-from .keys import ATTACHMENTS, AUTH, CHAT, KNOWLEDGE, SETTINGS, SIO, STORE
+from .keys import ATTACHMENTS, AUTH, CHAT, DESK, KNOWLEDGE, SETTINGS, SIO, STORE
 from .payloads import LoginBody, ParseBody, parse_payload
 
 log = logging.getLogger(__name__)
@@ -167,6 +167,47 @@ async def list_cases(request: web.Request) -> web.Response:
                                for a in await request.app[STORE].attachments(case["conversation_id"])
                                if a["case_id"] == case["id"]]
     return web.json_response({"cases": cases})
+
+
+def brand_param(request: web.Request) -> str:
+    brand = request.query.get("brand", "")
+    if brand not in request.app[KNOWLEDGE].brands:
+        raise InvalidPayload("pass ?brand= with one of the brands")
+    return brand
+
+
+@routes.get("/api/supervisor")
+async def supervisor(request: web.Request) -> web.Response:
+    """The service-level figures of a brand, live (shared/spec/service-levels.md)."""
+    brand = brand_param(request)
+    user = await current_user(request)
+    if not user.can_supervise(brand):
+        raise Forbidden("needs an operator or a supervising agent of the brand")
+    try:
+        hours = min(24 * 31, max(1, int(request.query.get("hours", "24"))))
+    except ValueError:
+        raise InvalidPayload("hours must be a whole number") from None
+    return web.json_response(await request.app[DESK].stats(brand, hours))
+
+
+@routes.get("/api/agent/canned")
+async def canned_answers(request: web.Request) -> web.Response:
+    """The policy answers, for agents to send or adapt."""
+    user = await current_user(request)
+    if user.role not in ("agent", "operator"):
+        raise Forbidden("needs an agent or operator")
+    brand = request.app[KNOWLEDGE].brand(user.brand)
+    return web.json_response({"answers": [
+        {"intent": i.name, "text": i.answer, "citation": brand.citation(i.policy_section)}
+        for i in brand.intents.values() if i.answer]})
+
+
+@routes.get("/api/tickets")
+async def tickets(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    if user.role not in ("agent", "operator"):
+        raise Forbidden("needs an agent or operator")
+    return web.json_response({"tickets": await request.app[STORE].tickets(user.brand)})
 
 
 def add_static_routes(app: web.Application) -> None:
