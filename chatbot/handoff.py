@@ -431,7 +431,16 @@ class HandoffDesk:
                 "preview": (last[-1]["text"][:140] if last else ""),
                 "flagged": bool(handoff["flagged_at"]), "breached": bool(handoff["breached_at"]),
             })
-        return {"items": items}
+        levels = self._brand(brand_id).settings.service_levels
+        return {"items": items, "target_seconds": levels.first_response_target_seconds,
+                "breach_seconds": levels.first_response_breach_seconds}
+
+    async def team(self, brand_id: str) -> list[dict[str, Any]]:
+        """The brand's agents who are connected, with their open chats (for transfers)."""
+        loads = await self._loads(brand_id)
+        return [{"id": p.user.id, "name": p.user.name, "status": p.status if p.sockets else "disconnected",
+                 "open_chats": loads.get(p.user.id, 0)}
+                for p in self.presence.values() if p.user.brand == brand_id]
 
     async def broadcast(self, brand_id: str) -> None:
         """Tell agents the queue, and every waiting customer their place and wait."""
@@ -523,12 +532,9 @@ class HandoffDesk:
         arrivals = len(last_hour) if last_hour else len(handoffs) / window_hours
         counts = await self.store.conversation_counts(brand_id, now - timedelta(hours=window_hours))
         ratings = [h["rating"] for h in handoffs if h["rating"]]
-        loads = await self._loads(brand_id)
         return {
             "brand": brand_id, "window_hours": window_hours,
-            "agents": [{"id": p.user.id, "name": p.user.name, "status": p.status if p.sockets else "disconnected",
-                        "open_chats": loads.get(p.user.id, 0)}
-                       for p in self.presence.values() if p.user.brand == brand_id],
+            "agents": await self.team(brand_id),
             "queue": (await self.queue(brand_id))["items"],
             "handoffs": len(handoffs), "decided": len(decided),
             "answered_within_5_min": within(300), "answered_within_10_min": within(600),

@@ -202,6 +202,15 @@ async def canned_answers(request: web.Request) -> web.Response:
         for i in brand.intents.values() if i.answer]})
 
 
+@routes.get("/api/agent/team")
+async def team(request: web.Request) -> web.Response:
+    """Connected agents of the caller's brand, for transfers."""
+    user = await current_user(request)
+    if user.role not in ("agent", "operator"):
+        raise Forbidden("needs an agent or operator")
+    return web.json_response({"agents": await request.app[DESK].team(user.brand)})
+
+
 @routes.get("/api/tickets")
 async def tickets(request: web.Request) -> web.Response:
     user = await current_user(request)
