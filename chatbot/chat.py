@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from .auth import User
 from .clock import Clock
 from .dialogue import Dialogue, Reply
 from .events import Events
+from .metrics import Metrics
 from .store import Store
 
 if TYPE_CHECKING:
@@ -44,8 +46,9 @@ def to_wire(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class ChatService:
-    def __init__(self, store: Store, clock: Clock, dialogue: Dialogue, events: Events,
+    def __init__(self, store: Store, clock: Clock, dialogue: Dialogue, events: Events, metrics: Metrics,
                  history_limit: int = 50) -> None:
+        self.metrics = metrics
         self.store = store
         self.clock = clock
         self.dialogue = dialogue
@@ -74,6 +77,8 @@ class ChatService:
         row, created = await self.store.add_message(
             conversation_id, sender_type="customer", sender_name=user.name, sender_id=user.id,
             text=text, client_id=client_id, now=self.clock.now())
+        if created:
+            self.metrics.messages.labels(user.brand, "customer").inc()
         return to_wire(row), created
 
     async def post_attachment(self, user: User, attachment: dict[str, Any]) -> dict[str, Any]:
@@ -86,6 +91,7 @@ class ChatService:
 
     async def respond(self, user: User, conversation_id: int, text: str) -> None:
         """Whoever is in charge of the conversation answers the customer's message."""
+        started = time.perf_counter()
         async with self._turns[conversation_id]:
             conversation = await self.store.conversation(conversation_id)
             if conversation["state"] in ("queued", "agent"):
@@ -99,6 +105,8 @@ class ChatService:
                 await self.store.set_conversation_state(conversation_id, "bot", self.clock.now())
             for reply in await self.dialogue.respond(user, conversation_id, text):
                 await self._say(conversation_id, reply)
+                self.metrics.replies.labels(user.brand, reply.intent or "none").inc()
+                self.metrics.reply_seconds.labels(user.brand).observe(time.perf_counter() - started)
                 if reply.leave_message:
                     ticket = await self.desk.leave_message(user, conversation_id, reply.leave_message)
                     await self._say(conversation_id, Reply(
@@ -106,6 +114,7 @@ class ChatService:
                 if reply.wants_human:
                     event = await self.desk.request(user, conversation_id, reason=reply.intent or "not_understood",
                                                     intent=reply.intent, confidence=reply.confidence)
+                    self.metrics.handoffs.labels(user.brand, event["state"]).inc()
                     if event["state"] == "offline":
                         await self.dialogue.expect(conversation_id, {"await": "offline_message"})
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import aiohttp
 import pytest
 import socketio
 
@@ -185,3 +186,15 @@ async def test_merchants_chat_too(server, clients):
     client = await clients(server, SUNNY)
     reply = await client.ask("how do I set up my store")
     assert reply["intent"] == "store_setup"
+
+
+async def test_metrics_count_messages_replies_and_fallbacks(server, clients):
+    client = await clients(server, ALICE)
+    await client.ask("hi there")
+    await client.ask("what's the weather like on mars")
+    async with aiohttp.ClientSession() as s:
+        async with s.get(server.url + "/metrics") as r:
+            text = await r.text()
+    assert 'chatbot_messages_total{brand="cltiktok",sender="customer"} 2.0' in text
+    assert 'chatbot_bot_replies_total{brand="cltiktok",intent="greet"} 1.0' in text
+    assert 'chatbot_bot_replies_total{brand="cltiktok",intent="none"} 1.0' in text

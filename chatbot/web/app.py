@@ -16,13 +16,14 @@ from ..clock import Clock, SystemClock
 from ..demo import demo_rows
 from ..dialogue import Dialogue
 from ..knowledge import Knowledge
+from ..metrics import Metrics
 from ..settings import Settings
 from ..store import Store
 from . import http
 from ..handoff import HandoffDesk
 from .agent_namespace import AgentNamespace
 from .chat_namespace import ChatNamespace
-from .keys import ATTACHMENTS, AUTH, CHAT, CLOCK, DESK, KNOWLEDGE, SETTINGS, SIO, STORE
+from .keys import ATTACHMENTS, AUTH, CHAT, CLOCK, DESK, KNOWLEDGE, METRICS, SETTINGS, SIO, STORE
 from .rooms import SocketEvents
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=[],
                                max_http_buffer_size=MAX_SOCKET_MESSAGE)
     events = SocketEvents(sio)
-    chat = ChatService(store, clock, Dialogue(knowledge, store, clock), events,
+    metrics = Metrics()
+    chat = ChatService(store, clock, Dialogue(knowledge, store, clock), events, metrics,
                        history_limit=settings.history_limit)
     desk = HandoffDesk(store, clock, knowledge, events)
     chat.desk = desk
@@ -50,7 +52,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     sio.attach(app)
 
     app[SETTINGS], app[CLOCK], app[STORE], app[KNOWLEDGE] = settings, clock, store, knowledge
-    app[AUTH], app[CHAT], app[SIO], app[DESK] = auth, chat, sio, desk
+    app[AUTH], app[CHAT], app[SIO], app[DESK], app[METRICS] = auth, chat, sio, desk, metrics
     app[ATTACHMENTS] = Attachments(store, clock, settings.attachments_dir)
     app.on_response_prepare.append(http.security_headers)
     app.add_routes(http.routes)

@@ -11,7 +11,7 @@ from aiohttp import web
 from ..auth import User
 from ..errors import ChatbotError, Forbidden, InvalidPayload, Unauthorized
 from .rooms import conversation_room, disconnect_room, session_room
-from .keys import ATTACHMENTS, AUTH, CHAT, DESK, KNOWLEDGE, SETTINGS, SIO, STORE
+from .keys import ATTACHMENTS, AUTH, CHAT, DESK, KNOWLEDGE, METRICS, SETTINGS, SIO, STORE
 from .payloads import LoginBody, ParseBody, parse_payload
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,14 @@ async def staff_of(request: web.Request, brand: str, roles: tuple[str, ...] = ("
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format; meant for the monitoring network, not the public."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 @routes.post("/api/login")

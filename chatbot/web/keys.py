@@ -10,6 +10,7 @@ from ..chat import ChatService
 from ..clock import Clock
 from ..handoff import HandoffDesk
 from ..knowledge import Knowledge
+from ..metrics import Metrics
 from ..settings import Settings
 from ..store import Store
 
@@ -22,3 +23,4 @@ CHAT = web.AppKey("chat", ChatService)
 SIO = web.AppKey("sio", socketio.AsyncServer)
 ATTACHMENTS = web.AppKey("attachments", Attachments)
 DESK = web.AppKey("desk", HandoffDesk)
+METRICS = web.AppKey("metrics", Metrics)

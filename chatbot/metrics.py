@@ -1,0 +1,19 @@
+"""Prometheus metrics. Each app has its own registry, so tests can build many
+apps; `GET /metrics` exposes it."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.messages = Counter("chatbot_messages_total", "Messages stored, by sender type",
+                                ["brand", "sender"], registry=self.registry)
+        self.replies = Counter("chatbot_bot_replies_total", "Bot replies, by intent (none = fallback)",
+                               ["brand", "intent"], registry=self.registry)
+        self.handoffs = Counter("chatbot_handoffs_total", "Handoff requests, by outcome",
+                                ["brand", "outcome"], registry=self.registry)
+        self.reply_seconds = Histogram("chatbot_bot_reply_seconds", "From a customer message to the stored bot reply",
+                                       ["brand"], registry=self.registry,
+                                       buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
