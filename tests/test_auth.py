@@ -6,7 +6,7 @@ import pytest
 import socketio
 
 from chatbot.auth import hash_password
-from conftest import ALICE, CAROL, OLGA, ChatClient
+from helpers import ALICE, CAROL, OLGA, ChatClient
 
 
 async def test_login_returns_token_user_and_a_safe_cookie(server):

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 import socketio
 
-from conftest import ALICE, BOB, DANA, SUNNY, ChatClient
+from helpers import ALICE, BOB, DANA, SUNNY, ChatClient
 
 
 def is_message(m) -> bool:

@@ -14,7 +14,7 @@ from chatbot.brands import HoursSettings
 from chatbot.hours import Hours
 from chatbot.web.keys import DESK, KNOWLEDGE, STORE
 
-from conftest import ALICE, BOB, CAROL, DANA, ELI, OLGA, OMAR, SUNNY, ChatClient, make_settings, start_server
+from helpers import ALICE, BOB, CAROL, DANA, ELI, OLGA, OMAR, SUNNY, ChatClient, make_settings, start_server
 
 MONDAY_9AM_PACIFIC = datetime(2026, 1, 5, 17, 0, tzinfo=timezone.utc)
 

@@ -8,7 +8,7 @@ from ruamel.yaml import YAML
 from chatbot.brands import CONVERSATION_INTENTS, load_brands
 from chatbot.settings import REPO_ROOT
 
-from conftest import ALICE, CAROL, DATA
+from helpers import ALICE, CAROL, DATA
 
 TAXONOMY = YAML(typ="safe").load((DATA / "taxonomy.yaml").read_text())
 BRANDS = load_brands(REPO_ROOT / "intents")

@@ -10,7 +10,7 @@ from chatbot.store import Store
 from chatbot.store.schema import MIGRATIONS
 from chatbot.web.keys import STORE
 
-from conftest import make_settings, start_server
+from helpers import make_settings, start_server
 
 
 async def seed(store: Store) -> None:

@@ -498,6 +498,96 @@ class Store:
             "SELECT id, brand, email, name, role FROM users WHERE brand = ? AND role = ? ORDER BY id",
             [brand, role])))
 
+    # -- operator tools: intent versions, evaluation runs, the misses inbox, analytics ---------
+
+    async def add_intent_version(self, row: dict[str, Any]) -> int:
+        """Record a new version of an intent file; returns its number."""
+        def _add(db: Database) -> int:
+            with db.atomic():
+                top = db.execute("SELECT max(version) FROM intent_versions WHERE brand = ? AND intent = ?",
+                                 [row["brand"], row["intent"]]).fetchone()[0]
+                version = (top or 0) + 1
+                db["intent_versions"].insert({**row, "version": version})
+                return version
+        return await self._call(_add)
+
+    async def intent_versions(self, brand: str, intent: str) -> list[dict[str, Any]]:
+        return await self._call(lambda db: list(db.query(
+            "SELECT * FROM intent_versions WHERE brand = ? AND intent = ? ORDER BY version DESC", [brand, intent])))
+
+    async def add_eval_run(self, row: dict[str, Any]) -> int:
+        return await self._call(lambda db: db["eval_runs"].insert(row).last_pk)
+
+    async def eval_runs(self, brand: str, limit: int = 20) -> list[dict[str, Any]]:
+        return await self._call(lambda db: list(db.query(
+            "SELECT * FROM eval_runs WHERE brand = ? ORDER BY id DESC LIMIT ?", [brand, limit])))
+
+    async def add_policy_version(self, row: dict[str, Any]) -> int:
+        return await self._call(lambda db: db["policy_versions"].insert(row).last_pk)
+
+    async def review_miss(self, row: dict[str, Any]) -> None:
+        await self._call(lambda db: db.execute(
+            "INSERT INTO miss_reviews (brand, text_key, action, intent, author_id, at) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (brand, text_key) DO UPDATE SET action = excluded.action, intent = excluded.intent, "
+            "author_id = excluded.author_id, at = excluded.at",
+            [row["brand"], row["text_key"], row["action"], row.get("intent"), row["author_id"], row["at"]]))
+
+    async def reviewed_misses(self, brand: str) -> set[str]:
+        return await self._call(lambda db: {r[0] for r in db.execute(
+            "SELECT text_key FROM miss_reviews WHERE brand = ?", [brand])})
+
+    async def customer_turns(self, brand: str, since: datetime) -> list[dict[str, Any]]:
+        """Each customer message with the reply that followed it and what came
+        next: the raw material of the misses inbox."""
+        def _turns(db: Database) -> list[dict[str, Any]]:
+            return list(db.query(
+                "SELECT m.id, m.conversation_id, m.seq, m.text, m.sender_id AS user_id, m.created_at, "
+                "r.sender_type AS reply_type, r.intent AS reply_intent, r.confidence AS reply_confidence, "
+                "(SELECT n.text FROM messages n WHERE n.conversation_id = m.conversation_id AND n.seq > m.seq "
+                " AND n.sender_type = 'customer' ORDER BY n.seq LIMIT 1) AS next_text, "
+                "(SELECT h.rating FROM handoffs h WHERE h.conversation_id = m.conversation_id "
+                " AND h.rating IS NOT NULL ORDER BY h.id DESC LIMIT 1) AS rating, "
+                "(SELECT min(h.queued_at) FROM handoffs h WHERE h.conversation_id = m.conversation_id "
+                " AND h.queued_at >= m.created_at) AS handoff_after "
+                "FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+                "LEFT JOIN messages r ON r.conversation_id = m.conversation_id AND r.seq = m.seq + 1 "
+                "WHERE c.brand = ? AND m.sender_type = 'customer' AND m.created_at >= ? "
+                "AND (m.client_id IS NULL OR m.client_id NOT LIKE 'attachment:%') ORDER BY m.id",
+                [brand, isoformat(since)]))
+        return await self._call(_turns)
+
+    async def daily_figures(self, brand: str, since: datetime) -> dict[str, list[dict[str, Any]]]:
+        """Per-day aggregates for the operator's analytics."""
+        def _daily(db: Database) -> dict[str, list[dict[str, Any]]]:
+            args = [brand, isoformat(since)]
+            return {
+                "conversations": list(db.query(
+                    "SELECT substr(c.created_at, 1, 10) AS day, count(*) AS conversations, "
+                    "sum(NOT EXISTS (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id)) AS bot_only "
+                    "FROM conversations c WHERE c.brand = ? AND c.created_at >= ? AND c.last_seq > 0 "
+                    "GROUP BY day ORDER BY day", args)),
+                "bot_replies": list(db.query(
+                    "SELECT substr(m.created_at, 1, 10) AS day, count(*) AS replies, "
+                    "sum(m.intent IS NULL) AS fallbacks FROM messages m JOIN conversations c "
+                    "ON c.id = m.conversation_id WHERE c.brand = ? AND m.created_at >= ? AND m.sender_type = 'bot' "
+                    "GROUP BY day ORDER BY day", args)),
+                "handoffs": list(db.query(
+                    "SELECT substr(queued_at, 1, 10) AS day, count(*) AS handoffs, "
+                    "sum(first_response_at IS NOT NULL AND (julianday(first_response_at) - julianday(queued_at)) "
+                    "* 86400 <= 300) AS within_5, sum(first_response_at IS NOT NULL AND "
+                    "(julianday(first_response_at) - julianday(queued_at)) * 86400 <= 600) AS within_10, "
+                    "avg(rating) AS rating, count(rating) AS ratings "
+                    "FROM handoffs WHERE brand = ? AND queued_at >= ? GROUP BY day ORDER BY day", args)),
+                "reasons": list(db.query(
+                    "SELECT coalesce(reason, 'unknown') AS reason, count(*) AS handoffs FROM handoffs "
+                    "WHERE brand = ? AND queued_at >= ? GROUP BY reason ORDER BY handoffs DESC", args)),
+                "top_intents": list(db.query(
+                    "SELECT m.intent, count(*) AS replies FROM messages m JOIN conversations c "
+                    "ON c.id = m.conversation_id WHERE c.brand = ? AND m.created_at >= ? AND m.sender_type = 'bot' "
+                    "AND m.intent IS NOT NULL GROUP BY m.intent ORDER BY replies DESC LIMIT 10", args)),
+            }
+        return await self._call(_daily)
+
     async def insert_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
         """Add rows to a table (imports, fixtures); one transaction."""
         def _insert(db: Database) -> None:
@@ -509,6 +599,7 @@ class Store:
         """Every row of one table: for seeding checks and tests."""
         if table not in {"brands", "users", "orders", "shipments", "refunds", "purchases", "withdrawals",
                          "conversations", "messages", "sessions", "audit_log", "order_changes", "cases",
-                         "attachments", "handoffs", "tickets", "notes"}:
+                         "attachments", "handoffs", "tickets", "notes", "intent_versions", "eval_runs",
+                         "miss_reviews", "policy_versions"}:
             raise ValueError(table)
         return await self._call(lambda db: list(db.query(f"SELECT * FROM {table}")))

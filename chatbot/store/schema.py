@@ -126,8 +126,26 @@ def _v4_supervisor_right(db: Database) -> None:
     db["users"].add_column("is_supervisor", int, not_null_default=0)
 
 
+def _v5_operator_tools(db: Database) -> None:
+    db["intent_versions"].create(
+        {"id": int, "brand": str, "intent": str, "version": int, "author_id": int, "author_name": str,
+         "at": str, "content": str, "note": str},
+        pk="id",
+    )
+    db["intent_versions"].create_index(["brand", "intent", "version"], unique=True)
+    db["eval_runs"].create(
+        {"id": int, "brand": str, "set_name": str, "at": str, "author_id": int, "accuracy": float,
+         "oos_rejection": float, "report": str},
+        pk="id",
+    )
+    db["miss_reviews"].create({"id": int, "brand": str, "text_key": str, "action": str, "intent": str,
+                               "author_id": int, "at": str}, pk="id")
+    db["miss_reviews"].create_index(["brand", "text_key"], unique=True)
+    db["policy_versions"].create({"id": int, "brand": str, "author_id": int, "at": str, "content": str}, pk="id")
+
+
 MIGRATIONS: list[Callable[[Database], None]] = [_v1_core, _v2_dialogue_and_actions, _v3_handoff,
-                                                _v4_supervisor_right]
+                                                _v4_supervisor_right, _v5_operator_tools]
 
 
 def migrate(db: Database) -> int:
