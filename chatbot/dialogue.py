@@ -68,6 +68,20 @@ def policy_answer(brand: Brand, intent_name: str, confidence: float, prefix: str
                  citation=brand.citation(intent.policy_section), wants_human=intent.name == "human_agent")
 
 
+def preview(brand: Brand, parse: Parse) -> Reply:
+    """What a customer would get for this message at the start of a chat,
+    without touching any conversation: for the operator's try-it panel."""
+    if parse.intent is None:
+        return fallback(brand, parse, repeated=False)
+    intent = brand.intents[parse.intent]
+    reply = policy_answer(brand, parse.intent, parse.confidence)
+    if intent.action in RECORD_KIND:
+        kind = KIND_WORD[RECORD_KIND[intent.action]]
+        reply.text = (f"[looks up the customer's {kind}s and acts on them; without one it answers:] "
+                      + reply.text)
+    return reply
+
+
 def yes_or_no(parse: Parse, text: str) -> bool | None:
     """The customer's answer to a yes/no question, or None if it is neither."""
     if NO.search(text) or parse.intent == "deny":

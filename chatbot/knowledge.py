@@ -62,6 +62,10 @@ class Knowledge:
         except KeyError:
             raise NotFound(f"no brand {brand_id!r}") from None
 
+    def matcher(self, brand_id: str) -> Matcher:
+        self.brand(brand_id)
+        return self._snapshot.matchers[brand_id]
+
     def parse(self, brand_id: str, text: str) -> Parse:
         self.brand(brand_id)
         return self._snapshot.matchers[brand_id].parse(text)

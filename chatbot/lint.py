@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .brands import CONVERSATION_INTENTS, Brand, IntentFileError, load_brands
-from .nlu import build_matcher
+from .nlu import Matcher, build_matcher
 from .nlu.normalize import normalize
 
 # Share of an intent's own examples that the trained matcher reads as another
@@ -30,7 +30,7 @@ def _line_of(intent, index: int) -> int:
     return intent.example_lines[index] if index < len(intent.example_lines) else 1
 
 
-def check_brand(brand: Brand, known_actions: set[str] | None = None) -> list[Finding]:
+def check_brand(brand: Brand, known_actions: set[str] | None = None, matcher: Matcher | None = None) -> list[Finding]:
     findings: list[Finding] = []
     seen: dict[str, tuple[str, Path, int]] = {}
     for intent in brand.intents.values():
@@ -52,8 +52,8 @@ def check_brand(brand: Brand, known_actions: set[str] | None = None) -> list[Fin
         if len(intent.examples) < 5:
             findings.append(Finding(intent.path, 1, "warning", f"{intent.name} has only {len(intent.examples)} examples"))
 
-    matcher = build_matcher(brand.training_data(), threshold=brand.settings.nlu.threshold,
-                            margin=brand.settings.nlu.margin)
+    matcher = matcher or build_matcher(brand.training_data(), threshold=brand.settings.nlu.threshold,
+                                       margin=brand.settings.nlu.margin)
     read_as: dict[str, Counter] = defaultdict(Counter)
     for intent in brand.intents.values():
         for example in intent.examples:

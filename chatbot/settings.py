@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     demo: bool = Field(True, description="seed the demo data into an empty database")
     uploads_dir: Path | None = Field(None, description="where attachments go; default: uploads/ beside the db")
     intents_dir: Path = REPO_ROOT / "intents"
+    labelled_dir: Path = Field(REPO_ROOT / "tests" / "data",
+                               description="labelled sets (eval format) the operator console evaluates")
     static_dir: Path = REPO_ROOT / "static"
     vendor_dir: Path = REPO_ROOT / "node_modules"
     session_ttl_seconds: int = 7 * 24 * 3600

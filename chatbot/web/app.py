@@ -9,6 +9,7 @@ import logging
 import socketio
 from aiohttp import web
 
+from ..analytics import Analytics
 from ..attachments import Attachments
 from ..auth import Auth
 from ..chat import ChatService
@@ -19,11 +20,15 @@ from ..knowledge import Knowledge
 from ..metrics import Metrics
 from ..settings import Settings
 from ..store import Store
-from . import http
+from . import http, openapi, operator_api
+from ..evaluation import Evaluations
 from ..handoff import HandoffDesk
+from ..inbox import Inbox
+from ..intent_editor import IntentEditor
 from .agent_namespace import AgentNamespace
 from .chat_namespace import ChatNamespace
-from .keys import ATTACHMENTS, AUTH, CHAT, CLOCK, DESK, KNOWLEDGE, METRICS, SETTINGS, SIO, STORE
+from .keys import (ANALYTICS, ATTACHMENTS, AUTH, CHAT, CLOCK, DESK, EDITOR, EVALUATIONS, INBOX, KNOWLEDGE, METRICS,
+                   SETTINGS, SIO, STORE)
 from .rooms import SocketEvents
 
 log = logging.getLogger(__name__)
@@ -54,8 +59,15 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app[SETTINGS], app[CLOCK], app[STORE], app[KNOWLEDGE] = settings, clock, store, knowledge
     app[AUTH], app[CHAT], app[SIO], app[DESK], app[METRICS] = auth, chat, sio, desk, metrics
     app[ATTACHMENTS] = Attachments(store, clock, settings.attachments_dir)
+    evaluations = Evaluations(knowledge, store, clock, settings.labelled_dir)
+    app[EVALUATIONS] = evaluations
+    app[EDITOR] = IntentEditor(knowledge, store, clock, evaluations.items())
+    app[INBOX] = Inbox(store, knowledge, clock)
+    app[ANALYTICS] = Analytics(store, clock)
     app.on_response_prepare.append(http.security_headers)
     app.add_routes(http.routes)
+    app.add_routes(operator_api.routes)
+    app.router.add_get("/api/openapi.json", openapi.serve)
     http.add_static_routes(app)
     app.cleanup_ctx.append(_lifecycle)
     return app

@@ -5,10 +5,14 @@ import socketio
 from aiohttp import web
 
 from ..attachments import Attachments
+from ..analytics import Analytics
 from ..auth import Auth
 from ..chat import ChatService
 from ..clock import Clock
+from ..evaluation import Evaluations
 from ..handoff import HandoffDesk
+from ..inbox import Inbox
+from ..intent_editor import IntentEditor
 from ..knowledge import Knowledge
 from ..metrics import Metrics
 from ..settings import Settings
@@ -24,3 +28,7 @@ SIO = web.AppKey("sio", socketio.AsyncServer)
 ATTACHMENTS = web.AppKey("attachments", Attachments)
 DESK = web.AppKey("desk", HandoffDesk)
 METRICS = web.AppKey("metrics", Metrics)
+EDITOR = web.AppKey("editor", IntentEditor)
+INBOX = web.AppKey("inbox", Inbox)
+EVALUATIONS = web.AppKey("evaluations", Evaluations)
+ANALYTICS = web.AppKey("analytics", Analytics)

@@ -1,0 +1,208 @@
+"""The operators' HTTP API (static/operator.html uses it). Every route is for
+operators of the brand it names; anyone else gets 403."""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aiohttp import web
+from pydantic import Field, StringConstraints
+
+from ..auth import User
+from ..dialogue import preview
+from ..errors import Forbidden, InvalidPayload
+from .http import brand_param, current_user, read_json
+from .keys import ANALYTICS, EDITOR, EVALUATIONS, INBOX, KNOWLEDGE
+from .payloads import Payload, parse_payload
+
+routes = web.RouteTableDef()
+Text = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+
+
+class IntentChanges(Payload):
+    examples: Annotated[list[Annotated[str, StringConstraints(max_length=500)]], Field(max_length=2000)] | None = None
+    answer: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    quick_replies: Annotated[list[Annotated[str, StringConstraints(max_length=100)]], Field(max_length=8)] | None = None
+    policy_section: Annotated[str, StringConstraints(max_length=20)] | None = None
+    action: Annotated[str, StringConstraints(max_length=64)] | None = None
+    offer_handoff: bool | None = None
+    note: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class NewIntent(IntentChanges):
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+
+
+class Rollback(Payload):
+    version: Annotated[int, Field(ge=1)]
+
+
+class TryIt(Payload):
+    brand: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    text: Text
+
+
+class ResolveMiss(Payload):
+    brand: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    text: Text
+    keys: Annotated[list[Annotated[str, StringConstraints(max_length=4000)]], Field(max_length=500)] = []
+    action: Annotated[str, StringConstraints(pattern=r"^(example|dismiss)$")]
+    intent: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class RunEval(Payload):
+    brand: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    set: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class PolicyText(Payload):
+    text: Annotated[str, StringConstraints(min_length=1, max_length=60_000)]
+
+
+async def operator_of(request: web.Request, brand: str) -> User:
+    user = await current_user(request)
+    if user.role != "operator" or user.brand != brand:
+        raise Forbidden(f"needs an operator of {brand}")
+    return user
+
+
+async def _brand_operator(request: web.Request) -> tuple[str, User]:
+    brand = brand_param(request)
+    return brand, await operator_of(request, brand)
+
+
+@routes.get("/api/operator/intents")
+async def list_intents(request: web.Request) -> web.Response:
+    brand_id, _ = await _brand_operator(request)
+    brand = request.app[KNOWLEDGE].brand(brand_id)
+    accuracy = await request.app[EVALUATIONS].live_accuracy(brand_id)
+    intents = [{"name": i.name, "examples": len(i.examples), "policy_section": i.policy_section, "action": i.action,
+                "accuracy": accuracy.get(i.name)} for i in sorted(brand.intents.values(), key=lambda i: i.name)]
+    retired = sorted(p.stem for p in (brand.folder / "retired").glob("*.yaml"))
+    return web.json_response({"intents": intents, "out_of_scope_examples": len(brand.out_of_scope),
+                              "retired": retired, "sections": brand.settings.policy.sections})
+
+
+@routes.post("/api/operator/intents")
+async def create_intent(request: web.Request) -> web.Response:
+    brand_id, user = await _brand_operator(request)
+    body = parse_payload(NewIntent, await read_json(request))
+    changes = body.model_dump(exclude={"name", "note"})
+    result = await request.app[EDITOR].save(user, brand_id, body.name, changes, create=True, note=body.note)
+    return web.json_response(result.to_dict(), status=201)
+
+
+@routes.get("/api/operator/intents/{name}")
+async def get_intent(request: web.Request) -> web.Response:
+    brand_id, _ = await _brand_operator(request)
+    editor = request.app[EDITOR]
+    name = request.match_info["name"]
+    return web.json_response({**editor.intent(brand_id, name), "versions": await editor.versions(brand_id, name)})
+
+
+@routes.put("/api/operator/intents/{name}")
+async def update_intent(request: web.Request) -> web.Response:
+    brand_id, user = await _brand_operator(request)
+    body = parse_payload(IntentChanges, await read_json(request))
+    result = await request.app[EDITOR].save(user, brand_id, request.match_info["name"],
+                                            body.model_dump(exclude={"note"}), note=body.note)
+    return web.json_response(result.to_dict())
+
+
+@routes.delete("/api/operator/intents/{name}")
+async def retire_intent(request: web.Request) -> web.Response:
+    brand_id, user = await _brand_operator(request)
+    result = await request.app[EDITOR].retire(user, brand_id, request.match_info["name"])
+    return web.json_response(result.to_dict())
+
+
+@routes.get("/api/operator/intents/{name}/versions")
+async def intent_versions(request: web.Request) -> web.Response:
+    brand_id, _ = await _brand_operator(request)
+    return web.json_response({"versions": await request.app[EDITOR].versions(brand_id, request.match_info["name"])})
+
+
+@routes.post("/api/operator/intents/{name}/rollback")
+async def rollback_intent(request: web.Request) -> web.Response:
+    brand_id, user = await _brand_operator(request)
+    body = parse_payload(Rollback, await read_json(request))
+    result = await request.app[EDITOR].rollback(user, brand_id, request.match_info["name"], body.version)
+    return web.json_response(result.to_dict())
+
+
+@routes.post("/api/operator/reload")
+async def reload_intents(request: web.Request) -> web.Response:
+    await _brand_operator(request)
+    await request.app[KNOWLEDGE].reload()
+    return web.json_response({"ok": True})
+
+
+@routes.post("/api/operator/try")
+async def try_it(request: web.Request) -> web.Response:
+    body = parse_payload(TryIt, await read_json(request))
+    await operator_of(request, body.brand)
+    knowledge = request.app[KNOWLEDGE]
+    parse = knowledge.parse(body.brand, body.text)
+    reply = preview(knowledge.brand(body.brand), parse)
+    return web.json_response({**parse.to_rasa(), "answer": {
+        "text": reply.text, "intent": reply.intent, "citation": reply.citation, "quick_replies": reply.quick_replies,
+        "hands_off": reply.wants_human}})
+
+
+@routes.get("/api/operator/misses")
+async def misses(request: web.Request) -> web.Response:
+    brand_id, _ = await _brand_operator(request)
+    days = _int_query(request, "days", 30, 1, 365)
+    return web.json_response({"groups": await request.app[INBOX].misses(brand_id, days)})
+
+
+@routes.post("/api/operator/misses/resolve")
+async def resolve_miss(request: web.Request) -> web.Response:
+    body = parse_payload(ResolveMiss, await read_json(request))
+    user = await operator_of(request, body.brand)
+    result: dict[str, Any] = {"ok": True}
+    if body.action == "example":
+        if not body.intent:
+            raise InvalidPayload("name the intent (or out_of_scope) the message belongs to")
+        result.update((await request.app[EDITOR].add_example(user, body.brand, body.intent, body.text)).to_dict())
+    await request.app[INBOX].mark(body.brand, [body.text, *body.keys], body.action, body.intent, user.id)
+    return web.json_response(result)
+
+
+@routes.get("/api/operator/eval")
+async def eval_sets(request: web.Request) -> web.Response:
+    brand_id, _ = await _brand_operator(request)
+    evaluations = request.app[EVALUATIONS]
+    return web.json_response({"sets": evaluations.sets(), "runs": await evaluations.history(brand_id)})
+
+
+@routes.post("/api/operator/eval")
+async def run_eval(request: web.Request) -> web.Response:
+    body = parse_payload(RunEval, await read_json(request))
+    user = await operator_of(request, body.brand)
+    return web.json_response(await request.app[EVALUATIONS].run(user, body.brand, body.set))
+
+
+@routes.get("/api/operator/analytics")
+async def analytics(request: web.Request) -> web.Response:
+    brand_id, _ = await _brand_operator(request)
+    return web.json_response(await request.app[ANALYTICS].daily(brand_id, _int_query(request, "days", 14, 1, 90)))
+
+
+@routes.get("/api/operator/policy")
+async def get_policy(request: web.Request) -> web.Response:
+    brand_id, _ = await _brand_operator(request)
+    return web.json_response(request.app[EDITOR].policy(brand_id))
+
+
+@routes.put("/api/operator/policy")
+async def put_policy(request: web.Request) -> web.Response:
+    brand_id, user = await _brand_operator(request)
+    body = parse_payload(PolicyText, await read_json(request))
+    return web.json_response(await request.app[EDITOR].save_policy(user, brand_id, body.text))
+
+
+def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    try:
+        return min(high, max(low, int(request.query.get(name, default))))
+    except ValueError:
+        raise InvalidPayload(f"{name} must be a whole number") from None

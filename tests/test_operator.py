@@ -1,0 +1,210 @@
+"""The operators' HTTP API: every route, its role checks, and what an edit
+does to the files, the versions and the live matcher. Runs on a copy of the
+intent files, since saving writes them."""
+from __future__ import annotations
+
+import shutil
+
+import aiohttp
+import pytest
+from ruamel.yaml import YAML
+
+from chatbot.settings import REPO_ROOT
+from chatbot.web import openapi
+from chatbot.web.keys import KNOWLEDGE
+
+from helpers import ALICE, BOB, DANA, OLGA, OMAR, ChatClient, make_settings, start_server
+
+OPERATOR_ROUTES = [(m, p) for (m, p), (_, who, _) in openapi.ROUTES.items() if who == openapi.OPERATOR]
+
+
+@pytest.fixture
+async def server(tmp_path):
+    intents = tmp_path / "intents"
+    shutil.copytree(REPO_ROOT / "intents", intents)
+    srv = await start_server(make_settings(tmp_path, intents_dir=intents))
+    srv.intents = intents
+    yield srv
+    await srv.runner.cleanup()
+
+
+async def call(server, method: str, path: str, token: str | None, body=None) -> tuple[int, dict]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with aiohttp.ClientSession() as s:
+        async with s.request(method, server.url + path, json=body, headers=headers) as r:
+            return r.status, await r.json(content_type=None)
+
+
+def concrete(path: str, brand: str = "cltiktok") -> str:
+    path = path.replace("{name}", "order_status")
+    return path + (f"?brand={brand}" if path.startswith("/api/operator") and path != "/api/operator/try"
+                   and not path.endswith("/resolve") else "")
+
+
+@pytest.mark.parametrize("method,path", OPERATOR_ROUTES)
+async def test_every_operator_route_refuses_everyone_but_the_brands_operators(server, method, path):
+    body = {"brand": "cltiktok", "text": "hi", "set": "dev", "action": "dismiss", "version": 1}
+    for creds, expected in ((ALICE, 403), (DANA, 403), (OMAR, 403)):
+        status, answer = await call(server, method, concrete(path), await server.login(creds), body)
+        assert status == expected, (creds["email"], method, path, answer)
+        assert answer["error"] == "forbidden"
+    status, _ = await call(server, method, concrete(path), None, body)
+    assert status == 401
+
+
+async def test_the_openapi_description_covers_every_api_route(server):
+    status, spec = await call(server, "GET", "/api/openapi.json", None)
+    assert status == 200 and spec["openapi"].startswith("3.")
+    routes = {(r.method, r.resource.canonical) for r in server.app.router.routes()
+              if r.resource and r.resource.canonical.startswith("/api/") and r.method != "HEAD"}
+    described = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
+    assert routes == described
+    assert "examples" in spec["paths"]["/api/operator/intents/{name}"]["put"]["requestBody"]["content"][
+        "application/json"]["schema"]["properties"]
+
+
+async def test_list_and_read_intents(server):
+    token = await server.login(OLGA)
+    status, body = await call(server, "GET", "/api/operator/intents?brand=cltiktok", token)
+    assert status == 200
+    by_name = {i["name"]: i for i in body["intents"]}
+    assert by_name["order_status"]["examples"] > 10 and by_name["order_status"]["policy_section"] == "1.1"
+    status, intent = await call(server, "GET", "/api/operator/intents/order_status?brand=cltiktok", token)
+    assert status == 200 and intent["answer"] and intent["versions"] == []
+    assert (await call(server, "GET", "/api/operator/intents/nope?brand=cltiktok", token))[0] == 404
+    assert (await call(server, "GET", "/api/operator/intents/..%2Fbrand?brand=cltiktok", token))[0] in (400, 404)
+
+
+async def test_an_edit_keeps_comments_and_order_is_versioned_and_reloads_the_matcher(server):
+    token = await server.login(OLGA)
+    path = server.intents / "cltiktok" / "intents" / "feedback.yaml"
+    before = path.read_text()
+    first_line = before.splitlines()[0]
+    _, intent = await call(server, "GET", "/api/operator/intents/feedback?brand=cltiktok", token)
+    probe = "the zorbly widget colour palette is ugly, redo it"
+    status, result = await call(server, "PUT", "/api/operator/intents/feedback?brand=cltiktok", token,
+                                {"examples": intent["examples"] + [probe], "note": "new example"})
+    assert status == 200, result
+    assert result["version"] == 2 and "accuracy_after" in result
+    after = path.read_text()
+    assert after.splitlines()[0] == first_line                          # the comment is kept
+    keys = [k for k in YAML(typ="rt").load(after)]
+    assert keys == [k for k in YAML(typ="rt").load(before)]            # so is the key order
+    assert probe in after
+    assert server.app[KNOWLEDGE].brand("cltiktok").intents["feedback"].examples[-1] == probe
+    _, versions = await call(server, "GET", "/api/operator/intents/feedback/versions?brand=cltiktok", token)
+    assert [(v["version"], v["author_name"]) for v in versions["versions"]] == [(2, "Olga"), (1, "intent files")]
+    status, _ = await call(server, "POST", "/api/operator/intents/feedback/rollback?brand=cltiktok", token,
+                           {"version": 1})
+    assert status == 200 and path.read_text() == before
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"examples": ["ORDER_CANCEL_EXAMPLE"]}, "also an example of order_cancel"),
+    ({"policy_section": "9.9"}, "not a section"),
+    ({"answer": "   "}, "answer cannot be empty"),
+    ({"action": "launch_rockets"}, "unknown action"),
+    ({"examples": "not a list"}, "invalid_payload"),
+])
+async def test_saving_checks_like_intents_check(server, changes, message):
+    token = await server.login(OLGA)
+    path = server.intents / "cltiktok" / "intents" / "feedback.yaml"
+    before = path.read_text()
+    if changes.get("examples") == ["ORDER_CANCEL_EXAMPLE"]:
+        changes = {"examples": [server.app[KNOWLEDGE].brand("cltiktok").intents["order_cancel"].examples[0]]}
+    status, body = await call(server, "PUT", "/api/operator/intents/feedback?brand=cltiktok", token, changes)
+    assert status == 400 and message in body["detail"] + body["error"]
+    assert path.read_text() == before
+
+
+async def test_create_retire_and_restore_an_intent(server):
+    token = await server.login(OLGA)
+    new = {"name": "gift_cards", "examples": ["do you sell gift cards", "can i buy a gift card",
+                                              "gift card for my friend", "is there a gift voucher",
+                                              "how do gift cards work"],
+           "answer": "We don't sell gift cards at the moment.", "policy_section": "5"}
+    status, result = await call(server, "POST", "/api/operator/intents?brand=cltiktok", token, new)
+    assert status == 201, result
+    assert server.app[KNOWLEDGE].parse("cltiktok", "do you sell gift cards?").intent == "gift_cards"
+    assert (await call(server, "POST", "/api/operator/intents?brand=cltiktok", token, new))[0] == 409
+    status, _ = await call(server, "DELETE", "/api/operator/intents/gift_cards?brand=cltiktok", token)
+    assert status == 200
+    assert "gift_cards" not in server.app[KNOWLEDGE].brand("cltiktok").intents
+    _, listing = await call(server, "GET", "/api/operator/intents?brand=cltiktok", token)
+    assert "gift_cards" in listing["retired"]
+    status, _ = await call(server, "POST", "/api/operator/intents/gift_cards/rollback?brand=cltiktok", token,
+                           {"version": 1})
+    assert status == 200 and "gift_cards" in server.app[KNOWLEDGE].brand("cltiktok").intents
+
+
+async def test_try_it_shows_ranking_entities_and_the_answer(server):
+    token = await server.login(OLGA)
+    status, body = await call(server, "POST", "/api/operator/try", token,
+                              {"brand": "cltiktok", "text": "what's your phone number? order ct 100234"})
+    assert status == 200
+    assert body["intent"]["name"] == "contact_channels" and len(body["intent_ranking"]) > 1
+    assert body["entities"][0] == {"entity": "order_number", "value": "CT-100234", "start": 32, "end": 41}
+    assert "+1 443 418 2795" in body["answer"]["text"] and "section 2" in body["answer"]["citation"]
+
+
+async def test_a_missed_message_becomes_an_example_from_the_inbox(server):
+    alice, bob = ChatClient(server.url), ChatClient(server.url)
+    await alice.connect({"token": await server.login(ALICE)})
+    await bob.connect({"token": await server.login(BOB)})
+    miss = "do u guys do blorptastic wrapping"
+    await alice.ask(miss)
+    await bob.ask("do you guys do blorptastic wrapping?")
+    await alice.close()
+    await bob.close()
+    token = await server.login(OLGA)
+    _, inbox = await call(server, "GET", "/api/operator/misses?brand=cltiktok", token)
+    group = next(g for g in inbox["groups"] if "blorptastic" in g["text"])
+    assert group["count"] == 2 and group["customers"] == 2 and group["reasons"]["fallback"] == 2
+    status, result = await call(server, "POST", "/api/operator/misses/resolve", token,
+                                {"brand": "cltiktok", "text": miss, "keys": group["keys"], "action": "example",
+                                 "intent": "merchant_fulfillment"})
+    assert status == 200 and result["version"] >= 2
+    _, tried = await call(server, "POST", "/api/operator/try", token, {"brand": "cltiktok", "text": miss})
+    assert tried["intent_ranking"][0]["name"] == "merchant_fulfillment"
+    _, inbox = await call(server, "GET", "/api/operator/misses?brand=cltiktok", token)
+    assert not [g for g in inbox["groups"] if "blorptastic" in g["text"]]
+
+
+async def test_evaluation_runs_compare_with_the_previous_and_feed_live_accuracy(server):
+    token = await server.login(OLGA)
+    _, sets = await call(server, "GET", "/api/operator/eval?brand=cltiktok", token)
+    assert "dev" in sets["sets"]
+    status, first = await call(server, "POST", "/api/operator/eval", token, {"brand": "cltiktok", "set": "dev"})
+    assert status == 200 and first["accuracy"] > 0.8 and first["previous"] is None
+    assert first["baseline"]["accuracy"] < first["accuracy"]
+    assert "order_status" in first["per_intent"]
+    _, second = await call(server, "POST", "/api/operator/eval", token, {"brand": "cltiktok", "set": "dev"})
+    assert second["previous"]["accuracy"] == first["accuracy"]
+    _, listing = await call(server, "GET", "/api/operator/intents?brand=cltiktok", token)
+    assert next(i for i in listing["intents"] if i["name"] == "order_status")["accuracy"]["support"] > 0
+    assert (await call(server, "POST", "/api/operator/eval", token, {"brand": "cltiktok", "set": "nope"}))[0] == 404
+
+
+async def test_analytics_per_day(server):
+    alice = ChatClient(server.url)
+    await alice.connect({"token": await server.login(ALICE)})
+    await alice.ask("hello")
+    await alice.ask("flibber jabber wocky")
+    await alice.close()
+    status, body = await call(server, "GET", "/api/operator/analytics?brand=cltiktok&days=7",
+                              await server.login(OLGA))
+    assert status == 200 and len(body["days"]) == 7
+    today = body["days"][-1]
+    assert today["conversations"] == 1 and today["containment"] == 1.0 and today["fallback_rate"] == 0.5
+    assert {"intent": "greet", "replies": 1} in body["top_intents"]
+
+
+async def test_a_policy_change_lists_the_intents_to_review(server):
+    token = await server.login(OLGA)
+    _, policy = await call(server, "GET", "/api/operator/policy?brand=cltiktok", token)
+    changed = policy["text"].replace("We will reply to your email within 24 hours",
+                                     "We will reply to your email within 48 hours")
+    status, body = await call(server, "PUT", "/api/operator/policy?brand=cltiktok", token, {"text": changed})
+    assert status == 200 and body["changed_sections"] == ["3"]
+    assert "response_times" in body["intents_to_review"] and "order_status" not in body["intents_to_review"]
+    assert "48 hours" in server.app[KNOWLEDGE].brand("cltiktok").policy_text
