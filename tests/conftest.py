@@ -33,3 +33,10 @@ async def clients():
     yield make
     for client in made:
         await client.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API keeps an event loop running in
+    this thread while its browser is open, and async tests need the thread's
+    loop to themselves."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
