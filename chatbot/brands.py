@@ -52,6 +52,14 @@ class ContactSettings(BaseModel):
     address: str | None = None
 
 
+class EmbedSettings(BaseModel):
+    """The brand's own websites that embed the widget."""
+    origins: list[str] = []
+    # Name of the environment variable holding the HS256 secret the brand's
+    # backend signs customer tokens with (never the secret itself in a file).
+    secret_env: str | None = None
+
+
 class NluSettings(BaseModel):
     threshold: float = Field(0.5, ge=0, le=1)
     margin: float = Field(0.05, ge=0, le=1)
@@ -66,6 +74,7 @@ class BrandSettings(BaseModel):
     service_levels: ServiceLevelSettings = ServiceLevelSettings()
     contact: ContactSettings
     nlu: NluSettings = NluSettings()
+    embed: EmbedSettings = EmbedSettings()
     # What the fallback says the bot can help with, and the buttons it offers.
     topics: list[str] = []
     suggestions: list[str] = []

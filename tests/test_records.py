@@ -191,7 +191,7 @@ async def test_a_return_past_the_window_is_refused_with_the_reason(server, clien
 
 async def test_a_flow_survives_a_restart_of_the_server(tmp_path):
     settings = make_settings(tmp_path)
-    from conftest import ChatClient
+    from helpers import ChatClient
     server = await start_server(settings)
     alice = ChatClient(server.url)
     await alice.connect({"token": await server.login(ALICE)})

@@ -5,6 +5,7 @@ The one interface the rest of the program uses is `Matcher.parse(text)`."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 OUT_OF_SCOPE = "out_of_scope"
@@ -49,10 +50,14 @@ class Matcher(Protocol):
 
 
 def build_matcher(training: dict[str, list[str]], *, threshold: float, margin: float,
-                  kind: str = "hybrid") -> Matcher:
-    """Train a matcher on examples per intent (`out_of_scope` holds negatives)."""
+                  kind: str = "hybrid", cache_dir: Path | None = None, use_cache: bool = True) -> Matcher:
+    """Train a matcher on examples per intent (`out_of_scope` holds negatives).
+
+    The hybrid matcher caches what it learnt in `cache_dir` (default: the
+    CHATBOT_NLU_CACHE_DIR environment variable, else ~/.cache/chatbot/nlu),
+    keyed by a hash of the examples and of the matcher's code."""
     if kind == "fuzzy":
         from .fuzzy import FuzzyMatcher
         return FuzzyMatcher(training)
     from .hybrid import HybridMatcher
-    return HybridMatcher(training, threshold=threshold, margin=margin)
+    return HybridMatcher(training, threshold=threshold, margin=margin, cache_dir=cache_dir, use_cache=use_cache)

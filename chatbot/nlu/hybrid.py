@@ -1,196 +1,351 @@
-"""The matcher: a linear model over word and character n-grams, with rapidfuzz
-for typos and short fragments, and an explicit out-of-scope decision.
+"""The matcher: a linear model over word and character n-grams, rapidfuzz for
+typos and short fragments, and an explicit out-of-scope decision.
 
-How it decides (docs/nlu.md has the figures):
-1. normalise the text (case, shorthand, contractions, record numbers → placeholders);
-2. repair misspelt words against the training vocabulary with rapidfuzz;
-3. mark words in the scope of a negation ("do not cancel" → not_cancel), so
-   "I don't want to cancel, just the status" does not read as a cancellation;
-4. score every intent with a logistic regression over TF-IDF word 1-2-grams
-   and character 2-5-grams (scikit-learn fits it; scoring runs on the learnt
-   weights directly, which is what keeps a parse well under a millisecond);
-5. blend in the nearest training example (rapidfuzz) where it is very close:
-   that is what short fragments like "tracking?" need;
-6. answer only when the top intent is not `out_of_scope`, clears the brand's
-   threshold, and leads the runner-up by the margin; otherwise fall back."""
+How it decides (docs/nlu.md has the figures and how to tune it):
+1. normalise the text (case, punctuation, contractions, chat shorthand,
+   record numbers → placeholders) and repair misspellings against the brand's
+   own vocabulary (features.Speller: rapidfuzz, OSA distance, with cutoffs);
+2. mark negated wishes ("I don't want to cancel, just ...") so their words
+   stop counting for the wish, and flag other companies' names;
+3. score every label (the intents and `out_of_scope`) with a linear SVM over
+   TF-IDF word 1-2-grams and character 3-5-grams; a softmax with a fitted
+   temperature turns the scores into probabilities;
+4. for short fragments ("byee", "nop", "ya") and near-copies of an example,
+   blend in the nearest training example (rapidfuzz ratio, score_cutoff);
+5. estimate how likely the message is in scope at all, from the model's
+   out_of_scope probability, the share of words the brand's in-scope examples
+   never use, another company's name, and the similarity to the nearest
+   in-scope example (a small logistic model, fitted by 5-fold
+   cross-validation over both brands' examples: IN_SCOPE_WEIGHTS);
+6. confidence(intent) = P(in scope) × P(intent | in scope); answer only when
+   the top intent clears the brand's threshold and leads the runner-up by
+   the margin, otherwise fall back.
+
+Training needs scikit-learn (imported only then); the learnt arrays are
+cached on disk keyed by a hash of the examples and of this package's code,
+so a restart with unchanged intents loads them instead of training."""
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import math
-import re
+import os
+import tempfile
+import threading
 from collections import Counter
-from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rapidfuzz import fuzz, process
-from rapidfuzz.distance import Levenshtein
 
 from . import OUT_OF_SCOPE, Parse
 from .entities import extract
-from .normalize import normalize, tokens
+from .features import Analyzer
+from .lexicon import FUNCTION_WORDS
+from .normalize import BREAK, PLACEHOLDERS
 
-NEGATORS = {"not", "no", "never", "without", "nothing"}
-CLAUSE_BREAKS = {"but", "just", "only", "and", "instead", "rather", "so", "because", "please"}
-NEGATION_SCOPE = 3
-# Words this common carry no intent; they are not spell-corrected.
-STOPWORDS = {"i", "a", "an", "the", "to", "of", "is", "it", "my", "me", "you", "your", "and", "or", "in",
-             "on", "for", "do", "am", "are", "be", "can", "at", "this", "that", "with", "we", "so", "if"}
-FUZZY_BLEND_CUTOFF = 88.0     # rapidfuzz ratio above which the nearest example counts
-FUZZY_WEIGHT = 0.35
+log = logging.getLogger(__name__)
 
+# Model settings; changing any of them retrains (they are part of the cache key).
+SVM_C = 0.5
+TEMPERATURE = 6.0            # softmax(T × SVM score), fitted by cross-validation
+CHAR_MIN_DF = 2
+CHAR_WEIGHT = 1.0
+# Short fragments ("ya", "nop", "byee"): nearest short example by rapidfuzz.
+SHORT_WORDS = 3
+SHORT_CUTOFF = 72.0
+SHORT_WEIGHT = 0.5
+# Longer messages: a near-copy of an example counts for its intent.
+NEAR_CUTOFF = 90.0
+NEAR_WEIGHT = 0.35
+# P(in scope) = sigmoid(w · signals): intercept, P(out_of_scope) from the
+# classifier, share of unknown content words, another company named,
+# similarity to the nearest in-scope example. Fitted by `python -m chatbot.nlu.tune`.
+IN_SCOPE_WEIGHTS = {"bias": 2.0, "p_oos": -4.0, "unknown": -4.0, "company": -3.0, "nearest": 3.0}
 
-def _char_ngrams(words: list[str], low: int = 2, high: int = 5) -> list[str]:
-    grams = []
-    for word in words:
-        padded = f" {word} "
-        for n in range(low, high + 1):
-            if n > len(padded):
-                break
-            grams.extend(padded[i:i + n] for i in range(len(padded) - n + 1))
-    return grams
-
-
-def _mark_negation(words: list[str]) -> list[str]:
-    marked, scope = [], 0
-    for word in words:
-        if word in NEGATORS:
-            scope = NEGATION_SCOPE
-            marked.append(word)
-        elif scope and word not in CLAUSE_BREAKS:
-            marked.append("not_" + word)
-            scope -= 1
-        else:
-            scope = 0
-            marked.append(word)
-    return marked
+CACHE_ENV = "CHATBOT_NLU_CACHE_DIR"
+_CODE_FILES = ("normalize.py", "lexicon.py", "features.py", "hybrid.py")
 
 
-def _word_ngrams(words: list[str]) -> list[str]:
-    return words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+def default_cache_dir() -> Path | None:
+    """CHATBOT_NLU_CACHE_DIR, or ~/.cache/chatbot/nlu; "off" disables the cache."""
+    value = os.environ.get(CACHE_ENV)
+    if value is not None:
+        return None if value.strip().lower() in {"", "off", "none", "0"} else Path(value).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "chatbot" / "nlu"
 
 
-class _TfidfBlock:
-    """One TF-IDF feature block: vocabulary → column, idf per column."""
+def _code_version() -> str:
+    here = Path(__file__).parent
+    digest = hashlib.sha256()
+    for name in _CODE_FILES:
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()
 
-    def __init__(self, documents: list[list[str]], min_df: int = 1) -> None:
+
+def training_key(training: dict[str, list[str]]) -> str:
+    """Changes whenever an example, a setting or this package's code changes."""
+    payload = json.dumps({"data": {k: list(v) for k, v in sorted(training.items())},
+                          "settings": [SVM_C, CHAR_MIN_DF, CHAR_WEIGHT], "code": _code_version()},
+                         sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+
+
+class _Block:
+    """One TF-IDF feature block: term → column, idf per column; rows L2-normalised."""
+
+    def __init__(self, terms: list[str], idf: np.ndarray, offset: int = 0) -> None:
+        self.terms = terms
+        self.index = {t: i for i, t in enumerate(terms)}
+        self.idf = idf
+        self.offset = offset
+
+    @classmethod
+    def fit(cls, documents: list[list[str]], min_df: int = 1, offset: int = 0) -> "_Block":
         df: Counter[str] = Counter()
         for grams in documents:
             df.update(set(grams))
         terms = sorted(t for t, c in df.items() if c >= min_df)
-        self.index = {t: i for i, t in enumerate(terms)}
         n = len(documents)
-        self.idf = np.array([math.log((1 + n) / (1 + df[t])) + 1 for t in terms])
+        idf = np.array([math.log((1 + n) / (1 + df[t])) + 1 for t in terms])
+        return cls(terms, idf, offset)
 
     def __len__(self) -> int:
-        return len(self.index)
+        return len(self.terms)
 
     def vector(self, grams: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        counts = Counter(g for g in grams if g in self.index)
+        index = self.index
+        counts: dict[int, int] = {}
+        for g in grams:
+            i = index.get(g)
+            if i is not None:
+                counts[i] = counts.get(i, 0) + 1
         if not counts:
             return np.empty(0, dtype=np.int64), np.empty(0)
-        cols = np.fromiter((self.index[g] for g in counts), dtype=np.int64, count=len(counts))
-        tf = np.fromiter((1 + math.log(c) for c in counts.values()), dtype=float, count=len(counts))
-        values = tf * self.idf[cols]
-        return cols, values / np.linalg.norm(values)
+        cols = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=float, count=len(counts))
+        values = (1 + np.log(tf)) * self.idf[cols]
+        return cols + self.offset, values / math.sqrt(float(values @ values))
+
+
+class Model:
+    """What training produces: plain arrays, saved to and loaded from .npz."""
+
+    ARRAYS = ("labels", "word_terms", "word_idf", "char_terms", "char_idf", "coef", "intercept",
+              "vocab_words", "vocab_counts", "vocab_in_scope_counts", "example_texts", "example_labels",
+              "knn_indptr", "knn_indices", "knn_data")
+
+    def __init__(self, **arrays: np.ndarray) -> None:
+        for name in self.ARRAYS:
+            setattr(self, name, arrays[name])
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **{name: getattr(self, name) for name in self.ARRAYS})
+            os.replace(tmp, path)           # atomic: a reader sees the old file or the new one
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: Path) -> "Model":
+        with np.load(path, allow_pickle=False) as data:
+            return cls(**{name: data[name] for name in cls.ARRAYS})
+
+
+def _analyzer_from(model: Model) -> Analyzer:
+    words = model.vocab_words.tolist()
+    vocabulary = Counter(dict(zip(words, model.vocab_counts.tolist())))
+    in_scope = Counter({w: c for w, c in zip(words, model.vocab_in_scope_counts.tolist()) if c})
+    return Analyzer(vocabulary, in_scope)
+
+
+def train(training: dict[str, list[str]]) -> Model:
+    """Fit the model (scikit-learn is imported here, and only here)."""
+    from scipy.sparse import csr_matrix
+    from sklearn.svm import LinearSVC
+
+    labels = sorted(training)
+    analyzer = Analyzer.fit(training, OUT_OF_SCOPE)
+    texts, y = [], []
+    for label in labels:
+        for example in training[label]:
+            texts.append(example)
+            y.append(labels.index(label))
+    features = [analyzer.features(analyzer.words(t)) for t in texts]
+    words = _Block.fit([f[0] for f in features])
+    chars = _Block.fit([f[1] for f in features], min_df=CHAR_MIN_DF, offset=len(words))
+    rows, cols, vals = [], [], []
+    for r, (wf, cf) in enumerate(features):
+        c1, v1 = words.vector(wf)
+        c2, v2 = chars.vector(cf)
+        rows.extend([r] * (len(c1) + len(c2)))
+        cols.extend(c1.tolist() + c2.tolist())
+        vals.extend(v1.tolist() + (v2 * CHAR_WEIGHT).tolist())
+    X = csr_matrix((vals, (rows, cols)), shape=(len(texts), len(words) + len(chars)))
+    svm = LinearSVC(C=SVM_C)
+    svm.fit(X, y)
+    coef = np.ascontiguousarray(svm.coef_.T, dtype=np.float64)
+    if len(labels) == 2:     # liblinear answers one column for two classes
+        coef = np.hstack([-coef, coef])
+        intercept = np.array([-svm.intercept_[0], svm.intercept_[0]])
+    else:
+        intercept = svm.intercept_.astype(np.float64)
+
+    # In-scope examples' word vectors, column-major, for the nearest-example similarity.
+    oos = labels.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in labels else -1
+    in_rows = [r for r in range(len(texts)) if y[r] != oos]
+    word_part = X[in_rows][:, :len(words)].tocsc()
+    word_part.sort_indices()
+
+    normalized = [" ".join(w for w in analyzer.words(t) if w != BREAK) for t in texts]
+    vocab_words = sorted(analyzer.vocabulary)
+    return Model(
+        labels=np.array(labels), word_terms=np.array(words.terms), word_idf=words.idf,
+        char_terms=np.array(chars.terms), char_idf=chars.idf, coef=coef, intercept=intercept,
+        vocab_words=np.array(vocab_words),
+        vocab_counts=np.array([analyzer.vocabulary[w] for w in vocab_words], dtype=np.int64),
+        vocab_in_scope_counts=np.array([analyzer.in_scope_counts[w] for w in vocab_words], dtype=np.int64),
+        example_texts=np.array(normalized), example_labels=np.array(y, dtype=np.int64),
+        knn_indptr=word_part.indptr.astype(np.int64), knn_indices=word_part.indices.astype(np.int64),
+        knn_data=word_part.data.astype(np.float64),
+    )
+
+
+_lock = threading.Lock()
+
+
+def load_or_train(training: dict[str, list[str]], cache_dir: Path | None = None,
+                  use_cache: bool = True) -> Model:
+    """The cached model for these examples, training (and caching) it if needed."""
+    cache_dir = default_cache_dir() if cache_dir is None and use_cache else cache_dir
+    path = cache_dir / f"model-{training_key(training)}.npz" if (use_cache and cache_dir) else None
+    if path is not None and path.exists():
+        try:
+            return Model.load(path)
+        except Exception:                       # truncated or from another numpy: retrain
+            log.warning("nlu cache %s unreadable, retraining", path)
+    with _lock:
+        model = train(training)
+    if path is not None:
+        try:
+            model.save(path)
+        except OSError as e:                    # a read-only home is no reason to fail
+            log.warning("nlu cache not written to %s: %s", path, e)
+    return model
+
+
+def _sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-max(-30.0, min(30.0, x))))
 
 
 class HybridMatcher:
     def __init__(self, training: dict[str, list[str]], *, threshold: float = 0.5, margin: float = 0.05,
-                 C: float = 1.0, temperature: float = 8.0) -> None:
-        from sklearn.svm import LinearSVC
-        from scipy.sparse import csr_matrix
-
+                 cache_dir: Path | None = None, use_cache: bool = True, model: Model | None = None) -> None:
         self.threshold = threshold
-        self.temperature = temperature
         self.margin = margin
-        self.labels = sorted(training)
-        self.vocabulary = sorted({w for examples in training.values() for e in examples
-                                  for w in tokens(normalize(e))})
-        self._vocab_set = set(self.vocabulary)
-        self._long_vocab = [w for w in self.vocabulary if len(w) >= 4]
-
-        texts, y = [], []
-        for label, examples in training.items():
-            for example in examples:
-                texts.append(normalize(example))
-                y.append(self.labels.index(label))
-        word_docs = [_word_ngrams(_mark_negation(tokens(t))) for t in texts]
-        char_docs = [_char_ngrams(tokens(t)) for t in texts]
-        self.words = _TfidfBlock(word_docs)
-        self.chars = _TfidfBlock(char_docs, min_df=2)
-
-        rows, cols, vals = [], [], []
-        for r, (wd, cd) in enumerate(zip(word_docs, char_docs)):
-            c1, v1 = self.words.vector(wd)
-            c2, v2 = self.chars.vector(cd)
-            c = np.concatenate([c1, c2 + len(self.words)])
-            rows.extend([r] * len(c))
-            cols.extend(c.tolist())
-            vals.extend(np.concatenate([v1, v2]).tolist())
-        X = csr_matrix((vals, (rows, cols)), shape=(len(texts), len(self.words) + len(self.chars)))
-        model = LinearSVC(C=C)
-        model.fit(X, y)
-        self.coef = np.ascontiguousarray(model.coef_.T)        # features × classes
-        self.intercept = model.intercept_.copy()
-
-        self.example_texts = texts
-        self.example_labels = [self.labels[i] for i in y]
-        self._correct = lru_cache(maxsize=50_000)(self._correct_word)
+        model = model or load_or_train(training, cache_dir, use_cache)
+        self.model = model
+        self.labels: list[str] = model.labels.tolist()
+        self.oos = self.labels.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in self.labels else -1
+        self.analyzer = _analyzer_from(model)
+        self.words = _Block(model.word_terms.tolist(), model.word_idf)
+        self.chars = _Block(model.char_terms.tolist(), model.char_idf, offset=len(self.words))
+        self.coef = model.coef
+        self.intercept = model.intercept
+        self.examples: list[str] = model.example_texts.tolist()
+        self.example_labels: list[int] = model.example_labels.tolist()
+        short = [i for i, t in enumerate(self.examples) if 0 < len(t.split()) <= SHORT_WORDS + 1]
+        self.short_examples = [self.examples[i] for i in short]
+        self.short_labels = [self.example_labels[i] for i in short]
+        self.n_in_scope = sum(1 for y in self.example_labels if y != self.oos)
 
     # -- the pieces ----------------------------------------------------------------
 
-    def _correct_word(self, word: str) -> str:
-        if word in self._vocab_set or len(word) < 4 or word.isdigit() or word in STOPWORDS:
-            return word
-        cutoff = 1 if len(word) < 7 else 2
-        hit = process.extractOne(word, self._long_vocab, scorer=Levenshtein.distance,
-                                 score_cutoff=cutoff)
-        return hit[0] if hit else word
+    def _nearest_in_scope(self, cols: np.ndarray, values: np.ndarray) -> float:
+        """Cosine similarity (word features) of the nearest in-scope example."""
+        m = self.model
+        if not len(cols) or not self.n_in_scope:
+            return 0.0
+        starts, ends = m.knn_indptr[cols], m.knn_indptr[cols + 1]
+        lengths = ends - starts
+        if not lengths.sum():
+            return 0.0
+        idx = np.concatenate([m.knn_indices[s:e] for s, e in zip(starts.tolist(), ends.tolist())])
+        weights = np.concatenate([m.knn_data[s:e] for s, e in zip(starts.tolist(), ends.tolist())])
+        weights = weights * np.repeat(values, lengths)
+        return float(np.bincount(idx, weights=weights, minlength=self.n_in_scope).max())
 
-    def _features(self, normalized: str) -> tuple[list[str], np.ndarray]:
-        words = [self._correct(w) for w in tokens(normalized)]
-        c1, v1 = self.words.vector(_word_ngrams(_mark_negation(words)))
-        c2, v2 = self.chars.vector(_char_ngrams(words))
-        logits = self.intercept.copy()
+    def signals(self, text: str) -> dict[str, Any]:
+        """Everything the decision looks at, for one message (also for tuning)."""
+        words = self.analyzer.words(text)
+        plain = [w for w in words if w != BREAK]
+        word_feats, char_feats = self.analyzer.features(words)
+        c1, v1 = self.words.vector(word_feats)
+        c2, v2 = self.chars.vector(char_feats)
+        scores = self.intercept.copy()
         if len(c1):
-            logits += v1 @ self.coef[c1]
+            scores += v1 @ self.coef[c1]
         if len(c2):
-            logits += v2 @ self.coef[c2 + len(self.words)]
-        return words, logits
-
-    def scores(self, text: str) -> np.ndarray:
-        """Probability per label (self.labels order)."""
-        normalized = normalize(text)
-        words, logits = self._features(normalized)
-        logits = (logits - logits.max()) * self.temperature
-        probs = np.exp(logits)
+            scores += (v2 * CHAR_WEIGHT) @ self.coef[c2]
+        z = (scores - scores.max()) * TEMPERATURE
+        probs = np.exp(z)
         probs /= probs.sum()
-        if not words:
-            probs = np.zeros_like(probs)
-            probs[self.labels.index(OUT_OF_SCOPE)] = 1.0 if OUT_OF_SCOPE in self.labels else 0.0
-            return probs
-        corrected = " ".join(words)
-        hit = process.extractOne(corrected, self.example_texts, scorer=fuzz.ratio,
-                                 score_cutoff=FUZZY_BLEND_CUTOFF)
-        if hit:
-            fuzzy = np.zeros_like(probs)
-            fuzzy[self.labels.index(self.example_labels[hit[2]])] = hit[1] / 100
-            probs = (1 - FUZZY_WEIGHT) * probs + FUZZY_WEIGHT * fuzzy
-        # Words the brand's examples never use are evidence of "not ours".
-        known = sum(1 for w in words if w in self._vocab_set)
-        coverage = known / len(words)
-        if coverage < 0.5:
-            probs = probs * (0.5 + coverage)
-        return probs
+
+        query = " ".join(plain)
+        if plain and len(plain) <= SHORT_WORDS:
+            hit = process.extractOne(query, self.short_examples, scorer=fuzz.ratio, score_cutoff=SHORT_CUTOFF)
+            if hit:
+                blend = np.zeros_like(probs)
+                blend[self.short_labels[hit[2]]] = hit[1] / 100
+                probs = (1 - SHORT_WEIGHT) * probs + SHORT_WEIGHT * blend
+        elif plain:
+            hit = process.extractOne(query, self.examples, scorer=fuzz.ratio, score_cutoff=NEAR_CUTOFF)
+            if hit:
+                blend = np.zeros_like(probs)
+                blend[self.example_labels[hit[2]]] = hit[1] / 100
+                probs = (1 - NEAR_WEIGHT) * probs + NEAR_WEIGHT * blend
+        probs /= probs.sum()
+
+        content = [w for w in plain if w not in FUNCTION_WORDS and w not in PLACEHOLDERS and not w.isdigit()]
+        unknown = [w for w in content if w not in self.analyzer.in_scope]
+        return {
+            "words": plain, "probs": probs,
+            "p_oos": float(probs[self.oos]) if self.oos >= 0 else 0.0,
+            "unknown": len(unknown) / len(content) if content else 0.0,
+            "company": self.analyzer.company(plain),
+            "nearest": self._nearest_in_scope(c1, v1),
+        }
+
+    def in_scope_probability(self, s: dict[str, Any]) -> float:
+        w = IN_SCOPE_WEIGHTS
+        return _sigmoid(w["bias"] + w["p_oos"] * s["p_oos"] + w["unknown"] * s["unknown"]
+                        + w["company"] * s["company"] + w["nearest"] * s["nearest"])
 
     def parse(self, text: str) -> Parse:
-        probs = self.scores(text)
-        order = np.argsort(-probs)
-        ranking = [(self.labels[i], float(probs[i])) for i in order]
+        s = self.signals(text)
+        entities = extract(text)
+        if not s["words"]:
+            return Parse(text=text, intent=None, confidence=0.0, ranking=[], entities=entities)
+        probs = s["probs"]
+        if self.oos >= 0:
+            in_scope = np.delete(probs, self.oos)
+            names = [n for i, n in enumerate(self.labels) if i != self.oos]
+        else:
+            in_scope, names = probs, self.labels
+        total = float(in_scope.sum())
+        conditional = in_scope / total if total > 0 else in_scope
+        confidences = conditional * self.in_scope_probability(s)
+        order = np.argsort(-confidences)
+        ranking = [(names[i], float(confidences[i])) for i in order]
         top, confidence = ranking[0]
         runner_up = ranking[1][1] if len(ranking) > 1 else 0.0
-        confident = (top != OUT_OF_SCOPE and confidence >= self.threshold
-                     and confidence - runner_up >= self.margin)
-        in_scope_ranking = [r for r in ranking if r[0] != OUT_OF_SCOPE]
-        return Parse(text=text, intent=top if confident else None,
-                     confidence=confidence if top != OUT_OF_SCOPE else (in_scope_ranking[0][1] if in_scope_ranking else 0.0),
-                     ranking=in_scope_ranking, entities=extract(text))
+        confident = confidence >= self.threshold and confidence - runner_up >= self.margin
+        return Parse(text=text, intent=top if confident else None, confidence=confidence,
+                     ranking=ranking, entities=entities)

@@ -134,6 +134,21 @@ class Store:
     async def delete_user_sessions(self, user_id: int) -> None:
         await self._call(lambda db: db.execute("DELETE FROM sessions WHERE user_id = ?", [user_id]))
 
+    async def use_token_id(self, brand: str, jti: str, expires_at: datetime, now: datetime) -> bool:
+        """Remember a host token's id; False if it was seen before (a replay)."""
+        def _use(db: Database) -> bool:
+            with db.atomic():
+                db.execute("DELETE FROM used_token_ids WHERE expires_at < ?", [isoformat(now)])
+                cursor = db.execute("INSERT INTO used_token_ids (brand, jti, expires_at) VALUES (?, ?, ?) "
+                                    "ON CONFLICT DO NOTHING", [brand, jti, isoformat(expires_at)])
+                return cursor.rowcount == 1
+        return await self._call(_use)
+
+    async def set_password_hash(self, user_id: int, password_hash: str, now: datetime) -> None:
+        await self._call(lambda db: db.execute(
+            "UPDATE users SET password_hash = ?, password_changed_at = ? WHERE id = ?",
+            [password_hash, isoformat(now), user_id]))
+
     async def record_login_failure(self, key: str, at: datetime) -> None:
         await self._call(lambda db: db.execute(
             "INSERT INTO login_failures (key, at) VALUES (?, ?)", [key, isoformat(at)]))

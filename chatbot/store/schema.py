@@ -144,8 +144,12 @@ def _v5_operator_tools(db: Database) -> None:
     db["policy_versions"].create({"id": int, "brand": str, "author_id": int, "at": str, "content": str}, pk="id")
 
 
+def _v6_host_tokens(db: Database) -> None:
+    db["used_token_ids"].create({"brand": str, "jti": str, "expires_at": str}, pk=("brand", "jti"))
+
+
 MIGRATIONS: list[Callable[[Database], None]] = [_v1_core, _v2_dialogue_and_actions, _v3_handoff,
-                                                _v4_supervisor_right, _v5_operator_tools]
+                                                _v4_supervisor_right, _v5_operator_tools, _v6_host_tokens]
 
 
 def migrate(db: Database) -> int:

@@ -10,19 +10,23 @@ import socketio
 from ..auth import Auth, User
 from ..errors import ChatbotError, InvalidPayload
 from ..handoff import HandoffDesk
-from .chat_namespace import error_ack, token_from
+from ..knowledge import Knowledge
+from ..ratelimit import Limits
+from .chat_namespace import error_ack, origin_fits, token_from
 from .payloads import (AgentMessage, AgentNote, AgentStatus, AgentTyping, ChatAuth, ConversationRef, Payload,
                        Transfer, parse_payload)
-from .rooms import CHAT, agent_room, brand_agents_room, conversation_room, session_room
+from .rooms import CHAT, agent_room, brand_agents_room, conversation_room, session_room, user_room
 
 log = logging.getLogger(__name__)
 
 
 class AgentNamespace(socketio.AsyncNamespace):
-    def __init__(self, auth: Auth, desk: HandoffDesk) -> None:
+    def __init__(self, auth: Auth, desk: HandoffDesk, knowledge: Knowledge, limits: Limits) -> None:
         super().__init__("/agent")
         self.auth = auth
         self.desk = desk
+        self.knowledge = knowledge
+        self.limits = limits
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
@@ -33,10 +37,13 @@ class AgentNamespace(socketio.AsyncNamespace):
         agent = await self.auth.user_for_token(token)
         if agent is None or agent.role != "agent":
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")
+        if not origin_fits(environ, []):       # the console is served by this server only
+            raise socketio.exceptions.ConnectionRefusedError("origin_not_allowed")
         await self.save_session(sid, {"user": agent})
         await self.enter_room(sid, agent_room(agent.id))
         await self.enter_room(sid, brand_agents_room(agent.brand))
         await self.enter_room(sid, session_room(token))
+        await self.enter_room(sid, user_room(agent.id))
         self.server.start_background_task(self._welcome, sid, agent)
 
     async def _welcome(self, sid: str, agent: User) -> None:
@@ -49,6 +56,7 @@ class AgentNamespace(socketio.AsyncNamespace):
             await self.emit("assigned", {"conversation": view}, to=sid)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self.limits.socket_messages.forget(sid)
         session = await self.get_session(sid)
         if session:
             await self.desk.agent_disconnected(session["user"])
@@ -72,6 +80,7 @@ class AgentNamespace(socketio.AsyncNamespace):
 
     async def on_message(self, sid: str, data: Any = None) -> dict[str, Any]:
         async def act(agent: User, p: AgentMessage) -> dict[str, Any]:
+            self.limits.socket_messages.hit(sid, "messages")
             message, _ = await self.desk.agent_message(agent, p.conversation_id, p.client_id, p.text)
             return {"message": message}
         return await self._handle(sid, data, AgentMessage, act)

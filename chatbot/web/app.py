@@ -18,17 +18,18 @@ from ..demo import demo_rows
 from ..dialogue import Dialogue
 from ..knowledge import Knowledge
 from ..metrics import Metrics
+from ..ratelimit import Limits
 from ..settings import Settings
 from ..store import Store
-from . import http, openapi, operator_api
+from . import http, openapi, operator_api, security
 from ..evaluation import Evaluations
 from ..handoff import HandoffDesk
 from ..inbox import Inbox
 from ..intent_editor import IntentEditor
 from .agent_namespace import AgentNamespace
 from .chat_namespace import ChatNamespace
-from .keys import (ANALYTICS, ATTACHMENTS, AUTH, CHAT, CLOCK, DESK, EDITOR, EVALUATIONS, INBOX, KNOWLEDGE, METRICS,
-                   SETTINGS, SIO, STORE)
+from .keys import (ANALYTICS, ATTACHMENTS, AUTH, CHAT, CLOCK, DESK, EDITOR, EVALUATIONS, INBOX, KNOWLEDGE, LIMITS,
+                   METRICS, SETTINGS, SIO, STORE)
 from .rooms import SocketEvents
 
 log = logging.getLogger(__name__)
@@ -38,13 +39,14 @@ MAX_SOCKET_MESSAGE = 64 * 1024
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> web.Application:
     settings = settings or Settings()
     clock = clock or SystemClock()
-    app = web.Application(middlewares=[http.errors_middleware],
+    app = web.Application(middlewares=[http.errors_middleware, security.origin_middleware],
                           client_max_size=http.MAX_UPLOAD_BODY)
     store = Store(settings.db)
     knowledge = Knowledge(settings.intents_dir)
     auth = Auth(store, clock, session_ttl_seconds=settings.session_ttl_seconds,
                 max_failures=settings.login_max_failures, failure_window_seconds=settings.login_window_seconds)
-    sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=[],
+    limits = Limits(clock)
+    sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=security.socket_origin_check(app),
                                max_http_buffer_size=MAX_SOCKET_MESSAGE)
     events = SocketEvents(sio)
     metrics = Metrics()
@@ -52,12 +54,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                        history_limit=settings.history_limit)
     desk = HandoffDesk(store, clock, knowledge, events)
     chat.desk = desk
-    sio.register_namespace(ChatNamespace(auth, chat, desk))
-    sio.register_namespace(AgentNamespace(auth, desk))
+    sio.register_namespace(ChatNamespace(auth, chat, desk, knowledge, limits))
+    sio.register_namespace(AgentNamespace(auth, desk, knowledge, limits))
     sio.attach(app)
 
     app[SETTINGS], app[CLOCK], app[STORE], app[KNOWLEDGE] = settings, clock, store, knowledge
-    app[AUTH], app[CHAT], app[SIO], app[DESK], app[METRICS] = auth, chat, sio, desk, metrics
+    app[AUTH], app[CHAT], app[SIO], app[DESK], app[METRICS], app[LIMITS] = auth, chat, sio, desk, metrics, limits
     app[ATTACHMENTS] = Attachments(store, clock, settings.attachments_dir)
     evaluations = Evaluations(knowledge, store, clock, settings.labelled_dir)
     app[EVALUATIONS] = evaluations

@@ -12,8 +12,10 @@ from ..auth import Auth, User
 from ..chat import ChatService
 from ..errors import ChatbotError, InvalidPayload
 from ..handoff import HandoffDesk
+from ..knowledge import Knowledge
+from ..ratelimit import Limits, RateLimited
 from .payloads import ChatAuth, ChatMessage, Rate, Typing, parse_payload
-from .rooms import AGENT, conversation_room, session_room
+from .rooms import AGENT, conversation_room, session_room, user_room
 
 log = logging.getLogger(__name__)
 CUSTOMER_ROLES = ("customer", "merchant")
@@ -31,12 +33,23 @@ def error_ack(error: ChatbotError) -> dict[str, Any]:
     return {"ok": False, "error": error.code, "detail": error.detail}
 
 
+def origin_fits(environ: dict[str, Any], brand_origins: list[str]) -> bool:
+    """A browser may open a socket from the server's own pages or from the
+    user's brand's own sites; other clients send no Origin."""
+    origin = environ.get("HTTP_ORIGIN")
+    own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST')}"
+    return origin is None or origin == own or origin.rstrip("/") in {o.rstrip("/") for o in brand_origins}
+
+
 class ChatNamespace(socketio.AsyncNamespace):
-    def __init__(self, auth: Auth, chat: ChatService, desk: HandoffDesk) -> None:
+    def __init__(self, auth: Auth, chat: ChatService, desk: HandoffDesk, knowledge: Knowledge,
+                 limits: Limits) -> None:
         super().__init__("/chat")
         self.auth = auth
         self.chat = chat
         self.desk = desk
+        self.knowledge = knowledge
+        self.limits = limits
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
@@ -47,10 +60,13 @@ class ChatNamespace(socketio.AsyncNamespace):
         user = await self.auth.user_for_token(token)
         if user is None or user.role not in CUSTOMER_ROLES:
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")
+        if not origin_fits(environ, self.knowledge.brand(user.brand).settings.embed.origins):
+            raise socketio.exceptions.ConnectionRefusedError("origin_not_allowed")
         conversation = await self.chat.open(user)
         await self.save_session(sid, {"user": user, "conversation_id": conversation["id"]})
         await self.enter_room(sid, conversation_room(conversation["id"]))
         await self.enter_room(sid, session_room(token))
+        await self.enter_room(sid, user_room(user.id))
         await self.desk.customer_connected(conversation["id"])
         # The CONNECT packet goes out when this handler returns; the history follows it.
         self.server.start_background_task(self._send_conversation, sid, conversation, handshake.last_seq)
@@ -64,6 +80,7 @@ class ChatNamespace(socketio.AsyncNamespace):
             await self.emit("handoff", await self.desk.customer_view(conversation["id"]), to=sid)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self.limits.socket_messages.forget(sid)
         session = await self.get_session(sid)
         if session:
             await self.desk.customer_disconnected(session["conversation_id"])
@@ -75,6 +92,11 @@ class ChatNamespace(socketio.AsyncNamespace):
             return error_ack(e)
         session = await self.get_session(sid)
         user: User = session["user"]
+        try:
+            self.limits.socket_messages.hit(sid, "messages")
+            self.limits.user_messages.hit(str(user.id), "messages")
+        except RateLimited as e:
+            return error_ack(e)
         conversation_id = session["conversation_id"]
         message, created = await self.chat.post_customer_message(user, conversation_id, payload.client_id,
                                                                  payload.text)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from typing import Any
 
 from aiohttp import web
 
 from ..auth import User
 from ..errors import ChatbotError, Forbidden, InvalidPayload, Unauthorized
-from .rooms import conversation_room, disconnect_room, session_room
-from .keys import ATTACHMENTS, AUTH, CHAT, DESK, KNOWLEDGE, METRICS, SETTINGS, SIO, STORE
-from .payloads import LoginBody, ParseBody, parse_payload
+from .rooms import conversation_room, disconnect_room, session_room, user_room
+from .keys import ATTACHMENTS, AUTH, CHAT, DESK, KNOWLEDGE, LIMITS, METRICS, SETTINGS, SIO, STORE
+from .payloads import EmbedLoginBody, LoginBody, ParseBody, PasswordBody, parse_payload
+from .security import CSRF_COOKIE, csrf_token
 
 log = logging.getLogger(__name__)
 COOKIE = "chatbot_session"
@@ -99,15 +101,47 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-@routes.post("/api/login")
-async def login(request: web.Request) -> web.Response:
-    body = parse_payload(LoginBody, await read_json(request))
-    token, user = await request.app[AUTH].login(body.brand, body.email, body.password)
-    response = web.json_response({"token": token, "user": user.public()})
+def session_response(request: web.Request, token: str, user: User) -> web.Response:
+    """A new session: the token, the HttpOnly cookie, and the CSRF token that
+    cookie-authenticated requests must echo in a header."""
+    csrf = csrf_token()
+    response = web.json_response({"token": token, "user": user.public(), "csrf": csrf})
     settings = request.app[SETTINGS]
     response.set_cookie(COOKIE, token, httponly=True, samesite="Lax", secure=settings.cookie_secure,
                         max_age=settings.session_ttl_seconds, path="/")
+    response.set_cookie(CSRF_COOKIE, csrf, samesite="Strict", secure=settings.cookie_secure,
+                        max_age=settings.session_ttl_seconds, path="/")
     return response
+
+
+@routes.post("/api/login")
+async def login(request: web.Request) -> web.Response:
+    request.app[LIMITS].logins.hit(request.remote or "unknown", "login attempts")
+    body = parse_payload(LoginBody, await read_json(request))
+    token, user = await request.app[AUTH].login(body.brand, body.email, body.password)
+    return session_response(request, token, user)
+
+
+@routes.post("/api/login/embed")
+async def login_embed(request: web.Request) -> web.Response:
+    """The widget on a brand's own site: the site's signed customer token
+    becomes a session, with no second login (docs/security.md)."""
+    request.app[LIMITS].logins.hit(request.remote or "unknown", "login attempts")
+    body = parse_payload(EmbedLoginBody, await read_json(request))
+    brand = request.app[KNOWLEDGE].brand(body.brand)
+    secret = os.environ.get(brand.settings.embed.secret_env) if brand.settings.embed.secret_env else None
+    token, user = await request.app[AUTH].login_with_host_token(body.brand, body.token, secret)
+    return session_response(request, token, user)
+
+
+@routes.post("/api/password")
+async def change_password(request: web.Request) -> web.Response:
+    """New password: every session of the user ends and its sockets close."""
+    user = await current_user(request)
+    body = parse_payload(PasswordBody, await read_json(request))
+    token = await request.app[AUTH].change_password(user, body.current_password, body.new_password)
+    await disconnect_room(request.app[SIO], user_room(user.id))
+    return session_response(request, token, user)
 
 
 @routes.post("/api/logout")
@@ -144,6 +178,7 @@ async def upload_attachment(request: web.Request) -> web.Response:
     user = await current_user(request)
     if user.role not in ("customer", "merchant"):
         raise Forbidden("only customers attach files to their conversation")
+    request.app[LIMITS].uploads.hit(str(user.id), "uploads")
     if not request.content_type.startswith("multipart/"):
         raise InvalidPayload("send the file as multipart/form-data in a field named 'file'")
     reader = await request.multipart()

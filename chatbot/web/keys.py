@@ -15,6 +15,7 @@ from ..inbox import Inbox
 from ..intent_editor import IntentEditor
 from ..knowledge import Knowledge
 from ..metrics import Metrics
+from ..ratelimit import Limits
 from ..settings import Settings
 from ..store import Store
 
@@ -32,3 +33,4 @@ EDITOR = web.AppKey("editor", IntentEditor)
 INBOX = web.AppKey("inbox", Inbox)
 EVALUATIONS = web.AppKey("evaluations", Evaluations)
 ANALYTICS = web.AppKey("analytics", Analytics)
+LIMITS = web.AppKey("limits", Limits)

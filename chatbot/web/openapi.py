@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from . import operator_api as op
-from .payloads import LoginBody, ParseBody
+from .payloads import EmbedLoginBody, LoginBody, ParseBody, PasswordBody
 
 ANYONE, SESSION, STAFF, OPERATOR = "anyone", "any session", "agent or operator", "operator of the brand"
 BRAND = {"name": "brand", "in": "query", "required": True, "schema": {"type": "string"}}
@@ -16,6 +16,8 @@ BRAND = {"name": "brand", "in": "query", "required": True, "schema": {"type": "s
 # (method, path) → (summary, who may call it, request body model)
 ROUTES: dict[tuple[str, str], tuple[str, str, Any]] = {
     ("POST", "/api/login"): ("Log in; sets the session cookie", ANYONE, LoginBody),
+    ("POST", "/api/login/embed"): ("Log in with a token signed by the brand's own site", ANYONE, EmbedLoginBody),
+    ("POST", "/api/password"): ("Change the password; ends every other session", SESSION, PasswordBody),
     ("POST", "/api/logout"): ("Log out: the token stops working, its sockets close", SESSION, None),
     ("GET", "/api/me"): ("The logged-in user", SESSION, None),
     ("POST", "/api/parse"): ("Rasa-shaped parse of a message", STAFF, ParseBody),

@@ -22,6 +22,16 @@ class LoginBody(Payload):
     password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 
+class EmbedLoginBody(Payload):
+    brand: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    token: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+
+
+class PasswordBody(Payload):
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    new_password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
 class ParseBody(Payload):
     brand: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     text: Annotated[str, StringConstraints(min_length=1, max_length=4000)]

@@ -20,6 +20,10 @@ def conversation_room(conversation_id: int) -> str:
     return f"conversation:{conversation_id}"
 
 
+def user_room(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
 def agent_room(agent_id: int) -> str:
     return f"agent:{agent_id}"
 

@@ -1,0 +1,52 @@
+"""Token buckets: how many of something one key (a socket, a user, an
+address) may do, refilled over time read from the injected clock. Checked
+before any work is done, so a flood costs the server almost nothing."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .clock import Clock
+from .errors import ChatbotError
+
+
+class RateLimited(ChatbotError):
+    code, status = "rate_limited", 429
+
+
+@dataclass(frozen=True)
+class Limit:
+    burst: int           # how many at once
+    per_second: float    # refill rate
+
+
+class Limiter:
+    def __init__(self, clock: Clock, limit: Limit, max_keys: int = 100_000) -> None:
+        self.clock = clock
+        self.limit = limit
+        self.max_keys = max_keys
+        self._buckets: dict[str, tuple[float, float]] = {}   # key → (tokens, at)
+
+    def hit(self, key: str, what: str = "requests") -> None:
+        """Spend one token of `key`, or raise RateLimited."""
+        now = self.clock.now().timestamp()
+        tokens, at = self._buckets.get(key, (float(self.limit.burst), now))
+        tokens = min(float(self.limit.burst), tokens + (now - at) * self.limit.per_second)
+        if tokens < 1:
+            wait = (1 - tokens) / self.limit.per_second
+            raise RateLimited(f"too many {what}: try again in {max(1, round(wait))} s")
+        if len(self._buckets) >= self.max_keys and key not in self._buckets:
+            self._buckets.clear()     # bounded memory: forgetting is safe, it only forgives
+        self._buckets[key] = (tokens - 1, now)
+
+    def forget(self, key: str) -> None:
+        self._buckets.pop(key, None)
+
+
+class Limits:
+    """The product's limits, in one place (docs/security.md)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.socket_messages = Limiter(clock, Limit(burst=10, per_second=2))      # one tab
+        self.user_messages = Limiter(clock, Limit(burst=30, per_second=0.5))      # all of a user's tabs
+        self.uploads = Limiter(clock, Limit(burst=10, per_second=1 / 60))         # per user
+        self.logins = Limiter(clock, Limit(burst=20, per_second=0.2))             # per client address
