@@ -389,13 +389,16 @@ class HandoffDesk:
 
     # -- what agents see --------------------------------------------------------------------------
 
-    async def conversation_view(self, conversation_id: int) -> dict[str, Any]:
-        """A conversation as the agent console shows it: transcript, the intent
-        that led to the handoff, the customer and their records."""
+    async def conversation_view(self, conversation_id: int, after_seq: int | None = None) -> dict[str, Any]:
+        """A conversation as the agent console shows it: transcript (or only the
+        messages after `after_seq`), the intent that led to the handoff, the
+        customer and their records."""
         conversation = await self.store.conversation(conversation_id)
         customer = await self.store.user(conversation["user_id"])
         handoff = await self.store.last_handoff(conversation_id)
-        messages = [to_wire(m) for m in await self.store.messages(conversation_id, limit=200)]
+        rows = (await self.store.messages(conversation_id, after_seq=after_seq) if after_seq is not None
+                else await self.store.messages(conversation_id, limit=200))
+        messages = [to_wire(m) for m in rows]
         records: dict[str, Any] = {"refunds": await self.store.refunds_of(customer["id"])}
         if customer["brand"] == "cltiktok":
             records["orders"] = await self.store.orders_of(customer["id"])
@@ -407,6 +410,7 @@ class HandoffDesk:
                    for c in await self.store.conversations_of(customer["id"]) if c["id"] != conversation_id]
         return {
             "id": conversation_id, "state": conversation["state"], "messages": messages,
+            "replay_after_seq": after_seq,
             "customer": {"id": customer["id"], "name": customer["name"], "email": customer["email"],
                          "role": customer["role"]},
             "handoff": {k: handoff[k] for k in ("reason", "intent", "confidence", "queued_at", "first_response_at",

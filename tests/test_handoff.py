@@ -410,3 +410,21 @@ async def test_the_supervisor_api_is_for_operators_and_supervising_agents(server
     assert (await server.get("/api/supervisor?brand=cltiktok", await server.login(OMAR)))[0] == 403
     assert (await server.get("/api/supervisor?brand=cltiktok", await server.login(ALICE)))[0] == 403
     assert (await server.get("/api/supervisor?brand=nope", await server.login(OLGA)))[0] == 400
+
+
+async def test_an_agent_reconnecting_with_last_seq_gets_exactly_the_missed_messages(server, clients):
+    dana = await agent(server, clients, DANA)
+    alice = await clients(server, ALICE)
+    await ask_for_person(alice)
+    conversation = (await dana.wait_for("assigned"))["conversation"]
+    await dana.wait_for("message", lambda m: "has joined" in m["text"])
+    seen = max(m["seq"] for m in conversation["messages"] + dana.received("message"))
+    await dana.close()
+    await settle()
+    missed = [await alice.send(text) for text in ("are you there?", "hello??")]
+    back = await clients(server, DANA, namespace="/agent", auth={"last_seq": {str(conversation["id"]): seen}})
+    replay = (await back.wait_for("assigned"))["conversation"]
+    assert [m["id"] for m in replay["messages"]] == [m["id"] for m in missed]
+    bad = ChatClient(server.url, "/agent")
+    with pytest.raises(Exception):
+        await bad.connect({"token": await server.login(DANA), "last_seq": {"x": "y"}})

@@ -17,9 +17,10 @@ How it decides (docs/nlu.md has the figures and how to tune it):
    never use, another company's name, and the similarity to the nearest
    in-scope example (a small logistic model, fitted by 5-fold
    cross-validation over both brands' examples: IN_SCOPE_WEIGHTS);
-6. confidence(intent) = P(in scope) × P(intent | in scope); answer only when
-   the top intent clears the brand's threshold and leads the runner-up by
-   the margin, otherwise fall back.
+6. confidence(intent) = P(intent | in scope), sharpened, and scaled down when
+   P(in scope) is under IN_SCOPE_GATE; answer only when the top intent
+   clears the brand's threshold and leads the runner-up by the margin,
+   otherwise fall back.
 
 Training needs scikit-learn (imported only then); the learnt arrays are
 cached on disk keyed by a hash of the examples and of this package's code,
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 
 # Model settings; changing any of them retrains (they are part of the cache key).
 SVM_C = 0.5
-TEMPERATURE = 6.0            # softmax(T × SVM score), fitted by cross-validation
+TEMPERATURE = 5.5            # softmax(T × SVM score), fitted by cross-validation
 CHAR_MIN_DF = 2
 CHAR_WEIGHT = 1.0
 # Short fragments ("ya", "nop", "byee"): nearest short example by rapidfuzz.
@@ -63,7 +64,14 @@ NEAR_WEIGHT = 0.35
 # P(in scope) = sigmoid(w · signals): intercept, P(out_of_scope) from the
 # classifier, share of unknown content words, another company named,
 # similarity to the nearest in-scope example. Fitted by `python -m chatbot.nlu.tune`.
-IN_SCOPE_WEIGHTS = {"bias": 2.0, "p_oos": -4.0, "unknown": -4.0, "company": -3.0, "nearest": 3.0}
+IN_SCOPE_WEIGHTS = {"bias": 2.47, "p_oos": -6.98, "unknown": -3.98, "company": -3.98, "nearest": -0.36}
+
+# confidence(intent) = P(intent | in scope) ** SHARPNESS (renormalised), times
+# min(1, P(in scope) / IN_SCOPE_GATE) ** GATE_STEEPNESS: a message that is
+# probably not ours cannot clear the threshold however clear its best intent.
+SHARPNESS = 2.0
+IN_SCOPE_GATE = 0.5
+GATE_STEEPNESS = 4
 
 CACHE_ENV = "CHATBOT_NLU_CACHE_DIR"
 _CODE_FILES = ("normalize.py", "lexicon.py", "features.py", "hybrid.py")
@@ -299,12 +307,15 @@ class HybridMatcher:
         probs /= probs.sum()
 
         query = " ".join(plain)
+        close_to_in_scope = False       # a fragment that reads like an in-scope example
         if plain and len(plain) <= SHORT_WORDS:
             hit = process.extractOne(query, self.short_examples, scorer=fuzz.ratio, score_cutoff=SHORT_CUTOFF)
             if hit:
+                label = self.short_labels[hit[2]]
                 blend = np.zeros_like(probs)
-                blend[self.short_labels[hit[2]]] = hit[1] / 100
+                blend[label] = hit[1] / 100
                 probs = (1 - SHORT_WEIGHT) * probs + SHORT_WEIGHT * blend
+                close_to_in_scope = label != self.oos
         elif plain:
             hit = process.extractOne(query, self.examples, scorer=fuzz.ratio, score_cutoff=NEAR_CUTOFF)
             if hit:
@@ -318,7 +329,8 @@ class HybridMatcher:
         return {
             "words": plain, "probs": probs,
             "p_oos": float(probs[self.oos]) if self.oos >= 0 else 0.0,
-            "unknown": len(unknown) / len(content) if content else 0.0,
+            # "nop", "byebye": unknown words, but spelt like a known fragment
+            "unknown": len(unknown) / len(content) if content and not close_to_in_scope else 0.0,
             "company": self.analyzer.company(plain),
             "nearest": self._nearest_in_scope(c1, v1),
         }
@@ -340,8 +352,11 @@ class HybridMatcher:
         else:
             in_scope, names = probs, self.labels
         total = float(in_scope.sum())
-        conditional = in_scope / total if total > 0 else in_scope
-        confidences = conditional * self.in_scope_probability(s)
+        conditional = in_scope / total if total > 0 else np.full_like(in_scope, 1 / len(in_scope))
+        conditional = conditional ** SHARPNESS
+        conditional /= conditional.sum()
+        gate = min(1.0, self.in_scope_probability(s) / IN_SCOPE_GATE) ** GATE_STEEPNESS
+        confidences = conditional * gate
         order = np.argsort(-confidences)
         ranking = [(names[i], float(confidences[i])) for i in order]
         top, confidence = ranking[0]

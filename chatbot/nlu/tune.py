@@ -22,7 +22,7 @@ from . import OUT_OF_SCOPE
 from . import hybrid
 from .hybrid import HybridMatcher, train
 
-SIGNALS = ("p_oos", "unknown", "company", "nearest")
+SIGNALS = ("p_oos", "unknown", "company")
 
 
 def folds(training: dict[str, list[str]], k: int = 5, seed: int = 0):

@@ -13,7 +13,7 @@ from ..handoff import HandoffDesk
 from ..knowledge import Knowledge
 from ..ratelimit import Limits
 from .chat_namespace import error_ack, origin_fits, token_from
-from .payloads import (AgentMessage, AgentNote, AgentStatus, AgentTyping, ChatAuth, ConversationRef, Payload,
+from .payloads import (AgentMessage, AgentNote, AgentStatus, AgentTyping, AgentAuth, ConversationRef, Payload,
                        Transfer, parse_payload)
 from .rooms import CHAT, agent_room, brand_agents_room, conversation_room, session_room, user_room
 
@@ -30,7 +30,7 @@ class AgentNamespace(socketio.AsyncNamespace):
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
-            handshake = parse_payload(ChatAuth, auth or {})
+            handshake = parse_payload(AgentAuth, auth or {})
         except InvalidPayload:
             raise socketio.exceptions.ConnectionRefusedError("unauthorized") from None
         token = token_from(environ, handshake)
@@ -44,15 +44,17 @@ class AgentNamespace(socketio.AsyncNamespace):
         await self.enter_room(sid, brand_agents_room(agent.brand))
         await self.enter_room(sid, session_room(token))
         await self.enter_room(sid, user_room(agent.id))
-        self.server.start_background_task(self._welcome, sid, agent)
+        seen = {int(k): v for k, v in (handshake.last_seq or {}).items()}
+        self.server.start_background_task(self._welcome, sid, agent, seen)
 
-    async def _welcome(self, sid: str, agent: User) -> None:
-        """The queue, and the conversations the agent still holds (a reload)."""
+    async def _welcome(self, sid: str, agent: User, seen: dict[int, int]) -> None:
+        """The queue, and the conversations the agent still holds (a reload or
+        a reconnect: then only the messages after the seq the console saw)."""
         await self.desk.agent_connected(agent)
         await self.emit("queue", await self.desk.queue(agent.brand), to=sid)
         for conversation_id in await self.desk.held_conversations(agent):
             await self.enter_room(sid, conversation_room(conversation_id))
-            view = await self.desk.conversation_view(conversation_id)
+            view = await self.desk.conversation_view(conversation_id, after_seq=seen.get(conversation_id))
             await self.emit("assigned", {"conversation": view}, to=sid)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:

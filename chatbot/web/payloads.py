@@ -78,7 +78,16 @@ class AgentStatus(Payload):
 class ChatAuth(Payload):
     """The handshake's auth payload (all optional: the cookie may carry the session)."""
     token: Annotated[str, StringConstraints(max_length=256)] | None = None
-    last_seq: Annotated[int, "last seq seen"] | None = None
+    last_seq: Annotated[int, Field(ge=0)] | None = None
+
+
+class AgentAuth(Payload):
+    """An agent's handshake: `last_seq` maps a held conversation's id (as a
+    string, JSON keys are) to the last seq the console saw, so a reconnect
+    replays exactly what it missed."""
+    token: Annotated[str, StringConstraints(max_length=256)] | None = None
+    last_seq: Annotated[dict[Annotated[str, StringConstraints(pattern=r"^\d{1,12}$")],
+                             Annotated[int, Field(ge=0)]], Field(max_length=100)] | None = None
 
 
 P = TypeVar("P", bound=Payload)
