@@ -12,7 +12,7 @@ from ..errors import ChatbotError, InvalidPayload
 from ..handoff import HandoffDesk
 from ..knowledge import Knowledge
 from ..ratelimit import Limits
-from .chat_namespace import error_ack, origin_fits, token_from
+from .chat_namespace import Namespace, error_ack, origin_fits, token_from
 from .payloads import (AgentMessage, AgentNote, AgentStatus, AgentTyping, AgentAuth, ConversationRef, Payload,
                        Transfer, parse_payload)
 from .rooms import CHAT, agent_room, brand_agents_room, conversation_room, session_room, user_room
@@ -20,7 +20,7 @@ from .rooms import CHAT, agent_room, brand_agents_room, conversation_room, sessi
 log = logging.getLogger(__name__)
 
 
-class AgentNamespace(socketio.AsyncNamespace):
+class AgentNamespace(Namespace):
     def __init__(self, auth: Auth, desk: HandoffDesk, knowledge: Knowledge, limits: Limits) -> None:
         super().__init__("/agent")
         self.auth = auth

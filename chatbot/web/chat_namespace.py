@@ -41,7 +41,27 @@ def origin_fits(environ: dict[str, Any], brand_origins: list[str]) -> bool:
     return origin is None or origin == own or origin.rstrip("/") in {o.rstrip("/") for o in brand_origins}
 
 
-class ChatNamespace(socketio.AsyncNamespace):
+class Namespace(socketio.AsyncNamespace):
+    """What both namespaces do with any event: an unknown event or a payload
+    of the wrong arity gets a clear error ack, and an unexpected failure is
+    logged and acked as internal_error; the connection lives on either way."""
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event in ("connect", "disconnect"):
+            return await super().trigger_event(event, *args)
+        if not hasattr(self, f"on_{event}"):
+            return {"ok": False, "error": "unknown_event", "detail": f"no event {str(event)[:40]!r} here"}
+        sid, *data = args
+        if len(data) > 1:
+            return error_ack(InvalidPayload("send one JSON object"))
+        try:
+            return await super().trigger_event(event, sid, *data)
+        except Exception:
+            log.exception("event %s failed", event)
+            return {"ok": False, "error": "internal_error", "detail": "something went wrong on our side"}
+
+
+class ChatNamespace(Namespace):
     def __init__(self, auth: Auth, chat: ChatService, desk: HandoffDesk, knowledge: Knowledge,
                  limits: Limits) -> None:
         super().__init__("/chat")

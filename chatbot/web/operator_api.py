@@ -33,7 +33,7 @@ class NewIntent(IntentChanges):
 
 
 class Rollback(Payload):
-    version: Annotated[int, Field(ge=1)]
+    version: Annotated[int, Field(ge=1, le=2**53)]
 
 
 class TryIt(Payload):

@@ -10,6 +10,9 @@ from ..errors import InvalidPayload
 
 MessageText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 ClientId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+# Ids and counters fit SQLite's 64-bit integers (and JavaScript's safe range).
+Id = Annotated[int, Field(ge=1, le=2**53)]
+Count = Annotated[int, Field(ge=0, le=2**53)]
 
 
 class Payload(BaseModel):
@@ -51,7 +54,7 @@ class Rate(Payload):
 
 
 class ConversationRef(Payload):
-    conversation_id: Annotated[int, Field(ge=1)]
+    conversation_id: Id
 
 
 class AgentMessage(ConversationRef):
@@ -68,7 +71,7 @@ class AgentTyping(ConversationRef):
 
 
 class Transfer(ConversationRef):
-    agent_id: Annotated[int, Field(ge=1)]
+    agent_id: Id
 
 
 class AgentStatus(Payload):
@@ -78,7 +81,7 @@ class AgentStatus(Payload):
 class ChatAuth(Payload):
     """The handshake's auth payload (all optional: the cookie may carry the session)."""
     token: Annotated[str, StringConstraints(max_length=256)] | None = None
-    last_seq: Annotated[int, Field(ge=0)] | None = None
+    last_seq: Count | None = None
 
 
 class AgentAuth(Payload):
@@ -87,7 +90,7 @@ class AgentAuth(Payload):
     replays exactly what it missed."""
     token: Annotated[str, StringConstraints(max_length=256)] | None = None
     last_seq: Annotated[dict[Annotated[str, StringConstraints(pattern=r"^\d{1,12}$")],
-                             Annotated[int, Field(ge=0)]], Field(max_length=100)] | None = None
+                             Count], Field(max_length=100)] | None = None
 
 
 P = TypeVar("P", bound=Payload)
