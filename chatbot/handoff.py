@@ -187,22 +187,29 @@ class HandoffDesk:
         """A customer message while a person is in charge. True if it answered
         the breach offer (the conversation then continues by email)."""
         handoff = await self.store.live_handoff(conversation_id)
+        if handoff and handoff["state"] == "queued":
+            await self.events.to_agents(handoff["brand"], "queue", await self.queue(handoff["brand"]))  # new preview
         if not handoff or not handoff["breached_at"] or handoff["first_response_at"] or not EMAIL_YES.search(text):
             return False
         if not await self.store.move_handoff(handoff["id"], to="ticket", from_states=("queued", "assigned"),
                                              conversation_state="closed",
                                              fields={"ended_at": isoformat(self.clock.now())}):
             return False
+        if handoff["assigned_agent_id"]:
+            await self._unassigned(handoff["assigned_agent_id"], conversation_id, "continued_by_email")
         ticket = await self._ticket(user, conversation_id, "breach_followup", text)
         contact = self._brand(user.brand).settings.contact
         await self._system(conversation_id, f"Done: your conversation is now ticket #{ticket}. We'll continue by "
                                             f"email at {user.email} ({contact.email} replies "
                                             f"{contact.email_reply_promise}).")
         await self.events.to_customer(conversation_id, "handoff", {"state": "closed"})
-        if handoff["assigned_agent_id"]:
-            await self.events.agent_holds(handoff["assigned_agent_id"], conversation_id, False)
         await self.broadcast(handoff["brand"])
         return True
+
+    async def _unassigned(self, agent_id: int, conversation_id: int, reason: str) -> None:
+        """The conversation left the agent without the agent doing it."""
+        await self.events.agent_holds(agent_id, conversation_id, False)
+        await self.events.to_agent(agent_id, "unassigned", {"conversation_id": conversation_id, "reason": reason})
 
     async def customer_connected(self, conversation_id: int) -> None:
         self.customer_sockets[conversation_id] = self.customer_sockets.get(conversation_id, 0) + 1
@@ -271,12 +278,12 @@ class HandoffDesk:
     async def _joined(self, agent_id: int, handoff: dict[str, Any], notify_agent: bool) -> dict[str, Any]:
         conversation_id = handoff["conversation_id"]
         self.released_by.pop(conversation_id, None)
+        agent = await self.store.user(agent_id)
+        await self._system(conversation_id, f"{agent['name']} from our team has joined the chat.")
         await self.events.agent_holds(agent_id, conversation_id, True)
         view = await self.conversation_view(conversation_id)
         if notify_agent:
             await self.events.to_agent(agent_id, "assigned", {"conversation": view})
-        agent = await self.store.user(agent_id)
-        await self._system(conversation_id, f"{agent['name']} from our team has joined the chat.")
         await self.events.to_customer(conversation_id, "handoff", {"state": "assigned",
                                                                     "agent": {"name": agent["name"]}})
         return view
@@ -426,7 +433,7 @@ class HandoffDesk:
             if handoff["state"] != "queued":
                 continue
             customer = await self.store.user(handoff["user_id"])
-            last = [m for m in await self.store.messages(handoff["conversation_id"], limit=5)
+            last = [m for m in await self.store.messages(handoff["conversation_id"], limit=30)
                     if m["sender_type"] == "customer"]
             items.append({
                 "conversation_id": handoff["conversation_id"], "customer": {"name": customer["name"]},
@@ -495,7 +502,7 @@ class HandoffDesk:
                 if await self.store.move_handoff(handoff["id"], to="queued", from_states=("assigned",), agent_id=None,
                                                  expect_agent=agent.id, conversation_state="queued",
                                                  fields={"assigned_at": None}):
-                    await self.events.agent_holds(agent.id, handoff["conversation_id"], False)
+                    await self._unassigned(agent.id, handoff["conversation_id"], "grace_period_over")
                     await self._system(handoff["conversation_id"], "Your agent lost their connection. You're back "
                                                                    "at the front of the queue.")
                     moved = True
@@ -538,6 +545,8 @@ class HandoffDesk:
         ratings = [h["rating"] for h in handoffs if h["rating"]]
         return {
             "brand": brand_id, "window_hours": window_hours,
+            "target_seconds": levels.first_response_target_seconds,
+            "breach_seconds": levels.first_response_breach_seconds, "agent_chat_cap": levels.agent_chat_cap,
             "agents": await self.team(brand_id),
             "queue": (await self.queue(brand_id))["items"],
             "handoffs": len(handoffs), "decided": len(decided),

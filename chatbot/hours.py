@@ -10,6 +10,8 @@ DAY_NAMES = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 
 
 def _clock_time(text: str) -> time:
+    if text == "24:00":           # the end of the day
+        return time.max
     hours, minutes = text.split(":")
     return time(int(hours), int(minutes))
 

@@ -417,7 +417,7 @@ async def test_an_agent_reconnecting_with_last_seq_gets_exactly_the_missed_messa
     alice = await clients(server, ALICE)
     await ask_for_person(alice)
     conversation = (await dana.wait_for("assigned"))["conversation"]
-    await dana.wait_for("message", lambda m: "has joined" in m["text"])
+    assert any("has joined" in m["text"] for m in conversation["messages"])
     seen = max(m["seq"] for m in conversation["messages"] + dana.received("message"))
     await dana.close()
     await settle()
@@ -428,3 +428,16 @@ async def test_an_agent_reconnecting_with_last_seq_gets_exactly_the_missed_messa
     bad = ChatClient(server.url, "/agent")
     with pytest.raises(Exception):
         await bad.connect({"token": await server.login(DANA), "last_seq": {"x": "y"}})
+
+
+async def test_the_agent_is_told_when_a_held_chat_leaves_by_email(server, clients):
+    dana = await agent(server, clients, DANA)
+    alice = await clients(server, ALICE)
+    await ask_for_person(alice)
+    conversation_id = (await dana.wait_for("assigned"))["conversation"]["id"]
+    server.clock.advance(seconds=600)                       # assigned, but no first reply: a breach
+    await server.app[DESK].tick()
+    await alice.wait_for("message", lambda m: "Continue by email" in m.get("quick_replies", []))
+    await alice.send("Continue by email")
+    gone = await dana.wait_for("unassigned")
+    assert gone == {"conversation_id": conversation_id, "reason": "continued_by_email"}
