@@ -16,6 +16,11 @@
  * so the widget works under "script-src 'self'; style-src 'self'".
  *
  * Wire contract: docs in shared/spec/protocol.md (Socket.IO namespace /chat).
+ * Besides plain messages it shows: the source ("citation") of bot answers;
+ * the quick replies of the latest message, bot or system (a 1-to-5 set as
+ * stars); screenshots attached with the paperclip (POST /api/attachments,
+ * the server then writes the "📎 name (N KB)" message); and, once a person is
+ * involved, a line with the queue position and wait or the agent's name.
  */
 (function () {
   "use strict";
@@ -53,6 +58,13 @@
   var TYPING_IDLE_MS = 1500; // stop "typing" after this long without input
   var TYPING_SHOW_MAX_MS = 15000; // hide a remote "is typing" that never ended
   var ACK_TIMEOUT_MS = 20000;
+  // attachments (POST /api/attachments): the server checks the content again
+  var MAX_UPLOAD_BYTES = 5 * 1024 * 1024;
+  var UPLOAD_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+  var UPLOAD_EXTENSIONS = /\.(png|jpe?g|gif|webp)$/i; // for files the browser gives no type
+  // the note the server writes for an uploaded file: "📎 name (N KB)"
+  var ATTACHMENT_NOTE = /^\uD83D\uDCCE .+ \(\d+ KB\)$/;
+  var RATING_WORDS = { 1: "Poor", 2: "Fair", 3: "Good", 4: "Very good", 5: "Great" };
 
   function findOwnScript() {
     var all = document.querySelectorAll("script[src][data-brand]");
@@ -127,7 +139,9 @@
     chat: "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z",
     close: "M6 6l12 12M18 6L6 18",
     minimize: "M6 12h12",
-    send: "M3 20l18-8L3 4l2 8-2 8zm2-8h8"
+    send: "M3 20l18-8L3 4l2 8-2 8zm2-8h8",
+    paperclip: "M21.4 11.1l-9.2 9.2a6 6 0 0 1-8.5-8.5l9.2-9.2a4 4 0 0 1 5.7 5.7l-9.2 9.2a2 2 0 0 1-2.8-2.8l8.5-8.5",
+    star: "M12 2.8l2.8 5.9 6.4.8-4.7 4.4 1.2 6.4L12 17.2l-5.7 3.1 1.2-6.4-4.7-4.4 6.4-.8z"
   };
 
   function icon(name, cls) {
@@ -298,6 +312,17 @@
     ui.close
   ]);
 
+  // who the customer is talking to once a person is involved: the queue
+  // position and wait, or the agent's name
+  ui.handoffBarText = el("span", { class: "cbw-handoff-bar-text" });
+  ui.handoffBarAvatar = el("span", { class: "cbw-handoff-bar-avatar", "aria-hidden": "true" });
+  ui.handoffBar = el("div", {
+    class: "cbw-handoff-bar",
+    role: "status",
+    "data-testid": "handoff-status",
+    hidden: true
+  }, [ui.handoffBarAvatar, ui.handoffBarText]);
+
   ui.who = el("span", { class: "cbw-who" });
   ui.logout = el("button", { type: "button", class: "cbw-linkbtn", "data-testid": "logout", text: "Log out" });
   ui.account = el("div", { class: "cbw-account", hidden: true }, [ui.who, ui.logout]);
@@ -374,8 +399,38 @@
     "data-testid": "send",
     disabled: true
   }, [icon("send")]);
-  ui.composer = el("form", { class: "cbw-composer" }, [ui.input, ui.send]);
-  ui.chat = el("div", { class: "cbw-chat", hidden: true }, [ui.messages, ui.typing, ui.composer]);
+  ui.file = el("input", {
+    type: "file",
+    class: "cbw-file",
+    accept: UPLOAD_TYPES.join(","),
+    multiple: true,
+    tabindex: "-1",
+    "aria-hidden": "true",
+    "data-testid": "attach-input",
+    hidden: true
+  });
+  ui.attach = el("button", {
+    type: "button",
+    class: "cbw-attach",
+    "aria-label": "Attach a screenshot (PNG, JPEG, GIF or WebP, up to 5 MB)",
+    title: "Attach a screenshot",
+    "data-testid": "attach"
+  }, [icon("paperclip")]);
+  ui.attachErrorText = el("span", { class: "cbw-attach-error-text" });
+  ui.attachErrorClose = el("button", {
+    type: "button",
+    class: "cbw-attach-error-close",
+    "aria-label": "Dismiss",
+    text: "×"
+  });
+  ui.attachError = el("div", {
+    class: "cbw-attach-error",
+    role: "alert",
+    "data-testid": "attach-error",
+    hidden: true
+  }, [ui.attachErrorText, ui.attachErrorClose]);
+  ui.composer = el("form", { class: "cbw-composer" }, [ui.attach, ui.file, ui.input, ui.send]);
+  ui.chat = el("div", { class: "cbw-chat", hidden: true }, [ui.messages, ui.typing, ui.attachError, ui.composer]);
 
   ui.panel = el("section", {
     id: ids.panel,
@@ -385,7 +440,7 @@
     "aria-labelledby": ids.title,
     "data-testid": "panel",
     hidden: true
-  }, [ui.header, ui.account, ui.login, ui.chat]);
+  }, [ui.header, ui.handoffBar, ui.account, ui.login, ui.chat]);
 
   ui.root = el("div", { class: "cbw-root " + brandClass, "data-chatbot-widget": brand, hidden: true }, [
     ui.panel,
@@ -405,12 +460,15 @@
     conversationId: null,
     conversationState: null,
     agentName: null,
+    queue: null, // {position, eta_seconds} of the latest "queued" handoff event
     lastSeq: null, // highest seq seen in the current conversation
     handshakeHadLastSeq: false,
     convOrder: {}, // conversation_id -> order index, to keep conversations apart
     convCount: 0,
     messages: {}, // id -> element
     pending: {}, // client_id -> {el, text}
+    uploads: {}, // upload key -> {el, controller}
+    uploadCount: 0,
     unread: 0,
     typingSent: false,
     typingTimer: null,
@@ -467,7 +525,51 @@
     }
   }
 
+  function waitText(seconds) {
+    if (typeof seconds !== "number" || !isFinite(seconds) || seconds < 0) {
+      return null;
+    }
+    return seconds < 60 ? "less than a minute" : "about " + Math.ceil(seconds / 60) + " min";
+  }
+
+  // "Waiting for an agent (position 2, about 5 min)" / "Chatting with Dana"
+  function handoffBarText() {
+    if (state.conversationState === "queued") {
+      var q = state.queue || {};
+      var parts = [];
+      if (typeof q.position === "number") {
+        parts.push("position " + q.position);
+      }
+      var wait = waitText(q.eta_seconds);
+      if (wait) {
+        parts.push(wait);
+      }
+      return "Waiting for an agent" + (parts.length ? " (" + parts.join(", ") + ")" : "");
+    }
+    if (state.conversationState === "agent") {
+      return state.agentName ? "Chatting with " + state.agentName : "Chatting with an agent";
+    }
+    return null;
+  }
+
+  function refreshHandoffBar() {
+    var text = state.token ? handoffBarText() : null;
+    show(ui.handoffBar, !!text);
+    if (!text) {
+      ui.handoffBar.removeAttribute("data-state");
+      return;
+    }
+    ui.handoffBar.setAttribute("data-state", state.conversationState);
+    ui.handoffBarText.textContent = text;
+    var initial = state.conversationState === "agent" && state.agentName
+      ? state.agentName.trim().charAt(0).toUpperCase()
+      : "";
+    // drawn by the style sheet (attr()), so the line's text is only the sentence
+    ui.handoffBarAvatar.setAttribute("data-initial", initial);
+  }
+
   function refreshStatus() {
+    refreshHandoffBar();
     if (!state.token) {
       setStatus("signed-out", "Sign in to chat");
     } else if (state.connected) {
@@ -612,21 +714,62 @@
       }
     });
     state.pending = {};
+    Object.keys(state.uploads).forEach(function (key) {
+      var u = state.uploads[key];
+      u.cancelled = true;
+      u.controller.abort();
+      if (u.el.parentNode) {
+        u.el.parentNode.removeChild(u.el);
+      }
+    });
+    state.uploads = {};
+  }
+
+  function isAttachmentNote(msg) {
+    return senderType(msg) === "customer" && typeof msg.text === "string" && ATTACHMENT_NOTE.test(msg.text);
   }
 
   function buildMessage(msg, extraClass) {
     var type = senderType(msg);
     var bubble = el("div", { class: "cbw-bubble" });
-    richText(bubble, String(msg.text === undefined || msg.text === null ? "" : msg.text));
+    var attachment = isAttachmentNote(msg);
+    if (attachment) {
+      // "📎 name (N KB)": the clip drawn as an icon (emoji fonts vary), the text kept
+      var clip = "\uD83D\uDCCE ";
+      bubble.appendChild(icon("paperclip", "cbw-note-icon"));
+      bubble.appendChild(el("span", { class: "cbw-visually-hidden", text: clip }));
+      bubble.appendChild(document.createTextNode(msg.text.slice(clip.length)));
+    } else {
+      richText(bubble, String(msg.text === undefined || msg.text === null ? "" : msg.text));
+    }
     var time = el("time", { class: "cbw-time", datetime: msg.created_at || null, text: formatTime(msg.created_at) });
-    var meta = el("div", { class: "cbw-meta" }, type === "customer"
-      ? [time]
-      : [el("span", { class: "cbw-sender", text: senderName(msg) }), time]);
+    var metaParts;
+    if (type === "customer") {
+      metaParts = [time];
+    } else if (type === "agent") {
+      // a person from the support team: name, a badge, and a distinct bubble
+      metaParts = [
+        el("span", { class: "cbw-sender", text: senderName(msg) }),
+        el("span", { class: "cbw-agent-badge", "data-testid": "agent-badge", text: "Support team" }),
+        time
+      ];
+    } else {
+      metaParts = [el("span", { class: "cbw-sender", text: senderName(msg) }), time];
+    }
+    var meta = el("div", { class: "cbw-meta" }, metaParts);
+    var citation = null;
+    if (type === "bot" && typeof msg.citation === "string" && msg.citation.trim()) {
+      citation = el("div", { class: "cbw-citation", "data-testid": "citation", text: "Source: " + msg.citation.trim() });
+    }
+    var classes = "cbw-msg cbw-msg--" + type;
+    if (attachment) {
+      classes += " cbw-msg--attachment";
+    }
     var node = el("div", {
-      class: "cbw-msg cbw-msg--" + type + (extraClass ? " " + extraClass : ""),
+      class: classes + (extraClass ? " " + extraClass : ""),
       "data-testid": "message",
       "data-sender": type
-    }, type === "customer" ? [bubble, meta] : [meta, bubble]);
+    }, type === "customer" ? [bubble, meta] : [meta, bubble, citation]);
     if (msg.id !== undefined && msg.id !== null) {
       node.setAttribute("data-id", String(msg.id));
     }
@@ -725,7 +868,8 @@
   }
 
   function afterMessagesChanged(forceScroll) {
-    var hasAny = Object.keys(state.messages).length > 0 || Object.keys(state.pending).length > 0;
+    var hasAny = Object.keys(state.messages).length > 0 || Object.keys(state.pending).length > 0 ||
+      uploadsInFlight();
     show(ui.empty, !hasAny);
     renderQuickReplies();
     if (forceScroll || state.stickToBottom !== false) {
@@ -733,43 +877,81 @@
     }
   }
 
+  // At once, not smoothly: during a smooth scroll the scroll events report
+  // positions short of the bottom, and the list would stop following.
   function scrollToBottom() {
-    ui.messages.scrollTop = ui.messages.scrollHeight;
+    var m = ui.messages;
+    if (typeof m.scrollTo === "function") {
+      m.scrollTo({ top: m.scrollHeight, behavior: "instant" });
+    } else {
+      m.scrollTop = m.scrollHeight;
+    }
+    state.stickToBottom = true;
   }
 
+  // The latest stored message that can carry quick replies: the customer's
+  // uploads ("📎 name (N KB)") do not answer the question, so the buttons
+  // asked for before them stay (the dispute's "Done" after a screenshot).
   function lastStoredMessageNode() {
     var children = ui.messages.children;
     for (var i = children.length - 1; i >= 0; i--) {
       var c = children[i];
-      if (c._cbw && !c._cbw.pending) {
+      if (c._cbw && !c._cbw.pending && !isAttachmentNote(c._cbw.msg)) {
         return c;
       }
     }
     return null;
   }
 
+  function uploadsInFlight() {
+    return Object.keys(state.uploads).length > 0;
+  }
+
+  // a 1-to-5 rating request ("5", "4", ... "1"): shown as stars
+  function isRatingPrompt(replies) {
+    if (replies.length < 3 || replies.length > 5) {
+      return false;
+    }
+    var seen = {};
+    return replies.every(function (r) {
+      var v = r.trim();
+      var ok = /^[1-5]$/.test(v) && !seen[v];
+      seen[v] = true;
+      return ok;
+    });
+  }
+
+  // Quick replies of the latest message, whoever sent it (the bot or the
+  // system: the breach offer, the rating request), at the end of the list.
   function renderQuickReplies() {
     var old = ui.messages.querySelector(".cbw-quick-replies");
     if (old) {
       old.parentNode.removeChild(old);
     }
-    if (hasInFlight()) {
+    if (hasInFlight() || uploadsInFlight()) {
       return;
     }
     var lastNode = lastStoredMessageNode();
-    var next = lastNode ? lastNode.nextElementSibling : null;
-    if (!lastNode || (next && !(next._cbw && next._cbw.pending))) {
-      return; // something (a notice) came after the latest message
-    }
-    var msg = lastNode._cbw.msg;
-    if (senderType(msg) !== "bot" || !Array.isArray(msg.quick_replies) || msg.quick_replies.length === 0) {
+    if (!lastNode) {
       return;
     }
+    var msg = lastNode._cbw.msg;
+    if (senderType(msg) === "customer" || !Array.isArray(msg.quick_replies)) {
+      return;
+    }
+    var replies = msg.quick_replies.filter(function (text) {
+      return typeof text === "string" && text.trim();
+    });
+    if (replies.length === 0) {
+      return;
+    }
+    var box = isRatingPrompt(replies) ? ratingRow(replies) : quickReplyButtons(replies);
+    ui.messages.insertBefore(box, tailStart());
+  }
+
+  function quickReplyButtons(replies) {
     var box = el("div", { class: "cbw-quick-replies", "data-testid": "quick-replies", role: "group", "aria-label": "Suggested replies" });
-    msg.quick_replies.forEach(function (text) {
-      if (typeof text !== "string" || !text.trim()) {
-        return;
-      }
+    replies.forEach(function (text) {
       var b = el("button", { type: "button", class: "cbw-quick-reply", "data-testid": "quick-reply", text: text });
       b.addEventListener("click", function () {
         sendText(text);
@@ -777,7 +959,66 @@
       });
       box.appendChild(b);
     });
-    ui.messages.insertBefore(box, next);
+    return box;
+  }
+
+  // Stars, 1 on the left; a click sends the number as the customer's message
+  // (the server takes "5" as a rating of the closed chat).
+  function ratingRow(replies) {
+    var values = replies.map(function (r) {
+      return parseInt(r, 10);
+    }).sort(function (a, b) {
+      return a - b;
+    });
+    var caption = el("span", { class: "cbw-rating-caption", "aria-hidden": "true" });
+    var stars = el("div", { class: "cbw-stars" });
+    var box = el("div", {
+      class: "cbw-quick-replies cbw-rating",
+      "data-testid": "rating",
+      role: "group",
+      "aria-label": "Rate this chat from 1 (poor) to 5 (great)"
+    }, [stars, caption]);
+    var buttons = [];
+
+    function light(upTo) {
+      buttons.forEach(function (b) {
+        b.classList.toggle("cbw-star--lit", parseInt(b.getAttribute("data-rating"), 10) <= upTo);
+      });
+      caption.textContent = upTo ? RATING_WORDS[upTo] || "" : "";
+    }
+
+    values.forEach(function (n) {
+      var b = el("button", {
+        type: "button",
+        class: "cbw-star",
+        "data-testid": "rating-button",
+        "data-rating": String(n),
+        "aria-label": n + (n === 1 ? " star" : " stars") + ": " + RATING_WORDS[n],
+        title: n + " – " + RATING_WORDS[n]
+      }, [icon("star")]);
+      b.addEventListener("mouseenter", function () {
+        light(n);
+      });
+      b.addEventListener("focus", function () {
+        light(n);
+      });
+      b.addEventListener("click", function () {
+        light(n);
+        sendText(String(n));
+        ui.input.focus();
+      });
+      buttons.push(b);
+      stars.appendChild(b);
+    });
+    stars.addEventListener("mouseleave", function () {
+      light(0);
+    });
+    stars.addEventListener("focusout", function (ev) {
+      if (!stars.contains(ev.relatedTarget)) {
+        light(0);
+      }
+    });
+    return box;
   }
 
   function onConversation(conv) {
@@ -791,6 +1032,12 @@
     state.conversationId = conv.id;
     if (conv.state) {
       state.conversationState = conv.state;
+    }
+    if (state.conversationState !== "queued") {
+      state.queue = null;
+    }
+    if (state.conversationState !== "agent" && state.conversationState !== "queued") {
+      state.agentName = null;
     }
     var list = Array.isArray(conv.messages) ? conv.messages.slice() : [];
     list.sort(function (a, b) {
@@ -879,11 +1126,17 @@
     var text = handoffText(h);
     if (h.state === "queued") {
       state.conversationState = "queued";
+      state.queue = {
+        position: typeof h.position === "number" ? h.position : null,
+        eta_seconds: typeof h.eta_seconds === "number" ? h.eta_seconds : null
+      };
     } else if (h.state === "assigned") {
       state.conversationState = "agent";
-      state.agentName = h.agent && h.agent.name ? h.agent.name : null;
+      state.queue = null;
+      state.agentName = h.agent && h.agent.name ? String(h.agent.name) : null;
     } else if (h.state === "closed") {
       state.conversationState = "closed";
+      state.queue = null;
     } else if (h.state === "offline") {
       state.conversationState = state.conversationState || "bot";
     }
@@ -928,7 +1181,8 @@
     }
     var name;
     if (s && typeof s === "object") {
-      name = s.name || (s.type === "bot" ? brandName + " assistant" : s.type === "agent" ? "An agent" : null);
+      name = s.name || (s.type === "bot" ? brandName + " assistant"
+        : s.type === "agent" ? state.agentName || "An agent" : null);
     } else if (typeof s === "string" && s && s !== "customer") {
       name = s === "bot" ? brandName + " assistant" : s === "agent" ? "An agent" : s;
     }
@@ -991,6 +1245,12 @@
       if (!socket) {
         connect();
       }
+      return;
+    }
+    if (uploadsInFlight()) {
+      // after the screenshots being uploaded: the dispute's "done" counts them
+      entry.waiting = true;
+      entry.status.textContent = "Waiting for the upload to finish…";
       return;
     }
     entry.waiting = false;
@@ -1059,6 +1319,155 @@
     });
     status.appendChild(retry);
     renderQuickReplies();
+  }
+
+  // -------------------------------------------------------- attachments --
+
+  function formatSize(bytes) {
+    if (bytes < 1024) {
+      return bytes + " B";
+    }
+    if (bytes < 1024 * 1024) {
+      return Math.ceil(bytes / 1024) + " KB";
+    }
+    return (bytes / (1024 * 1024)).toFixed(1) + " MB";
+  }
+
+  function showAttachError(text) {
+    var m = ui.messages;
+    var atBottom = m.scrollHeight - m.scrollTop - m.clientHeight < 40;
+    ui.attachErrorText.textContent = text || "";
+    show(ui.attachError, !!text);
+    if (atBottom) {
+      scrollToBottom(); // the list got shorter or taller: keep the latest in view
+    }
+  }
+
+  // Why a file cannot be attached, or null. The server checks the content
+  // again; this only saves a pointless upload.
+  function fileProblem(file) {
+    var name = "“" + file.name + "”";
+    var typeOk = file.type ? UPLOAD_TYPES.indexOf(file.type) >= 0 : UPLOAD_EXTENSIONS.test(file.name);
+    if (!typeOk) {
+      return name + " can't be attached: only PNG, JPEG, GIF or WebP images are accepted.";
+    }
+    if (file.size > MAX_UPLOAD_BYTES) {
+      return name + " is too large (" + formatSize(file.size) + "): images can be up to 5 MB.";
+    }
+    if (file.size === 0) {
+      return name + " is empty.";
+    }
+    return null;
+  }
+
+  function onFilesChosen() {
+    var files = Array.prototype.slice.call(ui.file.files || []);
+    ui.file.value = ""; // choosing the same file again fires "change" again
+    if (!files.length || !state.token) {
+      return;
+    }
+    attachFiles(files);
+  }
+
+  function attachFiles(files) {
+    var problems = [];
+    files.forEach(function (file) {
+      var problem = fileProblem(file);
+      if (problem) {
+        problems.push(problem);
+      } else {
+        upload(file);
+      }
+    });
+    showAttachError(problems.join(" "));
+  }
+
+  // A pending item in the list while the file goes up; the server then
+  // writes the "📎 name (N KB)" message itself (the answer and the socket
+  // both bring it: shown once, by id).
+  function upload(file) {
+    var key = "u" + ++state.uploadCount;
+    var bar = el("div", {
+      class: "cbw-progress",
+      role: "progressbar",
+      "aria-label": "Uploading " + file.name
+    }, [el("span", { class: "cbw-progress-fill" })]);
+    var status = el("div", { class: "cbw-msg-status", text: "Uploading… " + formatSize(file.size) });
+    var node = el("div", {
+      class: "cbw-msg cbw-msg--customer cbw-msg--pending cbw-msg--attachment cbw-upload",
+      "data-testid": "upload",
+      "data-state": "uploading"
+    }, [
+      el("div", { class: "cbw-bubble" }, [icon("paperclip", "cbw-upload-icon"), el("span", { class: "cbw-upload-name", text: file.name })]),
+      bar,
+      status
+    ]);
+    node._cbw = { pending: true, upload: true, order: Infinity, seq: Infinity };
+    var controller = typeof AbortController === "function" ? new AbortController() : { abort: function () {}, signal: undefined };
+    var entry = { el: node, controller: controller, cancelled: false };
+    state.uploads[key] = entry;
+    ui.messages.appendChild(node);
+    afterMessagesChanged(true);
+
+    var form = new FormData();
+    form.append("file", file, file.name);
+    var token = state.token;
+    fetch(ORIGIN + "/api/attachments", {
+      method: "POST",
+      headers: { Authorization: "Bearer " + token, Accept: "application/json" },
+      body: form,
+      signal: controller.signal
+    }).then(function (res) {
+      return res.json().catch(function () {
+        return {};
+      }).then(function (body) {
+        return { status: res.status, body: body || {} };
+      });
+    }).then(function (r) {
+      if (entry.cancelled) {
+        return;
+      }
+      if (r.status === 201 && r.body.message) {
+        settleUpload(key, null);
+        addMessage(r.body.message); // a no-op when the socket brought it first
+        afterMessagesChanged(true);
+        return;
+      }
+      if (r.status === 401) {
+        settleUpload(key, null);
+        if (state.token === token) {
+          signedOut("Your session has ended. Please sign in again.");
+        }
+        return;
+      }
+      var detail = r.body.detail || r.body.error;
+      if (!detail) {
+        detail = r.status === 413 ? "the file is too large (up to 5 MB)" : "the upload failed (" + r.status + ")";
+      }
+      settleUpload(key, "“" + file.name + "” was not attached: " + String(detail).replace(/\.?$/, "."));
+    }, function () {
+      if (!entry.cancelled) {
+        settleUpload(key, "“" + file.name + "” was not attached: can't reach support right now.");
+      }
+    });
+  }
+
+  function settleUpload(key, error) {
+    var entry = state.uploads[key];
+    if (!entry) {
+      return;
+    }
+    delete state.uploads[key];
+    if (entry.el.parentNode) {
+      entry.el.parentNode.removeChild(entry.el);
+    }
+    if (error) {
+      showAttachError(error);
+    }
+    afterMessagesChanged(false);
+    if (!uploadsInFlight() && state.connected) {
+      resendPending(); // messages written meanwhile go out now
+    }
   }
 
   // ------------------------------------------------------------- typing --
@@ -1198,6 +1607,8 @@
     clearMessages();
     state.conversationState = null;
     state.agentName = null;
+    state.queue = null;
+    showAttachError("");
     setRemoteTyping(null);
     afterMessagesChanged(false);
     showView();
@@ -1293,11 +1704,38 @@
     }
   });
   ui.input.addEventListener("input", onInput);
+  ui.attach.addEventListener("click", function () {
+    showAttachError("");
+    ui.file.click();
+  });
+  ui.file.addEventListener("change", onFilesChosen);
+  ui.input.addEventListener("paste", function (ev) {
+    // a screenshot pasted from the clipboard is attached like a chosen file
+    var items = ev.clipboardData && ev.clipboardData.files ? Array.prototype.slice.call(ev.clipboardData.files) : [];
+    if (!items.length || !state.token) {
+      return;
+    }
+    ev.preventDefault();
+    attachFiles(items);
+  });
+  ui.attachErrorClose.addEventListener("click", function () {
+    showAttachError("");
+    ui.input.focus();
+  });
   ui.input.addEventListener("blur", stopTyping);
   ui.messages.addEventListener("scroll", function () {
     var m = ui.messages;
     state.stickToBottom = m.scrollHeight - m.scrollTop - m.clientHeight < 40;
   });
+  if (typeof ResizeObserver === "function") {
+    // the list gets shorter when the typing line, an upload error or the
+    // handoff line appears: keep the latest message in view
+    new ResizeObserver(function () {
+      if (state.stickToBottom) {
+        scrollToBottom();
+      }
+    }).observe(ui.messages);
+  }
   window.addEventListener("storage", onStorage);
   document.addEventListener("click", function (ev) {
     var t = ev.target && ev.target.closest ? ev.target.closest("[data-chatbot-open]") : null;
