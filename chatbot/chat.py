@@ -42,6 +42,9 @@ def to_wire(row: dict[str, Any]) -> dict[str, Any]:
             message["citation"] = meta["citation"]
     if meta.get("quick_replies"):
         message["quick_replies"] = meta["quick_replies"]
+    for marker in ("attachment_id", "rating_request"):
+        if meta.get(marker):
+            message[marker] = meta[marker]
     return message
 
 
