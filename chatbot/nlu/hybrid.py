@@ -14,9 +14,8 @@ How it decides (docs/nlu.md has the figures and how to tune it):
    blend in the nearest training example (rapidfuzz ratio, score_cutoff);
 5. estimate how likely the message is in scope at all, from the model's
    out_of_scope probability, the share of words the brand's in-scope examples
-   never use, another company's name, and the similarity to the nearest
-   in-scope example (a small logistic model, fitted by 5-fold
-   cross-validation over both brands' examples: IN_SCOPE_WEIGHTS);
+   never use, and another company's name (a small logistic model fitted by
+   5-fold cross-validation over both brands' examples: IN_SCOPE_WEIGHTS);
 6. confidence(intent) = P(intent | in scope), sharpened, and scaled down when
    P(in scope) is under IN_SCOPE_GATE; answer only when the top intent
    clears the brand's threshold and leads the runner-up by the margin,
@@ -27,11 +26,13 @@ cached on disk keyed by a hash of the examples and of this package's code,
 so a restart with unchanged intents loads them instead of training."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import math
 import os
+import re
 import tempfile
 import threading
 from collections import Counter
@@ -45,35 +46,37 @@ from . import OUT_OF_SCOPE, Parse
 from .entities import extract
 from .features import Analyzer
 from .lexicon import FUNCTION_WORDS
-from .normalize import BREAK, PLACEHOLDERS
+from .normalize import BREAK, PLACEHOLDERS, RECORD_PATTERNS
 
 log = logging.getLogger(__name__)
 
 # Model settings; changing any of them retrains (they are part of the cache key).
 SVM_C = 0.5
-TEMPERATURE = 5.5            # softmax(T × SVM score), fitted by cross-validation
+TEMPERATURE = 5.0            # softmax(T × SVM score), fitted by cross-validation
 CHAR_MIN_DF = 2
 CHAR_WEIGHT = 1.0
 # Short fragments ("ya", "nop", "byee"): nearest short example by rapidfuzz.
-SHORT_WORDS = 3
-SHORT_CUTOFF = 72.0
-SHORT_WEIGHT = 0.5
+SHORT_WORDS = 2
+SHORT_CUTOFF = 66.0
+SHORT_WEIGHT = 0.4
 # Longer messages: a near-copy of an example counts for its intent.
 NEAR_CUTOFF = 90.0
 NEAR_WEIGHT = 0.35
 # P(in scope) = sigmoid(w · signals): intercept, P(out_of_scope) from the
-# classifier, share of unknown content words, another company named,
-# similarity to the nearest in-scope example. Fitted by `python -m chatbot.nlu.tune`.
-IN_SCOPE_WEIGHTS = {"bias": 2.47, "p_oos": -6.98, "unknown": -3.98, "company": -3.98, "nearest": -0.36}
+# classifier, share of content words the brand's in-scope examples never use,
+# how strongly another company is named. Fitted by `python -m chatbot.nlu.tune --fit`
+# (5-fold cross-validation over both brands' examples).
+IN_SCOPE_WEIGHTS = {"bias": 2.43, "p_oos": -6.1, "unknown": -4.51, "company": -3.8}
 
 # confidence(intent) = P(intent | in scope) ** SHARPNESS (renormalised), times
 # min(1, P(in scope) / IN_SCOPE_GATE) ** GATE_STEEPNESS: a message that is
 # probably not ours cannot clear the threshold however clear its best intent.
 SHARPNESS = 2.0
 IN_SCOPE_GATE = 0.5
-GATE_STEEPNESS = 4
+GATE_STEEPNESS = 3
 
 CACHE_ENV = "CHATBOT_NLU_CACHE_DIR"
+CACHE_KEEP = 16
 _CODE_FILES = ("normalize.py", "lexicon.py", "features.py", "hybrid.py")
 
 
@@ -82,7 +85,10 @@ def default_cache_dir() -> Path | None:
     value = os.environ.get(CACHE_ENV)
     if value is not None:
         return None if value.strip().lower() in {"", "off", "none", "0"} else Path(value).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    try:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    except RuntimeError:                        # no home directory: no cache
+        return None
     return Path(base) / "chatbot" / "nlu"
 
 
@@ -143,8 +149,8 @@ class Model:
     """What training produces: plain arrays, saved to and loaded from .npz."""
 
     ARRAYS = ("labels", "word_terms", "word_idf", "char_terms", "char_idf", "coef", "intercept",
-              "vocab_words", "vocab_counts", "vocab_in_scope_counts", "example_texts", "example_labels",
-              "knn_indptr", "knn_indices", "knn_data")
+              "vocab_words", "vocab_counts", "vocab_in_scope_counts", "example_texts", "example_raw",
+              "example_labels")
 
     def __init__(self, **arrays: np.ndarray) -> None:
         for name in self.ARRAYS:
@@ -206,12 +212,6 @@ def train(training: dict[str, list[str]]) -> Model:
     else:
         intercept = svm.intercept_.astype(np.float64)
 
-    # In-scope examples' word vectors, column-major, for the nearest-example similarity.
-    oos = labels.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in labels else -1
-    in_rows = [r for r in range(len(texts)) if y[r] != oos]
-    word_part = X[in_rows][:, :len(words)].tocsc()
-    word_part.sort_indices()
-
     normalized = [" ".join(w for w in analyzer.words(t) if w != BREAK) for t in texts]
     vocab_words = sorted(analyzer.vocabulary)
     return Model(
@@ -220,9 +220,8 @@ def train(training: dict[str, list[str]]) -> Model:
         vocab_words=np.array(vocab_words),
         vocab_counts=np.array([analyzer.vocabulary[w] for w in vocab_words], dtype=np.int64),
         vocab_in_scope_counts=np.array([analyzer.in_scope_counts[w] for w in vocab_words], dtype=np.int64),
-        example_texts=np.array(normalized), example_labels=np.array(y, dtype=np.int64),
-        knn_indptr=word_part.indptr.astype(np.int64), knn_indices=word_part.indices.astype(np.int64),
-        knn_data=word_part.data.astype(np.float64),
+        example_texts=np.array(normalized), example_raw=np.array([_raw(t) for t in texts]),
+        example_labels=np.array(y, dtype=np.int64),
     )
 
 
@@ -236,7 +235,10 @@ def load_or_train(training: dict[str, list[str]], cache_dir: Path | None = None,
     path = cache_dir / f"model-{training_key(training)}.npz" if (use_cache and cache_dir) else None
     if path is not None and path.exists():
         try:
-            return Model.load(path)
+            model = Model.load(path)
+            with contextlib.suppress(OSError):
+                os.utime(path)                  # recently used: kept by _prune
+            return model
         except Exception:                       # truncated or from another numpy: retrain
             log.warning("nlu cache %s unreadable, retraining", path)
     with _lock:
@@ -244,9 +246,34 @@ def load_or_train(training: dict[str, list[str]], cache_dir: Path | None = None,
     if path is not None:
         try:
             model.save(path)
+            _prune(path.parent)
         except OSError as e:                    # a read-only home is no reason to fail
             log.warning("nlu cache not written to %s: %s", path, e)
     return model
+
+
+def _prune(cache_dir: Path, keep: int = CACHE_KEEP) -> None:
+    """Models of examples that changed since are never read again: keep the
+    most recently used few (every brand's current one among them)."""
+    files = sorted(cache_dir.glob("model-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in files[keep:]:
+        with contextlib.suppress(OSError):
+            old.unlink()
+
+
+_RAW = re.compile(r"[a-z0-9]+")
+
+
+def _raw(text: str) -> str:
+    """The words as typed, lower-cased, without record numbers: 'Nope!! CT-100234' → 'nope'."""
+    text = text.lower()
+    for pattern, _ in RECORD_PATTERNS:
+        text = pattern.sub(" ", text)
+    return " ".join(_RAW.findall(text))
+
+
+def _without_placeholders(normalized: str) -> str:
+    return " ".join(w for w in normalized.split() if w not in PLACEHOLDERS)
 
 
 def _sigmoid(x: float) -> float:
@@ -269,26 +296,18 @@ class HybridMatcher:
         self.intercept = model.intercept
         self.examples: list[str] = model.example_texts.tolist()
         self.example_labels: list[int] = model.example_labels.tolist()
-        short = [i for i, t in enumerate(self.examples) if 0 < len(t.split()) <= SHORT_WORDS + 1]
-        self.short_examples = [self.examples[i] for i in short]
-        self.short_labels = [self.example_labels[i] for i in short]
-        self.n_in_scope = sum(1 for y in self.example_labels if y != self.oos)
+        # Short examples as normalised ("nope" → "no") and as typed ("nope"):
+        # a fragment's typo is closer to what people type than to either alone.
+        # Record numbers are left out: "what about TT-2002" is not "no, not TT-2003".
+        short: dict[str, int] = {}
+        for forms in ([_without_placeholders(t) for t in self.examples], model.example_raw.tolist()):
+            for text, label in zip(forms, self.example_labels):
+                if 0 < len(text.split()) <= SHORT_WORDS + 1:
+                    short.setdefault(text, label)
+        self.short_examples = list(short)
+        self.short_labels = list(short.values())
 
     # -- the pieces ----------------------------------------------------------------
-
-    def _nearest_in_scope(self, cols: np.ndarray, values: np.ndarray) -> float:
-        """Cosine similarity (word features) of the nearest in-scope example."""
-        m = self.model
-        if not len(cols) or not self.n_in_scope:
-            return 0.0
-        starts, ends = m.knn_indptr[cols], m.knn_indptr[cols + 1]
-        lengths = ends - starts
-        if not lengths.sum():
-            return 0.0
-        idx = np.concatenate([m.knn_indices[s:e] for s, e in zip(starts.tolist(), ends.tolist())])
-        weights = np.concatenate([m.knn_data[s:e] for s, e in zip(starts.tolist(), ends.tolist())])
-        weights = weights * np.repeat(values, lengths)
-        return float(np.bincount(idx, weights=weights, minlength=self.n_in_scope).max())
 
     def signals(self, text: str) -> dict[str, Any]:
         """Everything the decision looks at, for one message (also for tuning)."""
@@ -309,7 +328,15 @@ class HybridMatcher:
         query = " ".join(plain)
         close_to_in_scope = False       # a fragment that reads like an in-scope example
         if plain and len(plain) <= SHORT_WORDS:
-            hit = process.extractOne(query, self.short_examples, scorer=fuzz.ratio, score_cutoff=SHORT_CUTOFF)
+            short = _without_placeholders(query)
+            hit = process.extractOne(short, self.short_examples, scorer=fuzz.ratio,
+                                     score_cutoff=SHORT_CUTOFF) if short else None
+            raw = _raw(text)
+            if raw and raw != short:
+                other = process.extractOne(raw, self.short_examples, scorer=fuzz.ratio,
+                                           score_cutoff=hit[1] if hit else SHORT_CUTOFF)
+                if other and (not hit or other[1] > hit[1]):
+                    hit = other
             if hit:
                 label = self.short_labels[hit[2]]
                 blend = np.zeros_like(probs)
@@ -332,13 +359,12 @@ class HybridMatcher:
             # "nop", "byebye": unknown words, but spelt like a known fragment
             "unknown": len(unknown) / len(content) if content and not close_to_in_scope else 0.0,
             "company": self.analyzer.company(plain),
-            "nearest": self._nearest_in_scope(c1, v1),
         }
 
     def in_scope_probability(self, s: dict[str, Any]) -> float:
         w = IN_SCOPE_WEIGHTS
         return _sigmoid(w["bias"] + w["p_oos"] * s["p_oos"] + w["unknown"] * s["unknown"]
-                        + w["company"] * s["company"] + w["nearest"] * s["nearest"])
+                        + w["company"] * s["company"])
 
     def parse(self, text: str) -> Parse:
         s = self.signals(text)

@@ -91,10 +91,7 @@ def _clean(text: str) -> str:
     text = text.replace("’", "'").replace("‘", "'").replace("`", "'").replace("´", "'")
     for pattern, placeholder in RECORD_PATTERNS:
         text = pattern.sub(placeholder, text)
-    text = _SLASHED.sub(lambda m: " " + _SLASHED_WORDS[m.group(1)] + " ", text)
-    # "sooo", "pleaseeee", "heyyy": three or more of a letter become two;
-    # the spelling repair takes them the rest of the way.
-    return _ELONGATED.sub(r"\1\1", text)
+    return _SLASHED.sub(lambda m: " " + _SLASHED_WORDS[m.group(1)] + " ", text)
 
 
 def analyse(text: str) -> list[str]:
@@ -107,6 +104,10 @@ def analyse(text: str) -> list[str]:
                 out.append(BREAK)
             continue
         word = raw.strip("'")
+        if len(set(word)) > 1:
+            # "sooo", "pleaseeee", "heyyy": three or more of a letter become two;
+            # the spelling repair takes them the rest of the way ("zzzzzz" stays).
+            word = _ELONGATED.sub(r"\1\1", word)
         expanded = CONTRACTIONS.get(word) or SHORTHAND.get(word)
         if expanded is None:
             if word.endswith("'s"):
