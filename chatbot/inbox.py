@@ -73,7 +73,12 @@ class Inbox:
             for reason in reasons:
                 group.reasons[reason] = group.reasons.get(reason, 0) + 1
         groups.sort(key=lambda g: (-len(g.customers), -len(g.messages)))
-        return [g.to_dict(self.knowledge.parse(brand_id, g.text).top) for g in groups]
+        return [g.to_dict(self._suggest(brand_id, g)) for g in groups]
+
+    def _suggest(self, brand_id: str, group: Group) -> str:
+        """The matcher's best guess, or out_of_scope when it would fall back."""
+        parse = self.knowledge.parse(brand_id, group.text)
+        return parse.intent or ("out_of_scope" if group.reasons.get("fallback") else parse.top or "out_of_scope")
 
     async def mark(self, brand_id: str, keys: list[str], action: str, intent: str | None, author_id: int) -> None:
         for key in keys:

@@ -63,7 +63,8 @@ class SaveResult:
     def to_dict(self) -> dict[str, Any]:
         lowered = (self.accuracy_before is not None and self.accuracy_after is not None
                    and self.accuracy_after < self.accuracy_before)
-        return {"version": self.version, "warnings": [str(f) for f in self.findings if f.level == "warning"],
+        return {"version": self.version, "warnings": [f"{f.path.parent.name}/{f.path.name}:{f.line}: {f.message}"
+                                                      for f in self.findings if f.level == "warning"],
                 "accuracy_before": self.accuracy_before, "accuracy_after": self.accuracy_after,
                 "accuracy_lowered": lowered}
 
