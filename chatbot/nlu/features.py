@@ -4,13 +4,20 @@ other companies' names flagged, then word 1-2-grams and character 3-5-grams."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-from .lexicon import (CLAUSE_WORDS, DESIRE, NEGATION_SCOPE, NEGATORS, OTHER_COMPANIES,
-                      OTHER_COMPANY, OTHER_COMPANY_PHRASES, STOPWORDS, UNKNOWN_WORD)
+from .lexicon import (
+    CLAUSE_WORDS,
+    DESIRE,
+    NEGATION_SCOPE,
+    NEGATORS,
+    OTHER_COMPANIES,
+    OTHER_COMPANY,
+    OTHER_COMPANY_PHRASES,
+    STOPWORDS,
+)
 from .normalize import BREAK, PLACEHOLDERS, analyse
 
 
@@ -130,7 +137,7 @@ class Analyzer:
         self.other_companies = frozenset(n for n, v in self.company_strength.items() if v > 0.5)
 
     @classmethod
-    def fit(cls, training: dict[str, list[str]], out_of_scope: str) -> "Analyzer":
+    def fit(cls, training: dict[str, list[str]], out_of_scope: str) -> Analyzer:
         vocabulary: Counter[str] = Counter()
         in_scope: Counter[str] = Counter()
         for label, examples in training.items():
@@ -150,23 +157,20 @@ class Analyzer:
         out = [w if w == BREAK else self.speller(w) for w in analyse(text)]
         for i in range(len(out) - 1):
             for size in (3, 2):
-                name = OTHER_COMPANY_PHRASES.get(tuple(out[i:i + size]))
-                if name:
+                phrase = tuple(out[i:i + size])
+                name = OTHER_COMPANY_PHRASES.get(phrase) if len(phrase) == size else None
+                if name:                                # "uber eats" → "ubereats"
                     out[i:i + size] = [name] + [""] * (size - 1)
+                    break
         return [w for w in out if w]
 
-    def features(self, words: list[str], unknown: set[str] | None = None) -> tuple[list[str], list[str]]:
-        """Word features (1-2-grams, negation marked, flags) and character
-        3-5-grams of each word. `unknown`: words to flag as never seen."""
+    def features(self, words: list[str]) -> tuple[list[str], list[str]]:
+        """Word features (1-2-grams, negation marked, the other-company flag)
+        and character 3-5-grams of each word."""
         marked = mark_negation(words)
         grams = [w for w in marked if w != BREAK]
         bigrams = [f"{a} {b}" for a, b in zip(marked, marked[1:]) if a != BREAK and b != BREAK]
-        flags = []
-        for w in grams:
-            if w in self.other_companies:
-                flags.append(OTHER_COMPANY)
-            elif unknown is not None and w in unknown:
-                flags.append(UNKNOWN_WORD)
+        flags = [OTHER_COMPANY for w in grams if w in self.other_companies]
         chars = []
         for w in grams:
             if w.startswith("not_"):

@@ -118,7 +118,7 @@ class _Block:
         self.offset = offset
 
     @classmethod
-    def fit(cls, documents: list[list[str]], min_df: int = 1, offset: int = 0) -> "_Block":
+    def fit(cls, documents: list[list[str]], min_df: int = 1, offset: int = 0) -> _Block:
         df: Counter[str] = Counter()
         for grams in documents:
             df.update(set(grams))
@@ -168,7 +168,7 @@ class Model:
             raise
 
     @classmethod
-    def load(cls, path: Path) -> "Model":
+    def load(cls, path: Path) -> Model:
         with np.load(path, allow_pickle=False) as data:
             return cls(**{name: data[name] for name in cls.ARRAYS})
 

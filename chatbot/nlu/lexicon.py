@@ -12,7 +12,6 @@ learnt from "cancel my spotify" carries over to "cancel hulu"."""
 from __future__ import annotations
 
 OTHER_COMPANY = "xothercompany"
-UNKNOWN_WORD = "xunknownword"
 
 OTHER_COMPANIES = frozenset("""
 amazon amzn ebay etsy shein temu aliexpress alibaba walmart costco bestbuy ikea zara uniqlo nike adidas

@@ -14,12 +14,10 @@ import math
 import random
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from . import OUT_OF_SCOPE
-from . import hybrid
+from . import OUT_OF_SCOPE, hybrid
 from .hybrid import HybridMatcher, train
 
 SIGNALS = ("p_oos", "unknown", "company")

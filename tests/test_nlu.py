@@ -1,0 +1,269 @@
+"""The intent matcher's pieces: normalisation, entities with offsets into the
+original text, spelling repair, negation, short fragments, the out-of-scope
+decision, the on-disk model cache and the Rasa shape of a parse."""
+from __future__ import annotations
+
+import pytest
+
+from chatbot.brands import load_brands
+from chatbot.nlu import OUT_OF_SCOPE, Entity, Parse, build_matcher, hybrid
+from chatbot.nlu.entities import extract
+from chatbot.nlu.features import Analyzer, Speller, mark_negation
+from chatbot.nlu.normalize import BREAK, analyse, normalize
+from chatbot.settings import REPO_ROOT
+
+BRANDS = load_brands(REPO_ROOT / "intents")
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("nlu-cache")
+
+
+@pytest.fixture(scope="module")
+def matchers(cache_dir):
+    return {b: build_matcher(brand.training_data(), threshold=brand.settings.nlu.threshold,
+                             margin=brand.settings.nlu.margin, cache_dir=cache_dir)
+            for b, brand in BRANDS.items()}
+
+
+def intent(matchers, brand: str, text: str) -> str | None:
+    return matchers[brand].parse(text).intent
+
+
+# -- normalisation -------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,expected", [
+    ("Where's my order?!", "where is my order"),
+    ("I can't log in", "i can not log in"),
+    ("dont cancel it pls", "do not cancel it please"),
+    ("wat r u able 2 do", "what are you able 2 do"),
+    ("u there? need info rn", "you there need information right now"),
+    ("Thank youuuu sooo much", "thank youu soo much"),
+    ("whats the status of CT-100234", "what is the status of ordernumber"),
+    ("refund RF-5001 for tt 2001, wd7001", "refund refundnumber for purchasenumber withdrawalnumber"),
+    ("mail me at jo.doe+x@mail.co.uk", "mail me at emailaddress"),
+    ("i paid $1,200.50 w/ my card", "i paid moneyamount with my card"),
+    ("it’s “fine”", "it is fine"),
+])
+def test_normalize(text, expected):
+    assert normalize(text) == expected
+
+
+def test_ya_y_and_n_are_not_read_as_you_why_and():
+    assert normalize("ya") == "ya"
+    assert normalize("y") == "y"
+    assert normalize("n") == "n"
+
+
+def test_analyse_keeps_clause_breaks_for_negation():
+    assert analyse("I don't want to cancel, just tell me") == \
+        ["i", "do", "not", "want", "to", "cancel", BREAK, "just", "tell", "me"]
+
+
+# -- entities --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,kind,value,surface", [
+    ("where is ct 100234?", "order_number", "CT-100234", "ct 100234"),
+    ("order #100234 please", "order_number", "CT-100234", "#100234"),
+    ("status of CT-100234", "order_number", "CT-100234", "CT-100234"),
+    ("Ct100235 hasn't come", "order_number", "CT-100235", "Ct100235"),
+    ("my order number 100236", "order_number", "CT-100236", "100236"),
+    ("invoice for TT-2001 pls", "purchase_number", "TT-2001", "TT-2001"),
+    ("tt 2002 not active", "purchase_number", "TT-2002", "tt 2002"),
+    ("any news on rf-5001", "refund_number", "RF-5001", "rf-5001"),
+    ("RF 9001?", "refund_number", "RF-9001", "RF 9001"),
+    ("withdrawal WD-7001 pending", "withdrawal_number", "WD-7001", "WD-7001"),
+    ("write to jo.doe+shop@mail.co.uk", "email", "jo.doe+shop@mail.co.uk", "jo.doe+shop@mail.co.uk"),
+    ("I was charged $1,200.50 twice", "amount", "1200.50", "$1,200.50"),
+    ("it cost 30 usd", "amount", "30.00", "30 usd"),
+    ("USD 45 fee", "amount", "45.00", "USD 45"),
+    ("refund of 12 dollars", "amount", "12.00", "12 dollars"),
+])
+def test_entities_with_offsets_into_the_original_text(text, kind, value, surface):
+    found = [e for e in extract(text) if e.entity == kind]
+    assert len(found) == 1, found
+    e = found[0]
+    assert e.value == value
+    assert text[e.start:e.end] == surface
+
+
+def test_several_entities_in_order_and_not_overlapping():
+    text = "CT-100234 and ct 100235, refund RF-5001 to me@x.com"
+    found = extract(text)
+    assert [e.entity for e in found] == ["order_number", "order_number", "refund_number", "email"]
+    assert all(a.end <= b.start for a, b in zip(found, found[1:]))
+
+
+def test_no_entity_from_a_plain_number():
+    assert extract("call me at 100234 tomorrow") == []
+    assert extract("ct-1002345") == []
+
+
+# -- spelling, negation ----------------------------------------------------------------
+
+def test_speller_repairs_typos_but_not_real_words():
+    speller = Speller(__import__("collections").Counter(
+        {"password": 20, "thank": 30, "refund": 40, "status": 10, "that": 50, "bye": 9, "shows": 1}))
+    assert speller("pasword") == "password"
+    assert speller("refnud") == "refund"            # swapped letters
+    assert speller("staus") == "status"             # a dropped letter
+    assert speller("taht") == "that"
+    assert speller("byee") == "bye"                  # elongation
+    assert speller("think") == "think"               # a real word, not "thank"
+    assert speller("shoes") == "shoes"               # not "shows"
+
+
+def test_a_negated_wish_is_marked_a_plain_negation_is_not():
+    assert mark_negation("i do not want to cancel , just tell me".split()) == \
+        ["i", "do", "not", "not_want", "not_to", "not_cancel", ",", "just", "tell", "me"]
+    assert mark_negation("my parcel did not arrive".split()) == "my parcel did not arrive".split()
+
+
+@pytest.mark.parametrize("brand,text,not_intent,expected", [
+    ("cltiktok", "I don't want to cancel, just tell me where it is", "order_cancel", {"order_status", "delivery_tracking"}),
+    ("cltiktok", "I'm not asking for a refund, I just want to know where my refund is", "return_request", {"refund_status"}),
+    ("cltiktok", "I don't need an agent, just give me your email", "human_agent", {"contact_channels"}),
+    ("ttr-e", "I don't want to cancel, I just want my package activated", "service_cancel", {"service_activation"}),
+])
+def test_negation_flips_the_intent(matchers, brand, text, not_intent, expected):
+    got = intent(matchers, brand, text)
+    assert got != not_intent
+    assert got in expected
+
+
+@pytest.mark.parametrize("brand,text,expected", [
+    ("cltiktok", "cancle my ordr pls", "order_cancel"),
+    ("cltiktok", "wheres my pakage", "delivery_tracking"),
+    ("cltiktok", "refnud staus?", "refund_status"),
+    ("cltiktok", "forgot my pasword", "account_access"),
+    ("ttr-e", "how much is the all in one pakage", "service_pricing"),
+    ("ttr-e", "i need an invoce", "billing_invoice"),
+])
+def test_typo_tolerance(matchers, brand, text, expected):
+    assert intent(matchers, brand, text) == expected
+
+
+@pytest.mark.parametrize("brand,text,expected", [
+    ("cltiktok", "byee", "goodbye"),
+    ("ttr-e", "byebye", "goodbye"),
+    ("cltiktok", "nop", "deny"),
+    ("cltiktok", "nooo", "deny"),
+    ("cltiktok", "ya", "affirm"),
+    ("cltiktok", "yesss", "affirm"),
+    ("cltiktok", "thankss", "thanks"),
+    ("ttr-e", "helo", "greet"),
+])
+def test_short_fragments_and_their_misspellings(matchers, brand, text, expected):
+    assert intent(matchers, brand, text) == expected
+
+
+# -- out of scope ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("brand,text", [
+    ("cltiktok", "asdkfj qwepoi zxcmnb"),
+    ("cltiktok", "how do i cancel hulu"),
+    ("cltiktok", "my grubhub delivery guy never showed up"),
+    ("cltiktok", "what's the capital of peru"),
+    ("ttr-e", "where is my order CT-100234, the earbuds haven't come"),
+    ("ttr-e", "how much does netflix cost a month"),
+    ("ttr-e", "zzzzzz"),
+    ("ttr-e", ""),
+    ("ttr-e", "?!"),
+])
+def test_gibberish_and_other_companies_fall_back(matchers, brand, text):
+    parse = matchers[brand].parse(text)
+    assert parse.intent is None
+    assert parse.confidence < matchers[brand].threshold
+
+
+def test_a_brand_name_the_brand_itself_supports_is_no_reason_to_fall_back(matchers):
+    # PayPal is a way to pay on cltiktok: naming it is part of an in-scope ask
+    assert intent(matchers, "cltiktok", "can i pay with paypal") == "payment_methods"
+
+
+def test_confidence_agrees_with_the_decision(matchers):
+    m = matchers["cltiktok"]
+    for text in ["where is my order", "tell me a joke", "hmm", "cancel order CT-100234 please"]:
+        p = m.parse(text)
+        if p.intent is not None:
+            assert p.intent == p.top and p.confidence >= m.threshold
+            assert p.confidence - (p.ranking[1][1] if len(p.ranking) > 1 else 0) >= m.margin
+        assert p.confidence == pytest.approx(p.ranking[0][1])
+        assert OUT_OF_SCOPE not in dict(p.ranking)
+
+
+# -- the Rasa shape --------------------------------------------------------------------
+
+def test_to_rasa_has_the_shape_of_rasa_model_parse(matchers):
+    text = "where is my order CT-100234?"
+    answer = matchers["cltiktok"].parse(text).to_rasa()
+    assert set(answer) == {"text", "intent", "intent_ranking", "entities"}
+    assert answer["text"] == text
+    assert answer["intent"]["name"] == "order_status"
+    assert 0 <= answer["intent"]["confidence"] <= 1
+    ranking = answer["intent_ranking"]
+    assert 1 < len(ranking) <= 10
+    assert ranking[0]["name"] == "order_status"
+    assert all(set(r) == {"name", "confidence"} for r in ranking)
+    assert [r["confidence"] for r in ranking] == sorted((r["confidence"] for r in ranking), reverse=True)
+    assert answer["entities"] == [{"entity": "order_number", "value": "CT-100234", "start": 18, "end": 27}]
+
+
+def test_to_rasa_of_a_fallback_names_no_intent():
+    parse = Parse(text="hmm", intent=None, confidence=0.12, ranking=[("greet", 0.12), ("thanks", 0.05)],
+                  entities=[Entity("email", "a@b.co", 0, 6)])
+    answer = parse.to_rasa(ranking_size=1)
+    assert answer == {"text": "hmm", "intent": {"name": None, "confidence": 0.12},
+                      "intent_ranking": [{"name": "greet", "confidence": 0.12}],
+                      "entities": [{"entity": "email", "value": "a@b.co", "start": 0, "end": 6}]}
+
+
+# -- the model cache -------------------------------------------------------------------
+
+TOY = {
+    "greet": ["hello", "hi there", "good morning", "hey"],
+    "order_status": ["where is my order", "order status please", "has my order shipped", "track my order"],
+    OUT_OF_SCOPE: ["tell me a joke", "weather tomorrow", "who won the game"],
+}
+
+
+def test_the_cache_is_used_and_follows_the_examples(tmp_path, monkeypatch):
+    trained = []
+    real_train = hybrid.train
+    monkeypatch.setattr(hybrid, "train", lambda data: trained.append(1) or real_train(data))
+
+    first = build_matcher(TOY, threshold=0.5, margin=0.05, cache_dir=tmp_path)
+    assert len(trained) == 1 and len(list(tmp_path.glob("model-*.npz"))) == 1
+    again = build_matcher(TOY, threshold=0.5, margin=0.05, cache_dir=tmp_path)
+    assert len(trained) == 1                                  # loaded, not trained
+    for text in ["hey", "where's my order", "joke please"]:
+        assert again.parse(text).to_rasa() == first.parse(text).to_rasa()
+
+    changed = {**TOY, "greet": TOY["greet"] + ["howdy"]}       # an example changed: stale
+    build_matcher(changed, threshold=0.5, margin=0.05, cache_dir=tmp_path)
+    assert len(trained) == 2
+    assert hybrid.training_key(changed) != hybrid.training_key(TOY)
+
+
+def test_a_broken_cache_file_is_retrained(tmp_path):
+    build_matcher(TOY, threshold=0.5, margin=0.05, cache_dir=tmp_path)
+    (path,) = tmp_path.glob("model-*.npz")
+    path.write_bytes(b"not a zip file")
+    matcher = build_matcher(TOY, threshold=0.5, margin=0.05, cache_dir=tmp_path)
+    assert matcher.parse("hello").intent == "greet"
+
+
+def test_the_cache_can_be_switched_off(tmp_path, monkeypatch):
+    monkeypatch.setenv(hybrid.CACHE_ENV, "off")
+    assert hybrid.default_cache_dir() is None
+    monkeypatch.setenv(hybrid.CACHE_ENV, str(tmp_path / "here"))
+    assert hybrid.default_cache_dir() == tmp_path / "here"
+
+
+def test_analyzer_learns_which_company_names_the_brand_uses():
+    analyzer = Analyzer.fit({"payment_methods": ["can i pay with paypal", "paypal ok?"],
+                             OUT_OF_SCOPE: ["cancel my netflix"]}, OUT_OF_SCOPE)
+    assert analyzer.company(["cancel", "hulu"]) > 0.8           # never seen: someone else's
+    assert analyzer.company(["pay", "with", "paypal"]) < 0.5    # the brand's customers use it
+    assert analyzer.company(["where", "is", "my", "order"]) == 0
