@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test setup setup-test browser check-contract eval lint-intents clean
+.PHONY: run test setup setup-test browser check-contract eval lint-intents bench clean
 
 run: setup
 	$(BIN)/python run.py
@@ -43,6 +43,11 @@ eval: setup
 
 lint-intents: setup
 	$(BIN)/python -m chatbot intents check
+
+# Not part of the suite: minutes of load on this machine (docs/benchmarks.md).
+bench: setup
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python bench/run.py --quick
 
 clean:
 	rm -rf $(VENV) node_modules

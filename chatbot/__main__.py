@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -28,6 +29,7 @@ def _serve(args: argparse.Namespace) -> int:
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
+        tune_garbage_collector(settings)
         host, port = runner.addresses[0][:2]
         print(f"Listening on http://{host}:{port}", flush=True)
         stop = asyncio.Event()
@@ -37,8 +39,33 @@ def _serve(args: argparse.Namespace) -> int:
         await stop.wait()
         await runner.cleanup()
 
-    asyncio.run(serve())
+    if settings.uvloop and _uvloop_installed():
+        import uvloop
+        uvloop.run(serve())
+    else:
+        asyncio.run(serve())
     return 0
+
+
+def _uvloop_installed() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:     # not on this platform (uvloop has no Windows build)
+        return False
+    return True
+
+
+def tune_garbage_collector(settings: Settings) -> None:
+    """Why: with thousands of connections, CPython's default thresholds run a
+    full collection every few seconds that walks every live object, the
+    libraries and intents loaded at start-up included; those pauses (hundreds
+    of ms, docs/benchmarks.md) were the product's worst latency. Freezing what
+    start-up built and collecting the young generation less often removes them;
+    reference counting still frees almost everything at once."""
+    gc.collect()
+    if settings.gc_freeze:
+        gc.freeze()
+    gc.set_threshold(*settings.gc_threshold)
 
 
 def _load_items(path: Path):

@@ -106,8 +106,11 @@ class ChatService:
                     await self._say(conversation_id, Reply("Thank you for rating us!", "rating", 1.0))
                     return
                 await self.store.set_conversation_state(conversation_id, "bot", self.clock.now())
-            for reply in await self.dialogue.respond(user, conversation_id, text):
-                await self._say(conversation_id, reply)
+            turn = await self.dialogue.respond(user, conversation, text)
+            if not turn.replies:
+                await self.store.set_dialogue_state(conversation_id, turn.state)
+            for i, reply in enumerate(turn.replies):
+                await self._say(conversation_id, reply, dialogue_state=turn.state if i == 0 else None)
                 self.metrics.replies.labels(user.brand, reply.intent or "none").inc()
                 self.metrics.reply_seconds.labels(user.brand).observe(time.perf_counter() - started)
                 if reply.leave_message:
@@ -121,10 +124,12 @@ class ChatService:
                     if event["state"] == "offline":
                         await self.dialogue.expect(conversation_id, {"await": "offline_message"})
 
-    async def _say(self, conversation_id: int, reply: Reply) -> dict[str, Any]:
+    async def _say(self, conversation_id: int, reply: Reply,
+                   dialogue_state: dict[str, Any] | None = None) -> dict[str, Any]:
         row, _ = await self.store.add_message(
             conversation_id, sender_type="bot", sender_name=BOT_NAME, sender_id=None, text=reply.text,
-            intent=reply.intent, confidence=round(reply.confidence, 4), meta=reply.meta(), now=self.clock.now())
+            intent=reply.intent, confidence=round(reply.confidence, 4), meta=reply.meta(), now=self.clock.now(),
+            dialogue_state=dialogue_state)
         message = to_wire(row)
         await self.events.to_conversation(conversation_id, "message", message)
         return message

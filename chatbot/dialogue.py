@@ -20,7 +20,7 @@ from .clock import Clock
 from .knowledge import Knowledge
 from .nlu import Parse
 from .records import ENTITY_KIND, KIND_TABLE, KIND_WORD, RECORD_KIND, Context, Step
-from .store import Store
+from .store import Store, dialogue_state_of
 
 OTHER_ONE = re.compile(r"\b(the\s+)?other\s+(one|order|purchase|refund|withdrawal|package)\b|^\s*and\s+the\s+other\b",
                        re.I)
@@ -49,6 +49,15 @@ class Reply:
         if self.citation:
             meta["citation"] = self.citation
         return meta
+
+
+@dataclass
+class Turn:
+    """What one customer message led to: the bot's replies, and the
+    conversation's dialogue state after it, which the caller saves in the same
+    transaction as the first reply (a crash never keeps one without the other)."""
+    replies: list[Reply]
+    state: dict[str, Any]
 
 
 def fallback(brand: Brand, parse: Parse, repeated: bool) -> Reply:
@@ -97,16 +106,16 @@ class Dialogue:
         self.store = store
         self.clock = clock
 
-    async def respond(self, user: User, conversation_id: int, text: str) -> list[Reply]:
-        """The bot's replies to one customer message; updates the conversation's state."""
+    async def respond(self, user: User, conversation: dict[str, Any], text: str) -> Turn:
+        """The bot's replies to one customer message in `conversation` (its
+        stored row, dialogue state included), and the state after them."""
         brand = self.knowledge.brand(user.brand)
         parse = self.knowledge.parse(user.brand, text)
-        state = await self.store.dialogue_state(conversation_id)
-        ctx = Context(user, conversation_id, self.store, self.clock)
+        state = dialogue_state_of(conversation)
+        ctx = Context(user, conversation["id"], self.store, self.clock)
         reply = await self._turn(brand, parse, state, ctx, text)
         state["fallbacks"] = state.get("fallbacks", 0) + 1 if reply.intent is None else 0
-        await self.store.set_dialogue_state(conversation_id, state)
-        return [reply]
+        return Turn([reply], state)
 
     async def expect(self, conversation_id: int, pending: dict[str, Any]) -> None:
         """Wait for a particular answer next (set from outside a turn)."""

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     history_limit: int = 50
     tick_seconds: float = Field(1.0, description="how often the handoff timers run; 0 turns them off (tests)")
     watch_intents: bool = Field(True, description="reload intents when their files change")
+    uvloop: bool = Field(True, description="run the event loop on uvloop when it is installed (docs/benchmarks.md)")
+    gc_freeze: bool = Field(True, description="after start-up, move what was loaded (intents, libraries) out of "
+                                              "the garbage collector's sight (docs/benchmarks.md)")
+    gc_threshold: tuple[int, int, int] = Field((10_000, 10, 10), description="gc.set_threshold for serving")
 
     @property
     def attachments_dir(self) -> Path:

@@ -4,14 +4,21 @@ to a server database without touching the domain.
 
 SQLite work runs on one dedicated thread that owns the connection: the event
 loop never blocks on the disk, and writes are serialised, which is what makes
-per-conversation `seq` numbers gapless."""
+per-conversation `seq` numbers gapless.
+
+Group commit: when calls queue up while the thread is busy, it runs them
+together in one transaction, each inside its own savepoint (a call that fails
+is rolled back alone), commits once, and only then hands every result back to
+the event loop in one wake-up. Nothing is reported done before it is
+committed; under load, one commit and one wake-up serve many messages
+(docs/benchmarks.md)."""
 from __future__ import annotations
 
 import asyncio
 import json
+import queue
 import sqlite3
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -27,28 +34,57 @@ MESSAGE_COLUMNS = ("id, conversation_id, seq, sender_type, sender_name, sender_i
                    "intent, confidence, meta, created_at")
 
 
+_MESSAGE_KEYS = tuple(c.strip() for c in MESSAGE_COLUMNS.split(","))
+
+
 def _message_row(row: sqlite3.Row | tuple) -> dict[str, Any]:
-    keys = [c.strip() for c in MESSAGE_COLUMNS.split(",")]
-    message = dict(zip(keys, row))
+    message = dict(zip(_MESSAGE_KEYS, row))
     message["meta"] = json.loads(message["meta"]) if message["meta"] else {}
     return message
 
 
+def dialogue_state_of(conversation: dict[str, Any]) -> dict[str, Any]:
+    """The dialogue state stored in a conversation row (`Store.conversation`)."""
+    raw = conversation.get("dialogue_state")
+    return json.loads(raw) if raw else {}
+
+
+class StoreClosed(RuntimeError):
+    """A call reached the store after it was closed (the server is stopping)."""
+
+
+_CLOSE = object()   # queued by Store.close: the thread closes the connection and stops
+
+
+def _settle(outcomes: list[tuple[asyncio.Future, bool, Any]]) -> None:
+    for future, ok, value in outcomes:
+        if future.cancelled():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
 class Store:
+    MAX_BATCH = 64     # calls per group commit: bounds how long the first one waits for the last
+
     def __init__(self, path: Path | str, synchronous: str = "NORMAL") -> None:
         self.path = str(path)
         self.synchronous = synchronous
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
-        self._local = threading.local()
+        self._calls: queue.SimpleQueue = queue.SimpleQueue()
+        self._db_handle: Database | None = None
+        self._closing = False
+        self._thread = threading.Thread(target=self._serve_calls, name="store", daemon=True)
+        self._thread.start()
 
     # -- plumbing -----------------------------------------------------------------
 
     def _db(self) -> Database:
-        db = getattr(self._local, "db", None)
-        if db is None:
+        if self._db_handle is None:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, isolation_level=None)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db = Database(conn)
             db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode: a commit survives a crash of the process;
@@ -56,23 +92,85 @@ class Store:
             db.execute(f"PRAGMA synchronous={self.synchronous}")
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA busy_timeout=5000")
-            self._local.db = db
-        return db
+            self._db_handle = db
+        return self._db_handle
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._closing:
+            raise StoreClosed("the store is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(self._db(), *args))
+        future = loop.create_future()
+        self._calls.put((fn, args, loop, future))
+        return await future
+
+    def _serve_calls(self) -> None:
+        """The store's thread: take the calls waiting, run them as one group
+        commit, and report them done after the commit; at _CLOSE, close the
+        connection and stop."""
+        while True:
+            batch = [self._calls.get()]
+            while len(batch) < self.MAX_BATCH and batch[-1][0] is not _CLOSE:
+                try:
+                    batch.append(self._calls.get_nowait())
+                except queue.Empty:
+                    break
+            closing = batch[-1][0] is _CLOSE
+            calls = batch[:-1] if closing else batch
+            if calls:
+                self._run_batch(calls)
+            if closing:
+                if self._db_handle is not None:
+                    self._db_handle.close()
+                    self._db_handle = None
+                _, _, loop, future = batch[-1]
+                loop.call_soon_threadsafe(_settle, [(future, True, None)])
+                return
+
+    def _run_batch(self, batch: list[tuple]) -> None:
+        outcomes: list[tuple[Any, bool, Any]] = []
+        try:
+            db = self._db()
+            grouped = len(batch) > 1 and not db.conn.in_transaction
+            if grouped:
+                db.execute("BEGIN")
+            for fn, args, _, future in batch:
+                try:
+                    if grouped:
+                        with db.atomic():          # a savepoint: a failing call is undone alone
+                            outcomes.append((future, True, fn(db, *args)))
+                    else:
+                        outcomes.append((future, True, fn(db, *args)))
+                except BaseException as e:  # noqa: BLE001 - handed to the caller
+                    outcomes.append((future, False, e))
+            if grouped:
+                db.execute("COMMIT")
+        except BaseException as e:  # noqa: BLE001 - the commit failed: nothing of the batch happened
+            if self._db_handle is not None and self._db_handle.conn.in_transaction:
+                self._db_handle.conn.rollback()
+            outcomes = [(future, False, e) for _, _, _, future in batch]
+        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+        for (_, _, loop, _), outcome in zip(batch, outcomes):
+            by_loop.setdefault(loop, []).append(outcome)
+        for loop, settled in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, settled)
+            except RuntimeError:       # that loop has closed: nobody is waiting any more
+                pass
 
     async def open(self) -> int:
         """Create or upgrade the schema; returns its version."""
         return await self._call(migrate)
 
     async def close(self) -> None:
-        def _close(db: Database) -> None:
-            db.close()
-            self._local.db = None
-        await self._call(_close)
-        self._executor.shutdown(wait=True)
+        """Finish the calls already made, close the connection; later calls raise StoreClosed."""
+        if self._closing:
+            return
+        self._closing = True
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._calls.put((_CLOSE, (), loop, future))
+        await future
+        await loop.run_in_executor(None, self._thread.join)
 
     async def integrity_check(self) -> str:
         return await self._call(lambda db: db.execute("PRAGMA integrity_check").fetchone()[0])
@@ -192,24 +290,29 @@ class Store:
     async def add_message(self, conversation_id: int, *, sender_type: str, sender_name: str,
                           sender_id: int | None, text: str, now: datetime, client_id: str | None = None,
                           intent: str | None = None, confidence: float | None = None,
-                          meta: dict[str, Any] | None = None) -> tuple[dict[str, Any], bool]:
+                          meta: dict[str, Any] | None = None,
+                          dialogue_state: dict[str, Any] | None = None) -> tuple[dict[str, Any], bool]:
         """Store a message with the next `seq` of its conversation, committed
         before this returns. A `client_id` seen before in the conversation is
-        not stored again: the first message comes back with created=False."""
+        not stored again: the first message comes back with created=False.
+        With `dialogue_state`, the conversation's state is saved in the same
+        transaction."""
+        stamp = isoformat(now)
+        state = json.dumps(dialogue_state) if dialogue_state is not None else None
+
         def _add(db: Database) -> tuple[dict[str, Any], bool]:
             with db.atomic():
-                cursor = db.execute(
+                inserted = db.execute(
                     f"INSERT INTO messages ({MESSAGE_COLUMNS.replace('id, ', '', 1)}) "
                     "VALUES (?, (SELECT last_seq + 1 FROM conversations WHERE id = ?), "
-                    "?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    f"?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING {MESSAGE_COLUMNS}",
                     [conversation_id, conversation_id, sender_type, sender_name, sender_id, text, client_id,
-                     intent, confidence, json.dumps(meta) if meta else None, isoformat(now)])
-                if cursor.rowcount == 1:
-                    db.execute("UPDATE conversations SET last_seq = last_seq + 1, updated_at = ? WHERE id = ?",
-                               [isoformat(now), conversation_id])
-                    row = db.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?",
-                                     [cursor.lastrowid]).fetchone()
-                    return _message_row(row), True
+                     intent, confidence, json.dumps(meta) if meta else None, stamp]).fetchall()
+                if inserted:
+                    db.execute("UPDATE conversations SET last_seq = last_seq + 1, updated_at = ?, "
+                               "dialogue_state = coalesce(?, dialogue_state) WHERE id = ?",
+                               [stamp, state, conversation_id])
+                    return _message_row(inserted[0]), True
                 row = db.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? "
                                  "AND client_id = ?", [conversation_id, client_id]).fetchone()
                 return _message_row(row), False

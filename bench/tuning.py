@@ -1,0 +1,119 @@
+"""Runtime tunings the benchmark can switch on for both servers alike, to
+measure what a change to the product would bring before making it:
+
+  --uvloop             run the event loop on uvloop
+  --gc-freeze          after the server has started, gc.collect() then gc.freeze():
+                       what was built at start (intents, matcher, libraries) is
+                       never scanned again by the cyclic collector
+  --gc-threshold A,B,C gc.set_threshold(A, B, C)
+  --gc-log PATH        time every collection; write a summary to PATH at exit
+  --no-ws-compression  never negotiate permessage-deflate on the Socket.IO
+                       WebSocket (python-engineio creates aiohttp's
+                       WebSocketResponse with compress=True, the default)
+  --switch-interval S  sys.setswitchinterval(S): how long a thread may keep the
+                       GIL while another waits (default 0.005)
+"""
+from __future__ import annotations
+
+import argparse
+import atexit
+import gc
+import json
+import threading
+import time
+from pathlib import Path
+
+
+def tuning_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--uvloop", action="store_true")
+    p.add_argument("--gc-freeze", action="store_true")
+    p.add_argument("--gc-threshold")
+    p.add_argument("--gc-log", type=Path)
+    p.add_argument("--no-ws-compression", action="store_true")
+    p.add_argument("--switch-interval", type=float)
+
+
+def _after_start(fn) -> None:
+    """Run fn() right after the aiohttp site starts listening."""
+    from aiohttp import web
+    original = web.TCPSite.start
+
+    async def start(self) -> None:
+        await original(self)
+        fn()
+    web.TCPSite.start = start
+
+
+def apply_tuning(args: argparse.Namespace) -> None:
+    if args.uvloop:
+        import uvloop
+        uvloop.install()
+    if args.gc_threshold:
+        gc.set_threshold(*(int(x) for x in args.gc_threshold.split(",")))
+    if args.gc_freeze:
+        _after_start(lambda: (gc.collect(), gc.freeze()))
+    if args.gc_log:
+        _log_collections(args.gc_log)
+    if args.no_ws_compression:
+        import functools
+
+        import engineio.async_drivers.aiohttp as driver
+        from aiohttp.web import WebSocketResponse
+        driver.WebSocketResponse = functools.partial(WebSocketResponse, compress=False)
+    if args.switch_interval:
+        import sys
+        sys.setswitchinterval(args.switch_interval)
+
+
+def _log_collections(path: Path) -> None:
+    pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    cpu: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    started = [0.0, 0.0]
+    frozen = [0]
+    full: list[tuple[float, float, float]] = []     # (wall-clock end, seconds, CPU seconds) of each gen2 pass
+    long: list[tuple[float, int, float, float]] = []   # any pass over 2 ms: (end, generation, seconds, CPU)
+
+    def callback(phase: str, info: dict) -> None:
+        if phase == "start":
+            started[0], started[1] = time.perf_counter(), time.thread_time()
+        else:
+            took, spent = time.perf_counter() - started[0], time.thread_time() - started[1]
+            pauses[info["generation"]].append(took)
+            cpu[info["generation"]].append(spent)
+            if info["generation"] == 2:
+                full.append((time.time(), took, spent))
+            if took > 0.002:
+                long.append((time.time(), info["generation"], took, spent))
+
+    gc.callbacks.append(callback)
+    _after_start(lambda: frozen.__setitem__(0, gc.get_freeze_count()))
+
+    def write(final: bool = False) -> None:
+        out = {"threshold": gc.get_threshold(), "frozen_objects": gc.get_freeze_count(),
+               "frozen_at_start": frozen[0], "gc_counts": gc.get_count()}
+        if final:
+            out["tracked_objects_at_exit"] = len(gc.get_objects())
+        for gen, raw in pauses.items():
+            values = sorted(raw)
+            spent = sorted(cpu[gen])
+            out[f"gen{gen}"] = {
+                "count": len(values), "total_ms": round(sum(values) * 1000, 1),
+                "p99_ms": round(values[int(len(values) * 0.99) - 1] * 1000, 2) if values else None,
+                "max_ms": round(values[-1] * 1000, 2) if values else None,
+                # CPU time of the pass: its own cost, whatever else the machine was doing
+                "max_cpu_ms": round(spent[-1] * 1000, 2) if spent else None}
+        out["gen2_events"] = [[round(t, 3), round(d * 1000, 2), round(c * 1000, 2)] for t, d, c in full[-500:]]
+        out["long_pauses"] = [[round(t, 3), g, round(d * 1000, 2), round(c * 1000, 2)] for t, g, d, c in long[-2000:]]
+        tmp = path.with_name(path.name + f".{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(out, indent=2))
+        tmp.replace(path)                          # readers never see half a file
+    atexit.register(write, True)
+
+    def every_few_seconds() -> None:         # a server killed at the end still leaves its figures
+        while True:
+            time.sleep(2)
+            try:
+                write()
+            except Exception:  # noqa: BLE001 - diagnostics only
+                pass
+    threading.Thread(target=every_few_seconds, daemon=True, name="gc-log").start()
