@@ -231,7 +231,7 @@ def full_collections(gc_log: dict[str, Any], window: list[float]) -> list[float]
 def gc_pauses(gc_log: dict[str, Any], window: list[float]) -> dict[str, Any]:
     """The server's GC passes over 2 ms that ended inside a measured window, per generation."""
     out: dict[str, Any] = {}
-    for t, gen, wall, cpu in gc_log.get("long_pauses", []):
+    for t, gen, wall, cpu, *_ in gc_log.get("long_pauses", []):
         if window[0] <= t <= window[1]:
             g = out.setdefault(f"gen{gen}", {"count": 0, "max_ms": 0.0, "max_cpu_ms": 0.0, "total_ms": 0.0})
             g["count"] += 1

@@ -71,7 +71,7 @@ def _log_collections(path: Path) -> None:
     started = [0.0, 0.0]
     frozen = [0]
     full: list[tuple[float, float, float]] = []     # (wall-clock end, seconds, CPU seconds) of each gen2 pass
-    long: list[tuple[float, int, float, float]] = []   # any pass over 2 ms: (end, generation, seconds, CPU)
+    long: list[tuple[float, int, float, float, int]] = []   # passes over 2 ms: (end, generation, seconds, CPU, freed)
 
     def callback(phase: str, info: dict) -> None:
         if phase == "start":
@@ -83,7 +83,7 @@ def _log_collections(path: Path) -> None:
             if info["generation"] == 2:
                 full.append((time.time(), took, spent))
             if took > 0.002:
-                long.append((time.time(), info["generation"], took, spent))
+                long.append((time.time(), info["generation"], took, spent, info.get("collected", 0)))
 
     gc.callbacks.append(callback)
     _after_start(lambda: frozen.__setitem__(0, gc.get_freeze_count()))
@@ -103,7 +103,8 @@ def _log_collections(path: Path) -> None:
                 # CPU time of the pass: its own cost, whatever else the machine was doing
                 "max_cpu_ms": round(spent[-1] * 1000, 2) if spent else None}
         out["gen2_events"] = [[round(t, 3), round(d * 1000, 2), round(c * 1000, 2)] for t, d, c in full[-500:]]
-        out["long_pauses"] = [[round(t, 3), g, round(d * 1000, 2), round(c * 1000, 2)] for t, g, d, c in long[-2000:]]
+        out["long_pauses"] = [[round(t, 3), g, round(d * 1000, 2), round(c * 1000, 2), n]
+                              for t, g, d, c, n in long[-2000:]]
         tmp = path.with_name(path.name + f".{threading.get_ident()}.tmp")
         tmp.write_text(json.dumps(out, indent=2))
         tmp.replace(path)                          # readers never see half a file
