@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     uvloop: bool = Field(True, description="run the event loop on uvloop when it is installed (docs/benchmarks.md)")
     gc_freeze: bool = Field(True, description="after start-up, move what was loaded (intents, libraries) out of "
                                               "the garbage collector's sight (docs/benchmarks.md)")
+    websocket_compression: bool = Field(False, description="accept permessage-deflate on Socket.IO WebSockets "
+                                                            "(about 90 KB more per connection)")
     gc_threshold: tuple[int, int, int] = Field((10_000, 10, 10), description="gc.set_threshold for serving")
 
     @property

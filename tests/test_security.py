@@ -11,7 +11,7 @@ import jwt
 import pytest
 import socketio
 
-from helpers import ALICE, BOB, CAROL, ChatClient
+from helpers import ALICE, BOB, CAROL, ChatClient, make_settings, start_server
 
 SECRET = "cltiktok-test-secret-0123456789abcdef"
 TTR_SECRET = "ttr-e-test-secret-0123456789abcdef"
@@ -195,3 +195,24 @@ async def test_oversized_inputs_are_refused(server, clients):
         await asyncio.sleep(0.02)
     assert not big.sio.connected                                          # that socket is dropped...
     assert (await client.ask("hello"))["intent"] == "greet"               # ...the others carry on
+
+
+async def _agreed_compression(url: str) -> int:
+    """Open the Socket.IO WebSocket offering permessage-deflate, as browsers do;
+    the window bits the server agreed to (0: no compression)."""
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(f"{url}/socket.io/?EIO=4&transport=websocket", compress=15) as ws:
+            await ws.receive(timeout=5)      # Engine.IO's open packet: the socket works
+            return ws.compress
+
+
+async def test_sockets_decline_permessage_deflate_unless_configured(tmp_path):
+    """Each compressed socket keeps zlib windows: about 90 KB of server memory
+    (docs/benchmarks.md). Declined by default; a setting turns it back on."""
+    for compression in (False, True):
+        srv = await start_server(make_settings(tmp_path / str(compression), websocket_compression=compression))
+        try:
+            agreed = await _agreed_compression(srv.url)
+        finally:
+            await srv.runner.cleanup()
+        assert bool(agreed) is compression, agreed

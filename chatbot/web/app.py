@@ -39,7 +39,10 @@ MAX_SOCKET_MESSAGE = 64 * 1024
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> web.Application:
     settings = settings or Settings()
     clock = clock or SystemClock()
-    app = web.Application(middlewares=[http.errors_middleware, security.origin_middleware],
+    middlewares = [http.errors_middleware, security.origin_middleware]
+    if not settings.websocket_compression:
+        middlewares.append(http.no_websocket_compression)
+    app = web.Application(middlewares=middlewares,
                           client_max_size=http.MAX_UPLOAD_BODY)
     store = Store(settings.db)
     knowledge = Knowledge(settings.intents_dir)

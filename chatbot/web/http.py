@@ -31,6 +31,20 @@ def error_response(status: int, code: str, detail: str) -> web.Response:
 
 
 @web.middleware
+async def no_websocket_compression(request: web.Request, handler) -> web.StreamResponse:
+    """Decline permessage-deflate on the Socket.IO WebSocket. Why: browsers
+    offer it, and its zlib windows cost each connection about 90 KB of server
+    memory for little gain on short JSON messages (docs/benchmarks.md);
+    python-engineio has no setting for it, so the offer is removed before the
+    request reaches it."""
+    if "Sec-WebSocket-Extensions" in request.headers and request.path.startswith("/socket.io/"):
+        headers = request.headers.copy()
+        del headers["Sec-WebSocket-Extensions"]
+        request = request.clone(headers=headers)
+    return await handler(request)
+
+
+@web.middleware
 async def errors_middleware(request: web.Request, handler) -> web.StreamResponse:
     try:
         response = await handler(request)
