@@ -12,6 +12,10 @@ measure what a change to the product would bring before making it:
                        WebSocketResponse with compress=True, the default)
   --switch-interval S  sys.setswitchinterval(S): how long a thread may keep the
                        GIL while another waits (default 0.005)
+
+With --gc-log and BENCH_GC_COUNT_YOUNG=1 in the environment, each collection
+also counts the objects it examines, and the big ones (over 150,000) are
+sorted by type ("young_kinds"): slow, for diagnosis only.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import argparse
 import atexit
 import gc
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -71,10 +76,22 @@ def _log_collections(path: Path) -> None:
     started = [0.0, 0.0]
     frozen = [0]
     full: list[tuple[float, float, float]] = []     # (wall-clock end, seconds, CPU seconds) of each gen2 pass
-    long: list[tuple[float, int, float, float, int]] = []   # passes over 2 ms: (end, generation, seconds, CPU, freed)
+    long: list[tuple] = []   # passes over 2 ms: (end, generation, seconds, CPU, freed, objects examined or 0)
+
+    young = [0]
+    kinds: list = []
 
     def callback(phase: str, info: dict) -> None:
         if phase == "start":
+            if os.environ.get("BENCH_GC_COUNT_YOUNG"):   # diagnostics: how big the generation being collected is
+                objects = [o for g in range(info["generation"] + 1) for o in gc.get_objects(g)]
+                young[0] = len(objects)
+                if len(objects) > 150_000:     # what fills it, by type and owner module (the last few)
+                    import collections
+                    kinds.append([time.time(), info["generation"], len(objects), collections.Counter(
+                        f"{type(o).__module__}.{type(o).__qualname__}" for o in objects).most_common(25)])
+                    del kinds[:-12]
+                del objects
             started[0], started[1] = time.perf_counter(), time.thread_time()
         else:
             took, spent = time.perf_counter() - started[0], time.thread_time() - started[1]
@@ -83,7 +100,7 @@ def _log_collections(path: Path) -> None:
             if info["generation"] == 2:
                 full.append((time.time(), took, spent))
             if took > 0.002:
-                long.append((time.time(), info["generation"], took, spent, info.get("collected", 0)))
+                long.append((time.time(), info["generation"], took, spent, info.get("collected", 0), young[0]))
 
     gc.callbacks.append(callback)
     _after_start(lambda: frozen.__setitem__(0, gc.get_freeze_count()))
@@ -102,9 +119,10 @@ def _log_collections(path: Path) -> None:
                 "max_ms": round(values[-1] * 1000, 2) if values else None,
                 # CPU time of the pass: its own cost, whatever else the machine was doing
                 "max_cpu_ms": round(spent[-1] * 1000, 2) if spent else None}
+        out["young_kinds"] = kinds
         out["gen2_events"] = [[round(t, 3), round(d * 1000, 2), round(c * 1000, 2)] for t, d, c in full[-500:]]
-        out["long_pauses"] = [[round(t, 3), g, round(d * 1000, 2), round(c * 1000, 2), n]
-                              for t, g, d, c, n in long[-2000:]]
+        out["long_pauses"] = [[round(t, 3), g, round(d * 1000, 2), round(c * 1000, 2), n, y]
+                              for t, g, d, c, n, y in long[-2000:]]
         tmp = path.with_name(path.name + f".{threading.get_ident()}.tmp")
         tmp.write_text(json.dumps(out, indent=2))
         tmp.replace(path)                          # readers never see half a file
