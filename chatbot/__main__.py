@@ -56,12 +56,13 @@ def _uvloop_installed() -> bool:
 
 
 def tune_garbage_collector(settings: Settings) -> None:
-    """Why: with thousands of connections, CPython's default thresholds run a
-    full collection every few seconds that walks every live object, the
-    libraries and intents loaded at start-up included; those pauses (hundreds
-    of ms, docs/benchmarks.md) were the product's worst latency. Freezing what
-    start-up built and collecting the young generation less often removes them;
-    reference counting still frees almost everything at once."""
+    """Why: with thousands of connections, CPython's default thresholds ran
+    full collections every few seconds that walked every live object, the
+    libraries and intents loaded at start-up included (pauses of hundreds of
+    ms, docs/benchmarks.md). Frozen, what start-up built is never walked
+    again, and a higher young threshold makes collections rarer; reference
+    counting still frees almost everything at once. The pauses that remain
+    come from python-engineio's per-socket objects (docs/benchmarks.md)."""
     gc.collect()
     if settings.gc_freeze:
         gc.freeze()
