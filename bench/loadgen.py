@@ -152,6 +152,14 @@ def own_cpu_seconds() -> float:
     return t.user + t.system
 
 
+def machine_busy_seconds() -> float:
+    """Busy CPU seconds of the whole machine (/proc/stat), to tell what other
+    processes took during a measurement."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 # -- the texts customers type -----------------------------------------------------------------
 
 def load_texts(path: Path | None = None) -> dict[str, list[str]]:

@@ -34,19 +34,9 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 # BENCH_PRODUCT_REPO: measure another checkout (a patched copy), as bench/tuned_server.py does
 sys.path.insert(0, os.environ.get("BENCH_PRODUCT_REPO") or str(REPO))
-from loadgen import load_texts, summary_ms  # noqa: E402
+from loadgen import load_texts, machine_busy_seconds, own_cpu_seconds, summary_ms  # noqa: E402
 
 perf = time.perf_counter
-
-
-def _machine_busy() -> float:
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_cpu() -> float:
-    t = os.times()
-    return t.user + t.system
 
 
 def bench_parse(passes: int) -> dict[str, Any]:
@@ -220,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
     # other sessions may share the machine: say how much CPU they took meanwhile
-    busy0, own0, t0 = _machine_busy(), _own_cpu(), perf()
+    busy0, own0, t0 = machine_busy_seconds(), own_cpu_seconds(), perf()
     import chatbot
     out: dict[str, Any] = {"chatbot": str(list(chatbot.__path__)[0]),
                            "parse": bench_parse(passes=3 if args.quick else 20)}
@@ -228,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     out["store"] = asyncio.run(bench_store(writes=2000 if args.quick else 10000, concurrency=50))
     s = out["store"]
     wall = perf() - t0
-    out["machine_other_cpu_share"] = round(max(0.0, _machine_busy() - busy0 - (_own_cpu() - own0)) / wall, 3)
+    out["machine_other_cpu_share"] = round(max(0.0, machine_busy_seconds() - busy0 - (own_cpu_seconds() - own0)) / wall, 3)
     out["summary"] = {
         "parse_p99_ms": out["parse"]["latency_ms"]["p99"], "parse_cpu_p99_ms": out["parse"]["cpu_ms"]["p99"],
         "parse_per_second": out["parse"]["per_second"],

@@ -84,19 +84,6 @@ def machine() -> dict[str, Any]:
             "fd_limit": __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)[0]}
 
 
-class SystemCpu:
-    """Busy CPU seconds of the whole machine (/proc/stat), to tell what other
-    processes took during a measurement."""
-
-    def __init__(self) -> None:
-        self.tick = os.sysconf("SC_CLK_TCK")
-
-    def busy(self) -> float:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-        return (sum(fields[:8]) - idle) / self.tick
-
-
 # -- servers ------------------------------------------------------------------------------------------
 
 class Server:
@@ -172,13 +159,12 @@ async def wait_quiet(args: argparse.Namespace, watches: list[lg.ProcWatch]) -> d
     """Other sessions may share this machine: wait (bounded) until what other
     processes use stays under --quiet-load cores for a second, so a round is
     not measured while something else eats the CPU. Returns what was seen."""
-    sysc = SystemCpu()
     started = perf()
     while True:
-        busy0, own0 = sysc.busy(), lg.own_cpu_seconds()
+        busy0, own0 = lg.machine_busy_seconds(), lg.own_cpu_seconds()
         ours0 = sum(w.cpu_seconds() for w in watches)
         await asyncio.sleep(1.0)
-        other = sysc.busy() - busy0 - (lg.own_cpu_seconds() - own0) - (sum(w.cpu_seconds() for w in watches) - ours0)
+        other = lg.machine_busy_seconds() - busy0 - (lg.own_cpu_seconds() - own0) - (sum(w.cpu_seconds() for w in watches) - ours0)
         waited = perf() - started
         if other <= args.quiet_load or waited >= args.quiet_wait:
             return {"other_load_before": round(max(0.0, other), 2), "waited_seconds": round(waited, 1)}
@@ -191,12 +177,11 @@ async def settle(watch: lg.ProcWatch, seconds: float = 1.0) -> int:
 
 async def measured(server: Server, fn, *args, **kwargs) -> dict[str, Any]:
     """Run one load step, with the server's CPU and peak RSS and the machine's other load beside it."""
-    sysc = SystemCpu()
     gc.collect()
     gc.freeze()
     gc.disable()                    # the generator must not pause mid-round and blame the server
     (user0, sys0), cs0 = server.watch.cpu_split(), server.watch.context_switches()
-    cpu0, own0, busy0, t0 = user0 + sys0, lg.own_cpu_seconds(), sysc.busy(), perf()
+    cpu0, own0, busy0, t0 = user0 + sys0, lg.own_cpu_seconds(), lg.machine_busy_seconds(), perf()
     wall0 = time.time()
     try:
         with lg.Sampler(server.watch) as sampler:
@@ -208,7 +193,7 @@ async def measured(server: Server, fn, *args, **kwargs) -> dict[str, Any]:
     user1, sys1 = server.watch.cpu_split()
     server_cpu = user1 + sys1 - cpu0
     own = lg.own_cpu_seconds() - own0
-    busy = sysc.busy() - busy0
+    busy = lg.machine_busy_seconds() - busy0
     result["server"] = {"cpu_seconds": round(server_cpu, 3), "cpu_share": round(server_cpu / wall, 3),
                         "user_seconds": round(user1 - user0, 3), "system_seconds": round(sys1 - sys0, 3),
                         "context_switches": server.watch.context_switches() - cs0,

@@ -107,8 +107,6 @@ class ChatService:
                     return
                 await self.store.set_conversation_state(conversation_id, "bot", self.clock.now())
             turn = await self.dialogue.respond(user, conversation, text)
-            if not turn.replies:
-                await self.store.set_dialogue_state(conversation_id, turn.state)
             for i, reply in enumerate(turn.replies):
                 await self._say(conversation_id, reply, dialogue_state=turn.state if i == 0 else None)
                 self.metrics.replies.labels(user.brand, reply.intent or "none").inc()

@@ -53,9 +53,9 @@ class Reply:
 
 @dataclass
 class Turn:
-    """What one customer message led to: the bot's replies, and the
-    conversation's dialogue state after it, which the caller saves in the same
-    transaction as the first reply (a crash never keeps one without the other)."""
+    """What one customer message led to: the bot's replies (at least one), and
+    the conversation's dialogue state after it, which the caller saves in the
+    same transaction as the first reply (a crash never keeps one without the other)."""
     replies: list[Reply]
     state: dict[str, Any]
 
