@@ -7,8 +7,10 @@ product and reports the product's figures as a ratio of these.
 
     python bench/echo_server.py --port 0       # prints "Listening on http://HOST:PORT"
 
---uvloop and --gc-freeze apply the same tunings bench/tuned_server.py applies
-to the product, so both sides of a comparison always run on the same stack.
+The tuning flags of bench/tuning.py (--uvloop, --gc-freeze, --gc-pace, ...)
+mean here what they mean for the product (bench/tuned_server.py), so both
+sides of a comparison always run on the same stack. The one thing it takes
+from the product is chatbot/runtime.py, the collector pacing, for that reason.
 """
 from __future__ import annotations
 

@@ -54,6 +54,21 @@ NOISY = 0.3      # cores used by other processes above which a measurement is fl
 QUIET_WAIT = 30  # seconds a chat round waits at most for the machine to calm down
 perf = time.perf_counter
 
+
+def _product_defaults() -> str:
+    """The runtime tunings the product runs with by default (chatbot/settings.py),
+    as a --tune value: the echo server gets the same unless told otherwise."""
+    from chatbot.settings import Settings
+    d = {name: field.default for name, field in Settings.model_fields.items()}
+    parts = ["uvloop"] * d["uvloop"] + ["gc-freeze"] * d["gc_freeze"]
+    parts.append("gc-threshold=" + "/".join(str(x) for x in d["gc_threshold"]))
+    if d["gc_young_seconds"] or d["gc_full_seconds"]:
+        parts.append(f"gc-pace={d['gc_young_seconds']:g}/{d['gc_young_pause_ms']:g}/{d['gc_full_seconds']:g}")
+    return ",".join(parts)
+
+
+PRODUCT_DEFAULTS = _product_defaults()
+
 GOALS = {
     "hold_connections": 10_000, "hold_seconds": 300, "kb_per_idle_connection": 40,
     "rate_500": {"p50_ms": 5, "p99_ms": 25}, "sweep_p99_ms": 50, "min_rate": 1000, "min_share_of_echo": 0.5,
@@ -73,12 +88,14 @@ def machine() -> dict[str, Any]:
         mem_kb = int(Path("/proc/meminfo").read_text().split("\n")[0].split()[1])
     except OSError:
         mem_kb = 0
+    from importlib.metadata import PackageNotFoundError, version
     versions = {}
-    for name in ("aiohttp", "socketio", "engineio", "uvloop"):
+    for module, dist in (("aiohttp", "aiohttp"), ("socketio", "python-socketio"), ("engineio", "python-engineio"),
+                         ("uvloop", "uvloop")):
         try:
-            versions[name] = __import__(name).__version__
-        except (ImportError, AttributeError):
-            versions[name] = None
+            versions[module] = version(dist)
+        except PackageNotFoundError:
+            versions[module] = None
     return {"nproc": os.cpu_count(), "cpu_model": model, "ram_gib": round(mem_kb / 2**20, 1),
             "python": platform.python_version(), "kernel": platform.release(), "packages": versions,
             "fd_limit": __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)[0]}
@@ -247,8 +264,10 @@ async def profile_round(server: Server, seconds: float, outdir: Path, name: str)
     spy = shutil.which("py-spy") or str(Path(PY).parent / "py-spy")
     if not Path(spy).exists():
         return None
+    # --gil: only the thread holding the GIL is sampled; without it py-spy counts the loop
+    # thread's wait for the GIL as work in uvloop's C code (docs/benchmarks.md).
     return subprocess.Popen([spy, "record", "--pid", str(server.proc.pid), "--duration", str(int(seconds)),
-                             "--rate", "200", "--format", "raw", "--nonblocking", "--threads",
+                             "--rate", "200", "--format", "raw", "--nonblocking", "--threads", "--gil",
                              "-o", str(outdir / f"profile-{name}.txt")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -619,9 +638,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--deflate-connections", type=int)
     p.add_argument("--login-sample", type=int)
     p.add_argument("--login-concurrency", type=int, default=4)
-    p.add_argument("--tune", default="", help="for both servers: comma-separated uvloop, gc-freeze, "
-                                              "gc-threshold=A/B/C, no-ws-compression, switch-interval=S "
-                                              "(see bench/tuning.py)")
+    p.add_argument("--tune", default=PRODUCT_DEFAULTS,
+                   help="for both servers: comma-separated uvloop, gc-freeze, gc-threshold=A/B/C, gc-pace=Y/P/F, "
+                        "no-ws-compression, switch-interval=S (see bench/tuning.py); default: the product's "
+                        f"own settings, {PRODUCT_DEFAULTS!r}; '' runs both untuned")
     p.add_argument("--product-repo", type=Path, help="benchmark the product from this checkout instead "
                                                     "(e.g. a copy with a proposed patch applied)")
     p.add_argument("--profile", action="store_true", help="py-spy the product during one sweep round")
@@ -665,6 +685,8 @@ def tuning_flags(spec: str) -> list[str]:
             flags += ["--switch-interval", item.split("=", 1)[1]]
         elif item.startswith("gc-threshold="):
             flags += ["--gc-threshold", item.split("=", 1)[1].replace("/", ",")]
+        elif item.startswith("gc-pace="):
+            flags += ["--gc-pace", item.split("=", 1)[1].replace("/", ",")]
         else:
             raise SystemExit(f"unknown tuning {item!r}")
     return flags

@@ -14,7 +14,7 @@ HERE = Path(__file__).resolve().parent
 # BENCH_PRODUCT_REPO: benchmark another checkout (a patched copy) with the same wrapper
 sys.path.insert(0, os.environ.get("BENCH_PRODUCT_REPO") or str(HERE.parent))
 sys.path.insert(0, str(HERE))
-from tuning import apply_tuning, tuning_args  # noqa: E402
+from tuning import apply_tuning, product_settings, tuning_args  # noqa: E402
 
 
 def main() -> int:
@@ -26,7 +26,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     tuning_args(p)
     args = p.parse_args(argv)
-    apply_tuning(args)
+    os.environ.update(product_settings(args))
+    apply_tuning(args, runtime=False)
     from chatbot.__main__ import main as chatbot_main
     print(f"chatbot from {Path(sys.modules['chatbot.__main__'].__file__).parent}", file=sys.stderr, flush=True)
     return chatbot_main(["serve", *rest])

@@ -6,6 +6,12 @@ measure what a change to the product would bring before making it:
                        what was built at start (intents, matcher, libraries) is
                        never scanned again by the cyclic collector
   --gc-threshold A,B,C gc.set_threshold(A, B, C)
+  --gc-pace Y,P,F      collect the young generations at least every Y s, more
+                       often when a pass takes over P ms, and everything every
+                       F s, instead of by CPython's allocation counts: the
+                       product's gc_young_seconds, gc_young_pause_ms and
+                       gc_full_seconds, run by chatbot/runtime.py (which
+                       imports nothing else of the product)
   --gc-log PATH        time every collection; write a summary to PATH at exit
   --no-ws-compression  never negotiate permessage-deflate on the Socket.IO
                        WebSocket (python-engineio creates aiohttp's
@@ -20,19 +26,25 @@ sorted by type ("young_kinds"): slow, for diagnosis only.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import atexit
 import gc
 import json
 import os
+import sys
 import threading
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from chatbot.runtime import pace_collections, tune_garbage_collector  # noqa: E402  # the same collector as the product
 
 
 def tuning_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--uvloop", action="store_true")
     p.add_argument("--gc-freeze", action="store_true")
     p.add_argument("--gc-threshold")
+    p.add_argument("--gc-pace")
     p.add_argument("--gc-log", type=Path)
     p.add_argument("--no-ws-compression", action="store_true")
     p.add_argument("--switch-interval", type=float)
@@ -49,14 +61,22 @@ def _after_start(fn) -> None:
     web.TCPSite.start = start
 
 
-def apply_tuning(args: argparse.Namespace) -> None:
-    if args.uvloop:
-        import uvloop
-        uvloop.install()
-    if args.gc_threshold:
-        gc.set_threshold(*(int(x) for x in args.gc_threshold.split(",")))
-    if args.gc_freeze:
-        _after_start(lambda: (gc.collect(), gc.freeze()))
+def product_settings(args: argparse.Namespace) -> dict[str, str]:
+    """The product applies its runtime tunings itself (chatbot/runtime.py,
+    from its settings); as CHATBOT_* variables the same flags mean the same
+    on both servers, and a flag left out is off there too."""
+    threshold = [int(x) for x in args.gc_threshold.split(",")] if args.gc_threshold else list(gc.get_threshold())
+    young, pause, full = (float(x) for x in args.gc_pace.split(",")) if args.gc_pace else (0.0, 5.0, 0.0)
+    return {"CHATBOT_UVLOOP": str(bool(args.uvloop)).lower(), "CHATBOT_GC_FREEZE": str(bool(args.gc_freeze)).lower(),
+            "CHATBOT_GC_THRESHOLD": json.dumps(threshold),
+            "CHATBOT_GC_YOUNG_SECONDS": str(young), "CHATBOT_GC_YOUNG_PAUSE_MS": str(pause),
+            "CHATBOT_GC_FULL_SECONDS": str(full)}
+
+
+def apply_tuning(args: argparse.Namespace, runtime: bool = True) -> None:
+    """runtime=False: leave the loop and the collector to the server (the product)."""
+    if runtime:
+        _apply_runtime(args)
     if args.gc_log:
         _log_collections(args.gc_log)
     if args.no_ws_compression:
@@ -66,8 +86,21 @@ def apply_tuning(args: argparse.Namespace) -> None:
         from aiohttp.web import WebSocketResponse
         driver.WebSocketResponse = functools.partial(WebSocketResponse, compress=False)
     if args.switch_interval:
-        import sys
         sys.setswitchinterval(args.switch_interval)
+
+
+def _apply_runtime(args: argparse.Namespace) -> None:
+    if args.uvloop:
+        import uvloop
+        uvloop.install()
+    young, pause, full = (float(x) for x in args.gc_pace.split(",")) if args.gc_pace else (0.0, 5.0, 0.0)
+    threshold = tuple(int(x) for x in args.gc_threshold.split(",")) if args.gc_threshold else gc.get_threshold()
+
+    def after_start() -> None:
+        tune_garbage_collector(args.gc_freeze, threshold, full)
+        if young > 0 or full > 0:
+            asyncio.ensure_future(pace_collections(young, pause, full))
+    _after_start(after_start)
 
 
 def _log_collections(path: Path) -> None:

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import signal
 import sys
 from pathlib import Path
 
+from .runtime import pace_collections, tune_garbage_collector
 from .settings import Settings
 
 
@@ -29,7 +29,9 @@ def _serve(args: argparse.Namespace) -> int:
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
-        tune_garbage_collector(settings)
+        tune_garbage_collector(settings.gc_freeze, settings.gc_threshold, settings.gc_full_seconds)
+        collector = asyncio.ensure_future(pace_collections(settings.gc_young_seconds, settings.gc_young_pause_ms,
+                                                           settings.gc_full_seconds))
         host, port = runner.addresses[0][:2]
         print(f"Listening on http://{host}:{port}", flush=True)
         stop = asyncio.Event()
@@ -37,6 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+        collector.cancel()
         await runner.cleanup()
 
     if settings.uvloop and _uvloop_installed():
@@ -53,20 +56,6 @@ def _uvloop_installed() -> bool:
     except ImportError:     # not on this platform (uvloop has no Windows build)
         return False
     return True
-
-
-def tune_garbage_collector(settings: Settings) -> None:
-    """Why: with thousands of connections, CPython's default thresholds ran
-    full collections every few seconds that walked every live object, the
-    libraries and intents loaded at start-up included (pauses of hundreds of
-    ms, docs/benchmarks.md). Frozen, what start-up built is never walked
-    again, and a higher young threshold makes collections rarer; reference
-    counting still frees almost everything at once. The pauses that remain
-    come from python-engineio's per-socket objects (docs/benchmarks.md)."""
-    gc.collect()
-    if settings.gc_freeze:
-        gc.freeze()
-    gc.set_threshold(*settings.gc_threshold)
 
 
 def _load_items(path: Path):

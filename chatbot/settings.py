@@ -35,7 +35,14 @@ class Settings(BaseSettings):
                                               "the garbage collector's sight (docs/benchmarks.md)")
     websocket_compression: bool = Field(False, description="accept permessage-deflate on Socket.IO WebSockets "
                                                             "(about 90 KB more per connection)")
-    gc_threshold: tuple[int, int, int] = Field((10_000, 10, 10), description="gc.set_threshold for serving")
+    gc_threshold: tuple[int, int, int] = Field((10_000, 10, 10), description="gc.set_threshold for serving; "
+                                               "the third is ignored while gc_full_seconds paces full passes")
+    gc_young_seconds: float = Field(0.25, description="collect the young generations at least this often, however "
+                                                      "little was allocated; 0 leaves it to CPython "
+                                                      "(docs/benchmarks.md)")
+    gc_young_pause_ms: float = Field(5.0, description="... and more often when a young pass takes longer than this")
+    gc_full_seconds: float = Field(600.0, description="run a full collection this often instead of by CPython's "
+                                                      "own rule; 0 leaves it to CPython (docs/benchmarks.md)")
 
     @property
     def attachments_dir(self) -> Path:
