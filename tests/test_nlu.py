@@ -38,6 +38,7 @@ def intent(matchers, brand: str, text: str) -> str | None:
     ("I can't log in", "i can not log in"),
     ("dont cancel it pls", "do not cancel it please"),
     ("wat r u able 2 do", "what are you able 2 do"),
+    ("mhm", "yes"),
     ("u there? need info rn", "you there need information right now"),
     ("Thank youuuu sooo much", "thank youu soo much"),
     ("whats the status of CT-100234", "what is the status of ordernumber"),
@@ -267,3 +268,24 @@ def test_analyzer_learns_which_company_names_the_brand_uses():
     assert analyzer.company(["cancel", "hulu"]) > 0.8           # never seen: someone else's
     assert analyzer.company(["pay", "with", "paypal"]) < 0.5    # the brand's customers use it
     assert analyzer.company(["where", "is", "my", "order"]) == 0
+
+
+def test_a_synonym_no_example_uses_is_read_as_the_one_they_use():
+    analyzer = Analyzer.fit({"delivery_tracking": ["where is my package", "track my package"],
+                             "billing_invoice": ["send me the invoice"],
+                             OUT_OF_SCOPE: ["pay my phone bill"]}, OUT_OF_SCOPE)
+    assert analyzer.words("where is my parcel") == ["where", "is", "my", "package"]
+    assert analyzer.words("two parcels") == ["two", "package"]
+    # "bill" is a word of the brand's own examples (an out-of-scope one): it keeps its meaning
+    assert analyzer.words("copy of my bill") == ["copy", "of", "my", "bill"]
+    # a group none of whose words the examples use changes nothing
+    assert analyzer.words("my coupon") == ["my", "coupon"]
+
+
+@pytest.mark.parametrize("brand,text,expected", [
+    ("cltiktok", "please undo my order", "order_cancel"),         # without synonyms: order_modify
+    ("cltiktok", "the mug came shattered", "return_request"),     # without: not understood
+    ("ttr-e", "please undo that purchase", "service_cancel"),     # without: affirm
+])
+def test_new_words_for_known_things(matchers, brand, text, expected):
+    assert intent(matchers, brand, text) == expected

@@ -17,6 +17,7 @@ from .lexicon import (
     OTHER_COMPANY,
     OTHER_COMPANY_PHRASES,
     STOPWORDS,
+    SYNONYM_GROUPS,
 )
 from .normalize import BREAK, PLACEHOLDERS, analyse
 
@@ -117,6 +118,18 @@ def mark_negation(words: list[str]) -> list[str]:
     return out
 
 
+def synonyms_for(vocabulary: Counter[str], in_scope_counts: Counter[str]) -> dict[str, str]:
+    """Word no example uses → the word of its synonym group the in-scope examples use most."""
+    out: dict[str, str] = {}
+    for group in SYNONYM_GROUPS:
+        known = [w for w in group if in_scope_counts.get(w, 0) > 0]
+        if not known:
+            continue
+        target = max(sorted(known), key=lambda w: in_scope_counts[w])
+        out.update({w: target for w in group if w not in vocabulary})
+    return out
+
+
 class Analyzer:
     """Fitted on the training examples: knows the brand's words, and how
     often each is used in in-scope examples."""
@@ -135,6 +148,7 @@ class Analyzer:
             outside = vocabulary.get(name, 0) - inside
             self.company_strength[name] = (outside + 3.0) / (outside + 3 * inside + 3.3)
         self.other_companies = frozenset(n for n, v in self.company_strength.items() if v > 0.5)
+        self.synonyms = synonyms_for(vocabulary, in_scope_counts)
 
     @classmethod
     def fit(cls, training: dict[str, list[str]], out_of_scope: str) -> Analyzer:
@@ -153,8 +167,8 @@ class Analyzer:
         return max((self.company_strength[w] for w in words if w in self.company_strength), default=0.0)
 
     def words(self, text: str) -> list[str]:
-        """Normalised, spelling repaired, clause breaks kept."""
-        out = [w if w == BREAK else self.speller(w) for w in analyse(text)]
+        """Normalised, spelling repaired, unknown synonyms read as known ones, clause breaks kept."""
+        out = [w if w == BREAK else self._known(w) for w in analyse(text)]
         for i in range(len(out) - 1):
             for size in (3, 2):
                 phrase = tuple(out[i:i + size])
@@ -163,6 +177,15 @@ class Analyzer:
                     out[i:i + size] = [name] + [""] * (size - 1)
                     break
         return [w for w in out if w]
+
+    def _known(self, word: str) -> str:
+        hit = self.synonyms.get(word)
+        if hit:
+            return hit
+        repaired = self.speller(word)
+        if repaired == word and word.endswith("s"):      # "parcels": the plural of a synonym
+            return self.synonyms.get(word[:-1], word)
+        return repaired
 
     def features(self, words: list[str]) -> tuple[list[str], list[str]]:
         """Word features (1-2-grams, negation marked, the other-company flag)

@@ -71,3 +71,40 @@ all one up out there then than into over after before again very really still ev
 lol lmao lmfao rofl omg um umm uh uhh hmm hmmm haha hahaha wtf ugh bro man dude guys guy like literally
 basically honestly actually seriously yo yall gonna pls please kindly hello
 """.split())
+
+# Words customers use for the same thing in a support chat. A message word
+# the brand's examples never use is read as the group's word they use most
+# ("my parcel" → "my package" when the examples say package), so a new way
+# of saying a known thing is not scored as an unknown, off-topic word. Only
+# unknown words are replaced: a word the brand's examples use keeps its own
+# meaning. General English for shops and payments; no brand's data.
+SYNONYM_GROUPS: tuple[frozenset[str], ...] = tuple(frozenset(g.split()) for g in """
+package parcel packet
+shipment consignment
+order purchase
+refund reimbursement reimburse moneyback
+cancel undo revoke rescind
+invoice bill receipt
+track trace locate whereabouts
+broken damaged cracked smashed busted shattered defective faulty
+wrong incorrect mistaken
+late delayed overdue
+missing lost
+password passcode
+account profile
+phone mobile cellphone cell
+human person agent representative rep operator staff
+change modify edit alter amend
+delete erase
+fee surcharge commission
+discount coupon voucher promo
+shipping postage
+seller merchant vendor
+buyer purchaser
+money funds cash
+installments instalments
+withdraw withdrawal cashout
+deposit topup
+site website
+app application
+""".strip().splitlines())
