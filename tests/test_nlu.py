@@ -289,3 +289,27 @@ def test_a_synonym_no_example_uses_is_read_as_the_one_they_use():
 ])
 def test_new_words_for_known_things(matchers, brand, text, expected):
     assert intent(matchers, brand, text) == expected
+
+
+def test_near_copy_lookup_by_length_finds_what_a_full_scan_finds(matchers):
+    from rapidfuzz import fuzz, process
+    from ruamel.yaml import YAML
+
+    def full_scan(examples: list[str], query: str):
+        found = process.extract(query, examples, scorer=fuzz.ratio, score_cutoff=hybrid.NEAR_CUTOFF, limit=None)
+        if not found:
+            return None
+        top = max(score for _, score, _ in found)
+        return min(i for _, score, i in found if score == top), top
+
+    dev = YAML(typ="safe").load((REPO_ROOT / "tests" / "data" / "dev.yaml").read_text())
+    hits = 0
+    for brand, matcher in matchers.items():
+        queries = [" ".join(w for w in matcher.analyzer.words(d["text"]) if w != BREAK)
+                   for d in dev if d["brand"] == brand]
+        queries += [e[:-1] for e in matcher.examples[::7]] + [e + "s" for e in matcher.examples[::11]]
+        for query in queries:
+            expected = full_scan(matcher.examples, query)
+            assert matcher.near_copies.best(query) == expected, query
+            hits += expected is not None
+    assert hits > 100          # the comparison covered real near-copies, not only misses
