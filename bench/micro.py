@@ -123,9 +123,39 @@ async def _store_setup(db: Path, conversations: int):
     return store, ids
 
 
-async def bench_store(writes: int, concurrency: int) -> dict[str, Any]:
+class CollectorWatch:
+    """Every collector pass and its duration, to tell the collector's pauses from the store's."""
+
+    def __init__(self) -> None:
+        self.passes: list[tuple[int, float]] = []
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = perf()
+        else:
+            self.passes.append((info["generation"], perf() - self._started))
+
+    def summary(self, since: int) -> dict[str, Any]:
+        window = self.passes[since:]
+        return {"passes": len(window), "max_ms": round(max((d for _, d in window), default=0) * 1000, 3),
+                "over_1ms": sum(1 for _, d in window if d > 0.001),
+                "full_passes": sum(1 for g, _ in window if g == 2)}
+
+
+async def bench_store(writes: int, concurrency: int, product_runtime: bool = True) -> dict[str, Any]:
     texts = [t for ts in load_texts().values() for t in ts]
-    out: dict[str, Any] = {"switch_interval_ms": sys.getswitchinterval() * 1000}
+    out: dict[str, Any] = {"switch_interval_ms": sys.getswitchinterval() * 1000, "product_runtime": product_runtime}
+    collector = CollectorWatch()
+    gc.callbacks.append(collector)
+    pacer = None
+    if product_runtime:       # the collector as the server runs it (chatbot/runtime.py, default settings)
+        from chatbot.runtime import pace_collections, tune_garbage_collector
+        from chatbot.settings import Settings
+        defaults = {name: field.default for name, field in Settings.model_fields.items()}
+        tune_garbage_collector(defaults["gc_freeze"], defaults["gc_threshold"], defaults["gc_full_seconds"])
+        pacer = asyncio.ensure_future(pace_collections(defaults["gc_young_seconds"], defaults["gc_young_pause_ms"],
+                                                       defaults["gc_full_seconds"]))
     with tempfile.TemporaryDirectory() as tmp:
         store, conversations = await _store_setup(Path(tmp) / "micro.db", concurrency)
         now = datetime.now(timezone.utc)
@@ -169,17 +199,24 @@ async def bench_store(writes: int, concurrency: int) -> dict[str, Any]:
 
         # the loop's stalls while writing, one after another and concurrently
         watch = LoopWatch()
+        mark = len(collector.passes)
         watch.start()
         t0 = perf()
         for _ in range(writes):
             await write(conversations[0])
         out["sequential"]["per_second_with_watcher"] = round(writes / (perf() - t0), 1)
         out["loop_gaps_sequential_writes"] = await watch.stop()
+        out["loop_gaps_sequential_writes"]["collector"] = collector.summary(mark)
         watch = LoopWatch()
+        mark = len(collector.passes)
         watch.start()
         await asyncio.gather(*(writer(c, writes // concurrency) for c in conversations))
         out["loop_gaps_concurrent_writes"] = await watch.stop()
+        out["loop_gaps_concurrent_writes"]["collector"] = collector.summary(mark)
         await store.close()
+        if pacer:
+            pacer.cancel()
+        gc.callbacks.remove(collector)
 
         # for scale: the same write done directly on the loop's thread (what the store avoids)
         conn = sqlite3.connect(Path(tmp) / "micro.db", isolation_level=None)
@@ -206,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--json", type=Path)
     p.add_argument("--switch-interval", type=float, help="sys.setswitchinterval(seconds) before the store runs")
+    p.add_argument("--default-gc", action="store_true",
+                   help="leave CPython's collector as it is instead of running it as the server does")
     args = p.parse_args(argv)
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
@@ -215,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     out: dict[str, Any] = {"chatbot": str(list(chatbot.__path__)[0]),
                            "parse": bench_parse(passes=3 if args.quick else 20)}
     gc.collect()
-    out["store"] = asyncio.run(bench_store(writes=2000 if args.quick else 10000, concurrency=50))
+    out["store"] = asyncio.run(bench_store(writes=2000 if args.quick else 10000, concurrency=50,
+                                           product_runtime=not args.default_gc))
     s = out["store"]
     wall = perf() - t0
     out["machine_other_cpu_share"] = round(max(0.0, machine_busy_seconds() - busy0 - (own_cpu_seconds() - own0)) / wall, 3)

@@ -140,3 +140,24 @@ async def test_seq_increases_by_one_and_client_ids_are_unique(tmp_path):
     assert [m["seq"] for m in await store.messages(conversation["id"])] == [1, 2]
     assert await store.integrity_check() == "ok"
     await store.close()
+
+
+async def test_the_write_ahead_log_is_copied_back_and_stays_small(tmp_path):
+    async def wal_bytes_after_writes(name: str, checkpoint_every: int) -> int:
+        store = Store(tmp_path / name, checkpoint_every=checkpoint_every)
+        await store.open()
+        await seed(store)
+        clock = ManualClock()
+        conversation = await store.open_conversation("cltiktok", 1, clock.now())
+        for i in range(600):
+            await store.add_message(conversation["id"], sender_type="customer", sender_name="A", sender_id=1,
+                                    text=f"message {i} " + "x" * 200, client_id=f"c{i}", now=clock.now())
+        size = (tmp_path / f"{name}-wal").stat().st_size
+        assert len(await store.messages(conversation["id"], limit=1000)) == 600
+        await store.close()
+        return size
+
+    never = await wal_bytes_after_writes("never.db", checkpoint_every=10**9)
+    often = await wal_bytes_after_writes("often.db", checkpoint_every=20)
+    # copied back every 20 batches, the log is reused from its start instead of growing with every write
+    assert often * 5 < never, (often, never)

@@ -69,12 +69,11 @@ def _settle(outcomes: list[tuple[asyncio.Future, bool, Any]]) -> None:
 class Store:
     MAX_BATCH = 64     # calls per group commit: bounds how long the first one waits for the last
 
-    def __init__(self, path: Path | str, synchronous: str = "NORMAL", checkpoint_seconds: float = 1.0) -> None:
+    def __init__(self, path: Path | str, synchronous: str = "NORMAL", checkpoint_every: int = 100) -> None:
         self.path = str(path)
         self.synchronous = synchronous
-        self.checkpoint_seconds = checkpoint_seconds
-        self._checkpointer: threading.Thread | None = None
-        self._stop_checkpoints = threading.Event()
+        self.checkpoint_every = checkpoint_every
+        self._batches_since_checkpoint = 0
         self._calls: queue.SimpleQueue = queue.SimpleQueue()
         self._db_handle: Database | None = None
         self._closing = False
@@ -97,8 +96,9 @@ class Store:
             db.execute("PRAGMA busy_timeout=5000")
             if self._checkpoints_apart():
                 # Why: a checkpoint copies the WAL into the database and syncs
-                # it; run from a commit, it stalls every call queued behind it
-                # (the p99 spikes of docs/benchmarks.md). _checkpoint_loop does it.
+                # it; run from a commit (SQLite's own rule), the calls of that
+                # commit wait for it. _checkpoint runs it after a batch's
+                # results have gone back instead.
                 db.execute("PRAGMA wal_autocheckpoint=0")
             self._db_handle = db
         return self._db_handle
@@ -126,6 +126,7 @@ class Store:
             calls = batch[:-1] if closing else batch
             if calls:
                 self._run_batch(calls)
+                self._checkpoint()
             if closing:
                 if self._db_handle is not None:
                     self._db_handle.close()
@@ -167,31 +168,28 @@ class Store:
 
     async def open(self) -> int:
         """Create or upgrade the schema; returns its version."""
-        version = await self._call(migrate)
-        if self._checkpoints_apart() and self._checkpointer is None:
-            self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="store-checkpoint",
-                                                  daemon=True)
-            self._checkpointer.start()
-        return version
+        return await self._call(migrate)
 
     def _checkpoints_apart(self) -> bool:
-        return self.path != ":memory:" and self.checkpoint_seconds > 0
+        return self.path != ":memory:" and self.checkpoint_every > 0
 
-    def _checkpoint_loop(self) -> None:
-        """Checkpoint the WAL every few moments on a connection of its own.
-        PASSIVE never blocks the writer; what it cannot copy yet waits for the
-        next round. sqlite3 releases the GIL meanwhile, so the event loop and
-        the store's thread go on."""
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+    def _checkpoint(self) -> None:
+        """Every checkpoint_every batches, copy the WAL into the database, on
+        this thread, between batches. Why not a thread of its own: its wake-ups
+        made a third thread contend for the GIL, and the event loop stalled for
+        6-16 ms at a time while the store wrote (bench/micro.py; 1-3 ms this
+        way). PASSIVE never waits for readers; what it cannot copy yet is
+        copied next time."""
+        if not self._checkpoints_apart() or self._db_handle is None:
+            return
+        self._batches_since_checkpoint += 1
+        if self._batches_since_checkpoint < self.checkpoint_every:
+            return
+        self._batches_since_checkpoint = 0
         try:
-            conn.execute("PRAGMA busy_timeout=5000")
-            while not self._stop_checkpoints.wait(self.checkpoint_seconds):
-                try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                except sqlite3.Error:      # busy or locked: the next round catches up
-                    continue
-        finally:
-            conn.close()
+            self._db_handle.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            pass
 
     async def close(self) -> None:
         """Finish the calls already made, close the connection; later calls raise StoreClosed."""
@@ -199,9 +197,6 @@ class Store:
             return
         self._closing = True
         loop = asyncio.get_running_loop()
-        if self._checkpointer is not None:
-            self._stop_checkpoints.set()
-            await loop.run_in_executor(None, self._checkpointer.join)
         future = loop.create_future()
         self._calls.put((_CLOSE, (), loop, future))
         await future
