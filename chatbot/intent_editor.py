@@ -242,6 +242,13 @@ class IntentEditor:
         return {"title": brand.settings.policy.title, "text": brand.policy_text,
                 "sections": brand.settings.policy.sections}
 
+    async def policy_versions(self, brand_id: str) -> list[dict[str, Any]]:
+        """The texts the policy had before its last saves (newest first): what an
+        operator can load back into the editor and save again."""
+        self.knowledge.brand(brand_id)
+        return [{"id": v["id"], "replaced_at": v["at"], "replaced_by": v["author_name"], "text": v["content"]}
+                for v in await self.store.policy_versions(brand_id)]
+
     async def save_policy(self, user: User, brand_id: str, text: str) -> dict[str, Any]:
         """Write the policy; list the intents citing a section that changed."""
         brand = self.knowledge.brand(brand_id)

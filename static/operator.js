@@ -324,7 +324,8 @@
     policyRevert: $("policy-revert"),
     policyDirty: $("policy-dirty"),
     policyResult: $("policy-result"),
-    policySections: $("policy-sections")
+    policySections: $("policy-sections"),
+    policyVersions: $("policy-versions")
   };
 
   // ---------------------------------------------------------------- HTTP --
@@ -2167,8 +2168,38 @@
       }
       renderSectionsList();
       onPolicyEdit();
+      loadPolicyVersions();
     }, function (error) {
       toast("Could not load the policy: " + error.detail, "danger");
+    });
+  }
+
+  function loadPolicyVersions() {
+    return api("GET", "/api/operator/policy/versions" + brandQuery()).then(function (data) {
+      renderPolicyVersions(data.versions || []);
+    }, function (error) {
+      toast("Could not load the policy's earlier versions: " + error.detail, "danger");
+    });
+  }
+
+  function renderPolicyVersions(versions) {
+    clear(ui.policyVersions);
+    if (!versions.length) {
+      ui.policyVersions.appendChild(el("li", { class: "op-muted", text: "None yet: the policy has not been saved here." }));
+      return;
+    }
+    versions.forEach(function (v) {
+      var load = el("button", { type: "button", class: "op-btn op-btn-sm", "data-testid": "policy-version-load",
+        title: "Put this text in the editor; save to restore it", text: "Load" });
+      load.addEventListener("click", function () {
+        ui.policyText.value = v.text;
+        onPolicyEdit();
+        toast("Loaded the text from before the save of " + fmtWhen(v.replaced_at) + ". Save the policy to restore it.", "info");
+      });
+      ui.policyVersions.appendChild(el("li", { "data-testid": "policy-version", "data-version": String(v.id) }, [
+        el("span", { class: "op-small", text: "Before " + fmtWhen(v.replaced_at) + (v.replaced_by ? ", by " + v.replaced_by : "") }),
+        load
+      ]));
     });
   }
 
@@ -2257,6 +2288,7 @@
       state.policySaved = text;
       renderPolicyResult(result);
       reloadListing();
+      loadPolicyVersions();
     }, function (error) {
       clear(ui.policyResult);
       ui.policyResult.appendChild(el("div", { class: "op-alert op-alert-danger", role: "alert", text: "Not saved: " + error.detail }));

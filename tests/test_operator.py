@@ -208,3 +208,22 @@ async def test_a_policy_change_lists_the_intents_to_review(server):
     assert status == 200 and body["changed_sections"] == ["3"]
     assert "response_times" in body["intents_to_review"] and "order_status" not in body["intents_to_review"]
     assert "48 hours" in server.app[KNOWLEDGE].brand("cltiktok").policy_text
+
+
+async def test_the_policy_history_keeps_each_replaced_text_for_its_brand_only(server):
+    olga, omar = await server.login(OLGA), await server.login(OMAR)
+    _, policy = await call(server, "GET", "/api/operator/policy?brand=cltiktok", olga)
+    original = policy["text"]
+    edited = original.replace("within 24 hours", "within 36 hours")
+    assert (await call(server, "PUT", "/api/operator/policy?brand=cltiktok", olga, {"text": edited}))[0] == 200
+    assert (await call(server, "PUT", "/api/operator/policy?brand=cltiktok", olga, {"text": original}))[0] == 200
+    status, body = await call(server, "GET", "/api/operator/policy/versions?brand=cltiktok", olga)
+    assert status == 200
+    newest, before = body["versions"][:2]
+    assert newest["text"] == edited and before["text"] == original       # what each save replaced
+    assert newest["replaced_by"] == "Olga" and newest["id"] > before["id"] and newest["replaced_at"]
+    # another brand's operator sees neither this history nor that brand's text in their own
+    status, _ = await call(server, "GET", "/api/operator/policy/versions?brand=cltiktok", omar)
+    assert status == 403
+    _, theirs = await call(server, "GET", "/api/operator/policy/versions?brand=ttr-e", omar)
+    assert all("within 36 hours" not in v["text"] for v in theirs["versions"])

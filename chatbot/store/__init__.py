@@ -673,6 +673,13 @@ class Store:
     async def add_policy_version(self, row: dict[str, Any]) -> int:
         return await self._call(lambda db: db["policy_versions"].insert(row).last_pk)
 
+    async def policy_versions(self, brand: str, limit: int = 20) -> list[dict[str, Any]]:
+        """The brand's earlier policy texts, newest first, with who replaced each."""
+        return await self._call(lambda db: list(db.query(
+            "SELECT v.id, v.at, v.content, u.name AS author_name FROM policy_versions v "
+            "LEFT JOIN users u ON u.id = v.author_id WHERE v.brand = ? ORDER BY v.id DESC LIMIT ?",
+            [brand, limit])))
+
     async def review_miss(self, row: dict[str, Any]) -> None:
         await self._call(lambda db: db.execute(
             "INSERT INTO miss_reviews (brand, text_key, action, intent, author_id, at) VALUES (?, ?, ?, ?, ?, ?) "

@@ -45,12 +45,13 @@ ROUTES: dict[tuple[str, str], tuple[str, str, Any]] = {
     ("GET", "/api/operator/analytics"): ("Figures per day", OPERATOR, None),
     ("GET", "/api/operator/policy"): ("The policy document", OPERATOR, None),
     ("PUT", "/api/operator/policy"): ("Replace the policy; lists intents to review", OPERATOR, op.PolicyText),
+    ("GET", "/api/operator/policy/versions"): ("The policy's earlier texts, newest first", OPERATOR, None),
     ("GET", "/api/openapi.json"): ("This description", ANYONE, None),
 }
 BRAND_QUERY = {"/api/supervisor", "/api/operator/intents", "/api/operator/intents/{name}",
                "/api/operator/intents/{name}/versions", "/api/operator/intents/{name}/rollback",
                "/api/operator/reload", "/api/operator/misses", "/api/operator/eval", "/api/operator/analytics",
-               "/api/operator/policy"}
+               "/api/operator/policy", "/api/operator/policy/versions"}
 
 
 def describe() -> dict[str, Any]:

@@ -194,6 +194,12 @@ async def get_policy(request: web.Request) -> web.Response:
     return web.json_response(request.app[EDITOR].policy(brand_id))
 
 
+@routes.get("/api/operator/policy/versions")
+async def policy_versions(request: web.Request) -> web.Response:
+    brand_id, _ = await _brand_operator(request)
+    return web.json_response({"versions": await request.app[EDITOR].policy_versions(brand_id)})
+
+
 @routes.put("/api/operator/policy")
 async def put_policy(request: web.Request) -> web.Response:
     brand_id, user = await _brand_operator(request)

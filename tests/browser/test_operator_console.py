@@ -565,6 +565,15 @@ def test_a_policy_change_lists_the_intents_to_review(new_context):
     expect(result.get_by_test_id("changed-section")).to_have_attribute("data-section", "3")
     policy = api_get(op, "/api/operator/policy?brand=cltiktok", token_of(op)).json()
     assert policy["text"] == original
+    # each save kept the text it replaced; the newest can be loaded back into the editor
+    versions = op.get_by_test_id("policy-version")
+    expect(versions.first).to_contain_text("by Olga", timeout=SLOW)
+    assert versions.count() >= 2
+    versions.first.get_by_test_id("policy-version-load").click()
+    expect(op.get_by_test_id("policy-text")).to_have_value(re.compile("within 48 hours"))
+    expect(op.get_by_test_id("policy-dirty")).to_be_visible()
+    op.get_by_test_id("policy-revert").click()
+    expect(op.get_by_test_id("policy-text")).to_have_value(original)
 
 
 def test_unsaved_changes_are_not_lost_by_opening_another_intent(new_context):
