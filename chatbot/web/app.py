@@ -82,7 +82,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 async def _close_sockets(app: web.Application) -> None:
     """On stopping, aiohttp waits for every request handler to end, and a
     Socket.IO WebSocket's handler ends only when its socket closes: without
-    this, stopping a server with open widgets took 45 s (its shutdown timeout).
+    this, stopping a server with open widgets took 45 s (python-engineio's ping
+    interval and timeout).
     python-engineio closes them all at once; each customer's disconnect runs
     as usual, while the store is still open."""
     await app[SIO].eio.disconnect()
