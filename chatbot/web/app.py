@@ -86,7 +86,8 @@ async def _close_sockets(app: web.Application) -> None:
     interval and timeout).
     python-engineio closes them all at once; each customer's disconnect runs
     as usual, while the store is still open."""
-    await app[SIO].eio.disconnect()
+    if app[SIO].eio.sockets:        # its disconnect-all cannot wait on no sockets at all
+        await app[SIO].eio.disconnect()
 
 
 async def _lifecycle(app: web.Application):
