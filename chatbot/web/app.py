@@ -75,19 +75,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.router.add_get("/api/openapi.json", openapi.serve)
     http.add_static_routes(app)
     app.cleanup_ctx.append(_lifecycle)
-    app.on_shutdown.append(_close_sockets)
     return app
-
-
-async def _close_sockets(app: web.Application) -> None:
-    """On stopping, aiohttp waits for every request handler to end, and a
-    Socket.IO WebSocket's handler ends only when its socket closes: without
-    this, stopping a server with open widgets took 45 s (python-engineio's ping
-    interval and timeout).
-    python-engineio closes them all at once; each customer's disconnect runs
-    as usual, while the store is still open."""
-    if app[SIO].eio.sockets:        # its disconnect-all cannot wait on no sockets at all
-        await app[SIO].eio.disconnect()
 
 
 async def _lifecycle(app: web.Application):
