@@ -61,12 +61,18 @@ def _after_start(fn) -> None:
     web.TCPSite.start = start
 
 
+def _gc_pace(args: argparse.Namespace) -> tuple[float, float, float]:
+    """--gc-pace Y,P,F; without it, no pacing (CPython's own collector)."""
+    young, pause, full = (float(x) for x in args.gc_pace.split(",")) if args.gc_pace else (0.0, 5.0, 0.0)
+    return young, pause, full
+
+
 def product_settings(args: argparse.Namespace) -> dict[str, str]:
     """The product applies its runtime tunings itself (chatbot/runtime.py,
     from its settings); as CHATBOT_* variables the same flags mean the same
     on both servers, and a flag left out is off there too."""
     threshold = [int(x) for x in args.gc_threshold.split(",")] if args.gc_threshold else list(gc.get_threshold())
-    young, pause, full = (float(x) for x in args.gc_pace.split(",")) if args.gc_pace else (0.0, 5.0, 0.0)
+    young, pause, full = _gc_pace(args)
     return {"CHATBOT_UVLOOP": str(bool(args.uvloop)).lower(), "CHATBOT_GC_FREEZE": str(bool(args.gc_freeze)).lower(),
             "CHATBOT_GC_THRESHOLD": json.dumps(threshold),
             "CHATBOT_GC_YOUNG_SECONDS": str(young), "CHATBOT_GC_YOUNG_PAUSE_MS": str(pause),
@@ -93,7 +99,7 @@ def _apply_runtime(args: argparse.Namespace) -> None:
     if args.uvloop:
         import uvloop
         uvloop.install()
-    young, pause, full = (float(x) for x in args.gc_pace.split(",")) if args.gc_pace else (0.0, 5.0, 0.0)
+    young, pause, full = _gc_pace(args)
     threshold = tuple(int(x) for x in args.gc_threshold.split(",")) if args.gc_threshold else gc.get_threshold()
 
     def after_start() -> None:
