@@ -25,7 +25,8 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     async def serve() -> None:
-        runner = web.AppRunner(create_app(settings), handle_signals=False)
+        runner = web.AppRunner(create_app(settings), handle_signals=False,
+                                shutdown_timeout=settings.shutdown_seconds)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()

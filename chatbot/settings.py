@@ -37,6 +37,8 @@ class Settings(BaseSettings):
                                                             "(about 90 KB more per connection)")
     gc_threshold: tuple[int, int, int] = Field((10_000, 10, 10), description="gc.set_threshold for serving; "
                                                "the third is ignored while gc_full_seconds paces full passes")
+    shutdown_seconds: float = Field(5.0, description="on stopping, how long open sockets get to close, and then "
+                                                     "their connections, before aiohttp cancels them")
     gc_young_seconds: float = Field(0.25, description="collect the young generations at least this often, however "
                                                       "little was allocated; 0 leaves it to CPython "
                                                       "(docs/benchmarks.md)")

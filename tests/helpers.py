@@ -61,7 +61,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
 async def start_server(settings: Settings, clock: ManualClock | None = None) -> Server:
     clock = clock or ManualClock()
     app = create_app(settings, clock=clock)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_seconds)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -89,9 +89,10 @@ class ChatClient:
                 self.events.append((event, data))
                 self._arrived.notify_all()
 
-    async def connect(self, auth: dict | None = None, headers: dict | None = None) -> None:
+    async def connect(self, auth: dict | None = None, headers: dict | None = None,
+                      transports: tuple[str, ...] = ("websocket",)) -> None:
         await self.sio.connect(self.url, namespaces=[self.namespace], auth=auth, headers=headers or {},
-                               transports=["websocket"], wait_timeout=5)
+                               transports=list(transports), wait_timeout=5)
 
     async def call(self, event: str, data: Any, timeout: float = 5) -> Any:
         return await self.sio.call(event, data, namespace=self.namespace, timeout=timeout)

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 import socketio
 
-from helpers import ALICE, BOB, DANA, SUNNY, ChatClient
+from helpers import ALICE, BOB, DANA, SUNNY, ChatClient, make_settings, start_server
 
 
 def is_message(m) -> bool:
@@ -198,3 +198,19 @@ async def test_metrics_count_messages_replies_and_fallbacks(server, clients):
     assert 'chatbot_messages_total{brand="cltiktok",sender="customer"} 2.0' in text
     assert 'chatbot_bot_replies_total{brand="cltiktok",intent="greet"} 1.0' in text
     assert 'chatbot_bot_replies_total{brand="cltiktok",intent="none"} 1.0' in text
+
+
+async def test_stopping_the_server_closes_open_widgets_and_consoles_instead_of_waiting_for_them(tmp_path):
+    # aiohttp's own grace is raised well above the bound, so only closing the sockets passes
+    srv = await start_server(make_settings(tmp_path, shutdown_seconds=60))
+    open_sockets = []
+    for creds, namespace, transports in ((ALICE, "/chat", ("websocket",)), (BOB, "/chat", ("polling",)),
+                                         (DANA, "/agent", ("websocket",))):
+        client = ChatClient(srv.url, namespace)
+        await client.connect({"token": await srv.login(creds)}, transports=transports)
+        open_sockets.append(client)
+    # Before sockets were closed on shutdown, aiohttp waited for each WebSocket
+    # handler until python-engineio's ping timeout ended it: 45 s.
+    await asyncio.wait_for(srv.runner.cleanup(), timeout=15)
+    for client in open_sockets:
+        assert not client.sio.connected

@@ -75,7 +75,44 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.router.add_get("/api/openapi.json", openapi.serve)
     http.add_static_routes(app)
     app.cleanup_ctx.append(_lifecycle)
+    app.on_shutdown.append(_close_sockets)
     return app
+
+
+async def _close_sockets(app: web.Application) -> None:
+    """On stopping, aiohttp waits for every request handler, and a Socket.IO
+    WebSocket's handler ends only when its socket does: with a widget open,
+    stopping took 45 s (python-engineio's ping interval plus timeout).
+
+    Each socket is closed at the Engine.IO level, so clients see a lost
+    transport and reconnect when the server is back (a Socket.IO disconnect
+    would tell them not to), and disconnect handlers run as usual while the
+    store is still open. python-engineio's own disconnect-all is not used: it
+    waits, unbounded, for each socket's queue to drain, and a long-polling
+    socket whose client has stopped polling never drains."""
+    eio = app[SIO].eio
+    closing = [asyncio.create_task(_close_socket(socket, eio.reason.SERVER_DISCONNECT))
+               for socket in list(eio.sockets.values())]
+    if not closing:
+        return
+    seconds = app[SETTINGS].shutdown_seconds
+    done, stuck = await asyncio.wait(closing, timeout=seconds)
+    for task in stuck:
+        task.cancel()
+    for task in done:
+        if task.exception():
+            log.warning("closing a socket on shutdown failed", exc_info=task.exception())
+    if stuck:
+        log.warning("%d of %d sockets did not close within %s s of stopping", len(stuck), len(closing), seconds)
+
+
+async def _close_socket(socket, reason: str) -> None:
+    await socket.close(wait=False, reason=reason)
+    # After a CLOSE packet, a browser leaves a WebSocket open for the server to
+    # close (engine.io-client acts on CLOSE only on long-polling), and
+    # python-engineio's writer closes it only at the end of its stream, which
+    # this None is (its own end-of-stream mark), or after 45 s without one.
+    await socket.queue.put(None)
 
 
 async def _lifecycle(app: web.Application):

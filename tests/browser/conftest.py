@@ -7,6 +7,7 @@ error on its pages, so the widget is checked to run without inline code.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -50,22 +51,16 @@ def sync_playwright_cls():
     return sync_playwright
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start `python run.py` on a free port with a fresh database (demo data seeded).
-
-    CHATBOT_TEST_URL=http://HOST:PORT points the tests at a server that is
-    already running instead (for working on the widget)."""
-    external = os.environ.get("CHATBOT_TEST_URL")
-    if external:
-        yield external.rstrip("/")
-        return
-    tmp = tmp_path_factory.mktemp("browser-server")
-    log_path = tmp / "server.log"
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    with open(log_path, "wb") as log:
+@contextlib.contextmanager
+def run_server(db: Path, port: int = 0, **env_vars: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`python run.py` on `port` (0: a free one) with the database `db` (demo
+    data seeded when new) and extra environment variables; yields its URL and
+    process, and stops it after."""
+    log_path = db.parent / f"server-{port or 'any'}.log"
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **env_vars)
+    with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "run.py", "--host", "127.0.0.1", "--port", "0", "--db", str(tmp / "chat.db")],
+            [sys.executable, "run.py", "--host", "127.0.0.1", "--port", str(port), "--db", str(db)],
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -96,6 +91,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             if alive:
                 proc.kill()
             proc.wait(10)
+            log.flush()
             output = log_path.read_text("utf-8", "replace")[-4000:]
             pytest.fail(
                 ("the server did not print 'Listening on http://HOST:PORT' within "
@@ -104,7 +100,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 pytrace=False,
             )
         try:
-            yield found["url"]
+            yield found["url"], proc
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -114,6 +110,26 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                     proc.kill()
                     proc.wait(5)
             reader.join(5)
+
+
+@pytest.fixture
+def server_process():
+    """For tests that stop and start servers of their own: `run_server`."""
+    return run_server
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start `python run.py` on a free port with a fresh database (demo data seeded).
+
+    CHATBOT_TEST_URL=http://HOST:PORT points the tests at a server that is
+    already running instead (for working on the widget)."""
+    external = os.environ.get("CHATBOT_TEST_URL")
+    if external:
+        yield external.rstrip("/")
+        return
+    with run_server(tmp_path_factory.mktemp("browser-server") / "chat.db") as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="session")
