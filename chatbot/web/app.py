@@ -30,7 +30,7 @@ from .agent_namespace import AgentNamespace
 from .chat_namespace import ChatNamespace
 from .keys import (ANALYTICS, ATTACHMENTS, AUTH, CHAT, CLOCK, DESK, EDITOR, EVALUATIONS, INBOX, KNOWLEDGE, LIMITS,
                    METRICS, SETTINGS, SIO, STORE)
-from .rooms import SocketEvents
+from .rooms import IndexedRoomManager, SocketEvents
 
 log = logging.getLogger(__name__)
 MAX_SOCKET_MESSAGE = 64 * 1024
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 max_failures=settings.login_max_failures, failure_window_seconds=settings.login_window_seconds)
     limits = Limits(clock)
     sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=security.socket_origin_check(app),
+                               client_manager=IndexedRoomManager(),
                                max_http_buffer_size=MAX_SOCKET_MESSAGE)
     events = SocketEvents(sio)
     metrics = Metrics()

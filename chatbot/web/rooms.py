@@ -62,3 +62,47 @@ class SocketEvents:
                 await self.sio.enter_room(sid, conversation_room(conversation_id), namespace=AGENT)
             else:
                 await self.sio.leave_room(sid, conversation_room(conversation_id), namespace=AGENT)
+
+
+class IndexedRoomManager(socketio.AsyncManager):
+    """python-socketio's manager, which also keeps the rooms of each client.
+
+    The stock manager finds a client's rooms by scanning every room of the
+    namespace, so each disconnect costs O(all rooms): 9 ms of blocked loop per
+    disconnect with 10,000 customers online (four rooms each), and minutes when
+    they all drop at once (a restart, a network blip). Here a disconnect leaves
+    only the client's own rooms. Everything else is the stock manager's, and
+    tests/test_rooms.py checks both keep the same rooms through random
+    sequences of joins, leaves, closes and disconnects."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rooms_of: dict[tuple[str, str], dict[Any, None]] = {}   # (namespace, sid) -> rooms, in join order
+
+    def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: str | None = None) -> None:
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        self._rooms_of.setdefault((namespace, sid), {})[room] = None
+
+    def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
+        super().basic_leave_room(sid, namespace, room)
+        rooms = self._rooms_of.get((namespace, sid))
+        if rooms is not None:
+            rooms.pop(room, None)
+            if not rooms:
+                del self._rooms_of[(namespace, sid)]
+
+    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        if namespace not in self.rooms:
+            return
+        for room in list(self._rooms_of.get((namespace, sid), ())):
+            self.basic_leave_room(sid, namespace, room)
+        self.callbacks.pop(sid, None)
+        for pending in (self.pending_connect, self.pending_disconnect):
+            sids = pending.get(namespace)
+            if sids and sid in sids:
+                sids.remove(sid)
+                if not sids:
+                    del pending[namespace]
+
+    def get_rooms(self, sid: str, namespace: str) -> list[Any]:
+        return [room for room in self._rooms_of.get((namespace, sid), ()) if room is not None]
