@@ -369,7 +369,8 @@ class HandoffDesk:
                                       fields={"ended_at": isoformat(self.clock.now())})
         await self.events.agent_holds(agent.id, conversation_id, False)
         await self._system(conversation_id, "You're back with the virtual assistant. Ask for a person any time.")
-        await self.events.to_customer(conversation_id, "handoff", {"state": "closed"})
+        # "closed" ends the person's part; back_to tells the widget the chat itself goes on
+        await self.events.to_customer(conversation_id, "handoff", {"state": "closed", "back_to": "bot"})
         await self.assign(agent.brand)
         await self.broadcast(agent.brand)
 

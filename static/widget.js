@@ -1113,7 +1113,8 @@
         return text;
       }
       case "closed":
-        return "This conversation has been closed. Write again any time.";
+        // handed back to the bot: the system message already says so
+        return h.back_to === "bot" ? null : "This conversation has been closed. Write again any time.";
       default:
         return null;
     }
@@ -1135,7 +1136,7 @@
       state.queue = null;
       state.agentName = h.agent && h.agent.name ? String(h.agent.name) : null;
     } else if (h.state === "closed") {
-      state.conversationState = "closed";
+      state.conversationState = h.back_to === "bot" ? "bot" : "closed";
       state.queue = null;
     } else if (h.state === "offline") {
       state.conversationState = state.conversationState || "bot";

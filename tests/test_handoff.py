@@ -330,7 +330,8 @@ async def test_hand_back_to_the_bot(server, clients):
     await ask_for_person(alice)
     conversation_id = (await dana.wait_for("assigned"))["conversation"]["id"]
     assert (await dana.call("handback", {"conversation_id": conversation_id}))["ok"]
-    await alice.wait_for("handoff", lambda h: h["state"] == "closed")
+    handoff = await alice.wait_for("handoff", lambda h: h["state"] == "closed")
+    assert handoff["back_to"] == "bot"      # the person's part ends, the chat does not
     reply = await alice.ask("what payment methods do you support?")
     assert reply["intent"] == "payment_methods"
 

@@ -398,6 +398,9 @@ def test_queue_accept_side_by_side_transfer_release_and_hand_back(new_context):
     eli_bob.get_by_test_id("handback").click()
     expect(eli_bob.get_by_test_id("conversation-ended")).to_contain_text("handed this conversation back to the bot")
     expect(widget_message(bob, "system", "back with the virtual assistant").last).to_be_visible(timeout=SLOW)
+    # the chat goes on with the bot: not shown as closed
+    expect(bob.get_by_test_id("connection-state")).to_contain_text("virtual assistant")
+    expect(bob.get_by_test_id("handoff").filter(has_text="has been closed")).to_have_count(0)
     alice_tab = eli.get_by_test_id("conversation-tab").filter(has_text="Alice Chen")
     expect(alice_tab.get_by_test_id("tab-unread")).to_have_text("new", timeout=SLOW)
     alice_tab.click()
