@@ -54,6 +54,42 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 @dataclass
+class Moved:
+    """A labelled message the change would match differently."""
+    item: Item
+    before: str
+    after: str
+
+
+@dataclass
+class CheckReport:
+    findings: list[Finding]
+    accuracy_before: float | None
+    accuracy_after: float | None
+    moved: list[Moved]
+
+    def errors(self, path: Path) -> list[Finding]:
+        """This intent's own errors, and those it causes in others (an example two intents share)."""
+        return [f for f in self.findings if f.level == "error" and (f.path.stem == path.stem or str(path) in f.message)]
+
+    def to_dict(self, path: Path) -> dict[str, Any]:
+        """What a check without saving shows the operator."""
+        return {"errors": [f.message for f in self.errors(path)], "warnings": _warnings(self.findings),
+                "accuracy_before": self.accuracy_before, "accuracy_after": self.accuracy_after,
+                "accuracy_lowered": _lowered(self.accuracy_before, self.accuracy_after),
+                "moved": [{"text": m.item.text, "intent": m.item.intent, "before": m.before, "after": m.after}
+                          for m in self.moved]}
+
+
+def _warnings(findings: list[Finding]) -> list[str]:
+    return [f"{f.path.parent.name}/{f.path.name}:{f.line}: {f.message}" for f in findings if f.level == "warning"]
+
+
+def _lowered(before: float | None, after: float | None) -> bool:
+    return before is not None and after is not None and after < before
+
+
+@dataclass
 class SaveResult:
     version: int
     findings: list[Finding]
@@ -61,12 +97,9 @@ class SaveResult:
     accuracy_after: float | None
 
     def to_dict(self) -> dict[str, Any]:
-        lowered = (self.accuracy_before is not None and self.accuracy_after is not None
-                   and self.accuracy_after < self.accuracy_before)
-        return {"version": self.version, "warnings": [f"{f.path.parent.name}/{f.path.name}:{f.line}: {f.message}"
-                                                      for f in self.findings if f.level == "warning"],
+        return {"version": self.version, "warnings": _warnings(self.findings),
                 "accuracy_before": self.accuracy_before, "accuracy_after": self.accuracy_after,
-                "accuracy_lowered": lowered}
+                "accuracy_lowered": _lowered(self.accuracy_before, self.accuracy_after)}
 
 
 class IntentEditor:
@@ -100,9 +133,10 @@ class IntentEditor:
 
     # -- checking -----------------------------------------------------------------------------
 
-    def _check(self, brand: Brand, path: Path, text: str | None) -> tuple[list[Finding], float | None, float | None]:
+    def _check(self, brand: Brand, path: Path, text: str | None) -> CheckReport:
         """Lint the brand as it would be with `text` at `path` (None: removed),
-        and its accuracy on the labelled messages before and after."""
+        its accuracy on the labelled messages before and after, and the
+        messages it would match differently."""
         intents = dict(brand.intents)
         out_of_scope = list(brand.out_of_scope)
         name = path.stem
@@ -130,11 +164,13 @@ class IntentEditor:
                                 margin=brand.settings.nlu.margin)
         findings = check_brand(candidate, KNOWN_ACTIONS, matcher=matcher)
         items = [i for i in self.labelled if i.brand == brand.id]
-        before = after = None
-        if items:
-            before = run(items, {brand.id: self.knowledge.matcher(brand.id)})[brand.id].overall
-            after = run(items, {brand.id: matcher})[brand.id].overall
-        return findings, before, after
+        if not items:
+            return CheckReport(findings, None, None, [])
+        before = run(items, {brand.id: self.knowledge.matcher(brand.id)})[brand.id]
+        after = run(items, {brand.id: matcher})[brand.id]
+        moved = [Moved(b.item, b.predicted, a.predicted)
+                 for b, a in zip(before.outcomes, after.outcomes) if b.predicted != a.predicted]
+        return CheckReport(findings, before.overall, after.overall, moved)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -143,20 +179,34 @@ class IntentEditor:
         brand = self.knowledge.brand(brand_id)
         path = self.path(brand, name)
         async with self._lock:
-            if create and path.exists():
-                raise Conflict(f"intent {name} exists already")
-            if not create and not path.exists():
-                raise NotFound(f"no intent {name}")
-            original = path.read_text(encoding="utf-8") if path.exists() else None
-            data = _yaml().load(original) if original else CommentedMap(name=name)
-            data["name"] = name
-            for key in EDITABLE:
-                if key in changes and changes[key] is not None:
-                    data[key] = self._yaml_value(key, changes[key], data.get(key))
-            if name != OUT_OF_SCOPE and data.get("action") and data["action"] not in KNOWN_ACTIONS:
-                raise InvalidPayload(f"unknown action {data['action']!r}")
-            text = _dump(data)
+            original, text = self._edited(path, name, changes, create)
             return await self._apply(user, brand, path, original, text, note or ("created" if create else "edited"))
+
+    async def check(self, brand_id: str, name: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """What saving `changes` would do, without saving: the check's errors
+        and warnings, accuracy before and after, the messages that would move."""
+        brand = self.knowledge.brand(brand_id)
+        path = self.path(brand, name)
+        async with self._lock:
+            _, text = self._edited(path, name, changes, create=False)
+            report = await asyncio.to_thread(self._check, brand, path, text)
+        return report.to_dict(path)
+
+    def _edited(self, path: Path, name: str, changes: dict[str, Any], create: bool) -> tuple[str | None, str]:
+        """The file as it is (None: new) and as `changes` would make it."""
+        if create and path.exists():
+            raise Conflict(f"intent {name} exists already")
+        if not create and not path.exists():
+            raise NotFound(f"no intent {name}")
+        original = path.read_text(encoding="utf-8") if path.exists() else None
+        data = _yaml().load(original) if original else CommentedMap(name=name)
+        data["name"] = name
+        for key in EDITABLE:
+            if key in changes and changes[key] is not None:
+                data[key] = self._yaml_value(key, changes[key], data.get(key))
+        if name != OUT_OF_SCOPE and data.get("action") and data["action"] not in KNOWN_ACTIONS:
+            raise InvalidPayload(f"unknown action {data['action']!r}")
+        return original, _dump(data)
 
     async def add_example(self, user: User, brand_id: str, name: str, example: str) -> SaveResult:
         """One click from the misses inbox: the message becomes an example."""
@@ -188,9 +238,8 @@ class IntentEditor:
 
     async def _apply(self, user: User, brand: Brand, path: Path, original: str | None, text: str | None,
                      note: str) -> SaveResult:
-        findings, before, after = await asyncio.to_thread(self._check, brand, path, text)
-        # This intent's own errors, and those it causes in others (an example two intents share).
-        errors = [f for f in findings if f.level == "error" and (f.path.stem == path.stem or str(path) in f.message)]
+        report = await asyncio.to_thread(self._check, brand, path, text)
+        errors = report.errors(path)
         if errors:
             raise InvalidPayload("; ".join(f.message for f in errors))
         if not await self.store.intent_versions(brand.id, path.stem) and original is not None:
@@ -209,7 +258,7 @@ class IntentEditor:
             "brand": brand.id, "intent": path.stem, "author_id": user.id, "author_name": user.name,
             "at": isoformat(self.clock.now()), "content": text, "note": note})
         await self.knowledge.reload()
-        return SaveResult(version, findings, before, after)
+        return SaveResult(version, report.findings, report.accuracy_before, report.accuracy_after)
 
     @staticmethod
     def _yaml_value(key: str, value: Any, current: Any) -> Any:

@@ -987,6 +987,7 @@
     }
     var dirty = Object.keys(changes()).length > 0;
     form.submit.disabled = !dirty;
+    form.check.disabled = !dirty;
     form.discard.disabled = !dirty;
     show(form.dirty, dirty);
   }
@@ -1029,8 +1030,10 @@
     var formNode = el("form", { class: "op-form", "data-testid": "editor-form", "aria-labelledby": "editor-title", novalidate: true }, built.nodes);
     form.submit = el("button", { type: "submit", class: "op-btn op-btn-primary", "data-testid": "editor-save", text: "Save", disabled: true });
     form.discard = el("button", { type: "button", class: "op-btn op-btn-ghost", "data-testid": "editor-discard", text: "Discard changes", disabled: true });
+    form.check = el("button", { type: "button", class: "op-btn", "data-testid": "editor-check", text: "Check without saving",
+      title: "Run the check and the labelled messages against this edit; nothing is saved", disabled: true });
     var tryFirst = el("button", { type: "button", class: "op-btn op-btn-ghost", "data-testid": "editor-try", text: "Try an example" });
-    formNode.appendChild(el("div", { class: "op-actions" }, [form.submit, form.discard, tryFirst]));
+    formNode.appendChild(el("div", { class: "op-actions" }, [form.submit, form.check, form.discard, tryFirst]));
     var result = el("div", { class: "op-save-result", "data-testid": "save-result", role: "status" });
     formNode.appendChild(result);
     form.result = result;
@@ -1046,6 +1049,7 @@
       form = null;
       renderEditor(state.current);
     });
+    form.check.addEventListener("click", checkIntent);
     tryFirst.addEventListener("click", function () {
       var first = lines(form.examples.value)[0] || "";
       tryMessage(first);
@@ -1112,6 +1116,81 @@
     });
   }
 
+  // A dry run of the edit in the form: the server checks it and runs the
+  // labelled messages against it, and nothing is written.
+  function checkIntent() {
+    var name = state.current.name;
+    var body = changes();
+    if (!Object.keys(body).length) {
+      return;
+    }
+    var mine = form;
+    mine.check.disabled = true;
+    mine.check.textContent = "Checking…";
+    clear(mine.result);
+    api("POST", intentPath(name, "/check"), body).then(function (report) {
+      if (form !== mine) {
+        return;
+      }
+      mine.check.textContent = "Check without saving";
+      mine.check.disabled = false;
+      renderCheck(mine.result, report);
+    }, function (error) {
+      if (form !== mine) {
+        return;
+      }
+      mine.check.textContent = "Check without saving";
+      mine.check.disabled = false;
+      renderSaveError(mine.result, error);
+    });
+  }
+
+  var MOVED_SHOWN = 20;
+
+  function renderCheck(node, report) {
+    clear(node);
+    var errors = report.errors || [];
+    var wrap = el("div", { class: "op-dry-run", "data-testid": "check-result" });
+    var headline = errors.length ? "Nothing saved. Saving this would be refused: " : "Nothing saved. ";
+    if (errors.length) {
+      wrap.appendChild(el("div", { class: "op-alert op-alert-danger", role: "alert", "data-testid": "check-errors" }, [
+        el("strong", { text: headline }),
+        el("ul", { class: "op-warning-list" }, errors.map(function (e) {
+          return el("li", { "data-testid": "check-error", text: e });
+        }))
+      ]));
+    }
+    var summary = saveSummary(report, { dryRun: true,
+      headline: errors.length ? "If it could be saved:" : headline + "If you save it:" });
+    summary.forEach(function (n) {
+      wrap.appendChild(n);
+    });
+    var moved = report.moved || [];
+    if (report.accuracy_before !== null && report.accuracy_before !== undefined) {
+      var list = el("div", { class: "op-moved", "data-testid": "check-moved" }, [
+        el("strong", { text: moved.length ? plural(moved.length, "labelled message") + " would be matched differently:" :
+          "No labelled message would be matched differently." })
+      ]);
+      if (moved.length) {
+        var rows = moved.slice(0, MOVED_SHOWN).map(function (m) {
+          var fixed = m.after === m.intent;
+          var broken = m.before === m.intent;
+          return el("li", { class: fixed ? "op-moved-fixed" : broken ? "op-moved-broken" : "", "data-testid": "moved-message" }, [
+            el("span", { class: "op-moved-text", text: "“" + m.text + "”" }),
+            el("span", { class: "op-small op-muted", text: " labelled " + m.intent + ": " + m.before + " → " + m.after +
+              (fixed ? " (now right)" : broken ? " (now wrong)" : "") })
+          ]);
+        });
+        list.appendChild(el("ul", { class: "op-moved-list" }, rows));
+        if (moved.length > MOVED_SHOWN) {
+          list.appendChild(el("p", { class: "op-small op-muted", text: "and " + (moved.length - MOVED_SHOWN) + " more." }));
+        }
+      }
+      wrap.appendChild(list);
+    }
+    node.appendChild(wrap);
+  }
+
   function renderSaveError(node, error) {
     clear(node);
     node.appendChild(el("div", { class: "op-alert op-alert-danger", role: "alert", "data-testid": "save-error" }, [
@@ -1140,7 +1219,8 @@
       nodes.push(el("div", { class: "op-alert op-alert-danger op-alert-big", role: "alert", "data-testid": "accuracy-lowered" }, [
         el("strong", { text: "This change lowers accuracy" }),
         el("span", { text: " from " + pct(result.accuracy_before) + " to " + pct(result.accuracy_after) + " (" +
-          points(result.accuracy_before, result.accuracy_after) + ") on the labelled messages. Check the examples it moved, or undo it." }),
+          points(result.accuracy_before, result.accuracy_after) + ") on the labelled messages. " +
+          (options.dryRun ? "The messages it moves are listed below." : "Check the examples it moved, or undo it.") }),
         undo ? el("span", { class: "op-alert-actions" }, [undo]) : null
       ]));
     }

@@ -117,6 +117,38 @@ async def test_saving_checks_like_intents_check(server, changes, message):
     assert path.read_text() == before
 
 
+async def test_checking_an_edit_shows_what_it_would_do_and_saves_nothing(server):
+    token = await server.login(OLGA)
+    path = server.intents / "cltiktok" / "intents" / "order_status.yaml"
+    before = path.read_text()
+    live = server.app[KNOWLEDGE].matcher("cltiktok")
+    _, intent = await call(server, "GET", "/api/operator/intents/order_status?brand=cltiktok", token)
+    status, check = await call(server, "POST", "/api/operator/intents/order_status/check?brand=cltiktok", token,
+                               {"examples": intent["examples"][:2]})
+    assert status == 200, check
+    assert check["errors"] == [] and check["accuracy_lowered"]
+    assert check["accuracy_after"] < check["accuracy_before"]
+    assert check["moved"], "stripping order_status of its examples moves some of its labelled messages"
+    for moved in check["moved"]:
+        assert moved["before"] != moved["after"] and moved["text"]
+        assert server.app[KNOWLEDGE].parse("cltiktok", moved["text"]).intent in (moved["before"], None)
+    assert any(m["intent"] == "order_status" and m["before"] == "order_status" for m in check["moved"])
+    # nothing saved: the file, the versions and the live matcher are as they were
+    assert path.read_text() == before
+    assert (await call(server, "GET", "/api/operator/intents/order_status/versions?brand=cltiktok",
+                       token))[1]["versions"] == []
+    assert server.app[KNOWLEDGE].matcher("cltiktok") is live
+
+    # an edit the save would refuse is reported, not refused
+    shared = server.app[KNOWLEDGE].brand("cltiktok").intents["order_cancel"].examples[0]
+    status, check = await call(server, "POST", "/api/operator/intents/order_status/check?brand=cltiktok", token,
+                               {"examples": intent["examples"] + [shared]})
+    assert status == 200 and any("also an example of order_cancel" in e for e in check["errors"])
+    assert path.read_text() == before
+    status, _ = await call(server, "POST", "/api/operator/intents/nope/check?brand=cltiktok", token, {})
+    assert status == 404
+
+
 async def test_create_retire_and_restore_an_intent(server):
     token = await server.login(OLGA)
     new = {"name": "gift_cards", "examples": ["do you sell gift cards", "can i buy a gift card",

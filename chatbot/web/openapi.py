@@ -32,6 +32,9 @@ ROUTES: dict[tuple[str, str], tuple[str, str, Any]] = {
     ("GET", "/api/operator/intents/{name}"): ("One intent with its versions", OPERATOR, None),
     ("PUT", "/api/operator/intents/{name}"): ("Edit an intent (checked, versioned, reloaded)", OPERATOR,
                                               op.IntentChanges),
+    ("POST", "/api/operator/intents/{name}/check"): ("What an edit would do, with nothing saved: the check, "
+                                                     "accuracy before and after, the labelled messages it moves",
+                                                     OPERATOR, op.IntentChanges),
     ("DELETE", "/api/operator/intents/{name}"): ("Retire an intent", OPERATOR, None),
     ("GET", "/api/operator/intents/{name}/versions"): ("Versions of an intent", OPERATOR, None),
     ("POST", "/api/operator/intents/{name}/rollback"): ("Restore a version", OPERATOR, op.Rollback),
@@ -50,6 +53,7 @@ ROUTES: dict[tuple[str, str], tuple[str, str, Any]] = {
 }
 BRAND_QUERY = {"/api/supervisor", "/api/operator/intents", "/api/operator/intents/{name}",
                "/api/operator/intents/{name}/versions", "/api/operator/intents/{name}/rollback",
+               "/api/operator/intents/{name}/check",
                "/api/operator/reload", "/api/operator/misses", "/api/operator/eval", "/api/operator/analytics",
                "/api/operator/policy", "/api/operator/policy/versions"}
 

@@ -108,6 +108,15 @@ async def update_intent(request: web.Request) -> web.Response:
     return web.json_response(result.to_dict())
 
 
+@routes.post("/api/operator/intents/{name}/check")
+async def check_intent(request: web.Request) -> web.Response:
+    """The edit's check, accuracy change and moved messages, with nothing saved."""
+    brand_id, _ = await _brand_operator(request)
+    body = parse_payload(IntentChanges, await read_json(request))
+    return web.json_response(await request.app[EDITOR].check(brand_id, request.match_info["name"],
+                                                             body.model_dump(exclude={"note"})))
+
+
 @routes.delete("/api/operator/intents/{name}")
 async def retire_intent(request: web.Request) -> web.Response:
     brand_id, user = await _brand_operator(request)

@@ -443,6 +443,38 @@ def test_saving_shows_warnings_and_a_lowered_accuracy_and_can_undo(new_context, 
     assert intent_file(operator_server, "cltiktok", "delivery_tracking") == before_file
 
 
+def test_checking_an_edit_first_shows_what_it_would_do_and_saves_nothing(new_context, operator_server):
+    op = operator(new_context)
+    before_file = intent_file(operator_server, "cltiktok", "refund_status")
+    open_intent(op, "refund_status")
+    check = op.get_by_test_id("editor-check")
+    expect(check).to_be_disabled()
+    op.get_by_test_id("editor-examples").fill("where is my refund\nrefund status")
+    check.click()
+    report = op.get_by_test_id("check-result")
+    expect(report).to_be_visible(timeout=SAVE)
+    expect(report).to_contain_text("Nothing saved")
+    expect(op.get_by_test_id("accuracy-lowered")).to_contain_text("The messages it moves are listed below")
+    expect(op.get_by_test_id("undo-change")).to_have_count(0)          # nothing to undo
+    moved = op.get_by_test_id("moved-message")
+    expect(moved.first).to_contain_text("labelled refund_status: refund_status →")
+    expect(moved.filter(has_text="(now wrong)").first).to_be_visible()
+    before = float(op.get_by_test_id("accuracy-before").inner_text().rstrip("%"))
+    after = float(op.get_by_test_id("accuracy-after").inner_text().rstrip("%"))
+    assert after < before
+    assert intent_file(operator_server, "cltiktok", "refund_status") == before_file
+    expect(op.get_by_test_id("editor-dirty")).to_be_visible()           # the edit is still in the form
+    expect(op.get_by_test_id("editor-save")).to_be_enabled()
+
+    # an example that is also another intent's: the check says a save would be refused
+    theirs = YAML(typ="safe").load(intent_file(operator_server, "cltiktok", "order_cancel"))["examples"][0]
+    op.get_by_test_id("editor-examples").fill(f"where is my refund\n{theirs}")
+    check.click()
+    expect(op.get_by_test_id("check-error")).to_contain_text("order_cancel", timeout=SAVE)
+    assert intent_file(operator_server, "cltiktok", "refund_status") == before_file
+    op.get_by_test_id("editor-discard").click()
+
+
 def test_create_retire_and_restore_an_intent(new_context, operator_server):
     op = operator(new_context)
     op.get_by_test_id("new-intent").click()
