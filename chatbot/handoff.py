@@ -77,6 +77,21 @@ class HandoffDesk:
         self.customer_sockets: dict[int, int] = {}     # conversation id → open customer tabs
         self.released_by: dict[int, set[int]] = {}     # conversation id → agents who gave it back
 
+    async def recover(self) -> None:
+        """On start-up. Who was connected was only in memory, so the time
+        the server was away counts against nobody: each agent holding a chat
+        is taken as dropped now (back within the grace period, they keep it;
+        otherwise it goes to the front of the queue, as after any drop), and a
+        customer who had left the queue gets the whole grace period again."""
+        now = self.clock.now()
+        for handoff in await self.store.live_handoffs():
+            if handoff["state"] == "assigned" and handoff["assigned_agent_id"] not in self.presence:
+                row = await self.store.user(handoff["assigned_agent_id"])
+                if row:
+                    self.presence[row["id"]] = Presence(User.from_row(row), dropped_at=now)
+            elif handoff["state"] == "queued" and handoff["customer_left_at"]:
+                await self.store.update_handoff(handoff["id"], customer_left_at=isoformat(now))
+
     # -- helpers -----------------------------------------------------------------------------
 
     def _brand(self, brand_id: str) -> Brand:

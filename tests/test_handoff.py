@@ -4,6 +4,7 @@ first-response clock, and what agents and customers see. Time moves by
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime, timezone
 
 import pytest
@@ -246,6 +247,83 @@ async def test_after_a_restart_the_queue_is_the_same_with_its_original_times(tmp
         await dana.close()
     finally:
         await server.runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def running(settings, clock=None, cap: int = 1):
+    """A server on `settings` (its database survives it), stopped on leaving
+    with whatever is still connected."""
+    server = await start_server(settings, clock)
+    set_cap(server, cap)
+    try:
+        yield server
+    finally:
+        await server.runner.cleanup()
+
+
+async def connected(server, creds, namespace: str = "/chat") -> ChatClient:
+    client = ChatClient(server.url, namespace)
+    await client.connect({"token": await server.login(creds)})
+    return client
+
+
+async def stop_while_dana_holds_alices_chat(settings):
+    """Run a server until Dana holds Alice's chat, then stop it with her console
+    and Alice's widget still open; the clock, for the server that follows."""
+    async with running(settings) as server:
+        dana = await connected(server, DANA, "/agent")
+        await ask_for_person(await connected(server, ALICE))
+        await dana.wait_for("assigned")
+    return server.clock
+
+
+async def test_after_a_restart_an_agent_who_does_not_come_back_loses_the_chat_after_the_grace(tmp_path):
+    settings = make_settings(tmp_path)
+    async with running(settings, await stop_while_dana_holds_alices_chat(settings)) as server:
+        alice = await connected(server, ALICE)
+        assert (await alice.wait_for("handoff"))["state"] == "assigned"
+        desk = server.app[DESK]
+        server.clock.advance(seconds=59)
+        await desk.tick()
+        assert (await desk.queue("cltiktok"))["items"] == []       # still Dana's, inside the grace
+        server.clock.advance(seconds=1)
+        await desk.tick()
+        # Dana never came back: without this, the chat stayed hers, and Alice waited for nobody
+        await alice.wait_for("message", lambda m: "front of the queue" in m["text"])
+        assert [i["customer"]["name"] for i in (await desk.queue("cltiktok"))["items"]] == ["Alice Chen"]
+        await alice.close()
+
+
+async def test_after_a_restart_an_agent_back_within_the_grace_keeps_the_chat(tmp_path):
+    settings = make_settings(tmp_path)
+    async with running(settings, await stop_while_dana_holds_alices_chat(settings)) as server:
+        dana = await connected(server, DANA, "/agent")
+        held = await dana.wait_for("assigned")
+        assert held["conversation"]["customer"]["name"] == "Alice Chen"
+        server.clock.advance(seconds=120)
+        await server.app[DESK].tick()
+        assert (await server.app[DESK].queue("cltiktok"))["items"] == []
+        await dana.close()
+
+
+async def test_a_restart_longer_than_the_customer_grace_does_not_abandon_the_queue(tmp_path):
+    settings = make_settings(tmp_path)
+    async with running(settings, cap=0) as server:
+        dana = await connected(server, DANA, "/agent")
+        assert (await ask_for_person(await connected(server, ALICE)))["state"] == "queued"
+        await dana.close()
+    # Alice's widget was closed by the stop, so she "left"; the server was away for 10 minutes
+    server.clock.advance(seconds=600)
+    async with running(settings, server.clock, cap=0) as server:
+        desk = server.app[DESK]
+        await desk.tick()                      # the ticker's first pass, before her widget is back
+        assert [i["customer"]["name"] for i in (await desk.queue("cltiktok"))["items"]] == ["Alice Chen"]
+        server.clock.advance(seconds=299)
+        await desk.tick()
+        assert len((await desk.queue("cltiktok"))["items"]) == 1
+        server.clock.advance(seconds=1)        # she never came back: abandoned a grace period after the restart
+        await desk.tick()
+        assert (await desk.queue("cltiktok"))["items"] == []
 
 
 async def test_an_agent_who_drops_keeps_chats_for_the_grace_period_then_they_go_to_the_front(server, clients):

@@ -124,6 +124,7 @@ async def _lifecycle(app: web.Application):
     if settings.demo and await store.is_empty():
         await store.seed(demo_rows(app[CLOCK].now()))
         log.info("seeded the demo data into %s", settings.db)
+    await app[DESK].recover()
     tasks = [asyncio.create_task(knowledge.watch())] if settings.watch_intents else []
     if settings.tick_seconds:
         tasks.append(asyncio.create_task(_ticker(app[DESK], settings.tick_seconds)))
