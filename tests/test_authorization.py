@@ -39,6 +39,9 @@ SKIP = {("POST", "/api/logout"), ("POST", "/api/password"), ("POST", "/api/login
         ("PUT", "/api/operator/intents/{name}"), ("POST", "/api/operator/intents"),
         ("DELETE", "/api/operator/intents/{name}"), ("POST", "/api/operator/intents/{name}/rollback"),
         ("PUT", "/api/operator/policy"), ("POST", "/api/attachments")}   # covered where they change things
+POSTS_WITH_BRAND_QUERY = {"/api/operator/reload", "/api/operator/intents/{name}/check"}
+BODY = {"brand": "cltiktok", "text": "hello", "set": "dev", "action": "dismiss"}
+BODIES = {("POST", "/api/operator/intents/{name}/check"): {"answer": "Your orders are under My Orders."}}
 
 
 async def test_every_http_route_for_every_role(server):
@@ -49,9 +52,9 @@ async def test_every_http_route_for_every_role(server):
             if (method, path) in SKIP:
                 continue
             url = server.url + path.replace("{name}", "order_status")
-            if path in openapi.BRAND_QUERY and method != "POST" or path == "/api/operator/reload":
+            if path in openapi.BRAND_QUERY and (method != "POST" or path in POSTS_WITH_BRAND_QUERY):
                 url += "?brand=cltiktok"
-            body = {"brand": "cltiktok", "text": "hello", "set": "dev", "action": "dismiss"}
+            body = BODIES.get((method, path), BODY)
             for who, token in tokens.items():
                 async with s.request(method, url, json=body, headers={"Authorization": f"Bearer {token}"}) as r:
                     ok = r.status < 400
