@@ -251,10 +251,16 @@ class HandoffDesk:
 
     # -- the agent side -----------------------------------------------------------------------
 
-    async def agent_connected(self, agent: User) -> None:
+    async def agent_connected(self, agent: User, status: str | None = None) -> None:
+        """`status`: what the console says it is in (a reconnecting console that
+        was away), set before anything is assigned."""
+        if status is not None and status not in STATUSES:
+            raise ValueError(status)
         presence = self.presence.setdefault(agent.id, Presence(agent))
         presence.sockets += 1
         presence.dropped_at = None
+        if status is not None:
+            presence.status = status
         await self.assign(agent.brand)
         await self.broadcast(agent.brand)
 

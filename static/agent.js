@@ -430,6 +430,11 @@
         if (Object.keys(seen).length) {
           auth.last_seq = seen;
         }
+        if (state.status === "away") {
+          // presence is per connection on the server: away from the first moment,
+          // so nothing is assigned before the console could say so
+          auth.status = "away";
+        }
         cb(auth);
       },
       transports: ["websocket", "polling"],
@@ -445,10 +450,6 @@
       state.everConnected = true;
       state.welcome = { resent: {}, settled: false, reconnect: reconnect };
       refreshConnection();
-      if (state.status === "away") {
-        // presence is per connection on the server: say again that we are away
-        emitStatus("away", true);
-      }
       Object.keys(state.convs).forEach(function (id) {
         resendPending(state.convs[id]);
       });

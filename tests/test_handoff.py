@@ -430,6 +430,22 @@ async def test_resolve_then_the_customer_rates_it(server, clients):
     assert again == {"ok": False, "error": "nothing_to_rate"}
 
 
+async def test_a_console_that_was_away_reconnects_away_and_is_assigned_nothing(server, clients):
+    set_cap(server, 0)
+    eli = await agent(server, clients, ELI)          # someone online, so Alice is queued
+    alice = await clients(server, ALICE)
+    assert (await ask_for_person(alice))["state"] == "queued"
+    assert (await eli.call("status", {"status": "away"})) == {"ok": True}
+    set_cap(server, 1)
+    dana = await clients(server, DANA, namespace="/agent", auth={"status": "away"})
+    assert (await dana.wait_for("queue"))["items"]
+    await settle()
+    assert (await server.app[DESK].queue("cltiktok"))["items"], "an away agent was given the chat"
+    assert not [e for e, _ in dana.events if e == "assigned"]
+    assert (await dana.call("status", {"status": "online"})) == {"ok": True}
+    assert (await dana.wait_for("assigned"))["conversation"]["customer"]["name"] == "Alice Chen"
+
+
 async def test_bad_agent_payloads_are_refused_and_the_console_lives_on(server, clients):
     dana = await agent(server, clients, DANA)
     for event, payload in [("accept", {}), ("accept", {"conversation_id": "x"}), ("status", {"status": "asleep"}),

@@ -45,12 +45,12 @@ class AgentNamespace(Namespace):
         await self.enter_room(sid, session_room(token))
         await self.enter_room(sid, user_room(agent.id))
         seen = {int(k): v for k, v in (handshake.last_seq or {}).items()}
-        self.server.start_background_task(self._welcome, sid, agent, seen)
+        self.server.start_background_task(self._welcome, sid, agent, seen, handshake.status)
 
-    async def _welcome(self, sid: str, agent: User, seen: dict[int, int]) -> None:
+    async def _welcome(self, sid: str, agent: User, seen: dict[int, int], status: str | None) -> None:
         """The queue, and the conversations the agent still holds (a reload or
         a reconnect: then only the messages after the seq the console saw)."""
-        await self.desk.agent_connected(agent)
+        await self.desk.agent_connected(agent, status)
         await self.emit("queue", await self.desk.queue(agent.brand), to=sid)
         for conversation_id in await self.desk.held_conversations(agent):
             await self.enter_room(sid, conversation_room(conversation_id))

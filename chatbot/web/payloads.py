@@ -87,10 +87,11 @@ class ChatAuth(Payload):
 class AgentAuth(Payload):
     """An agent's handshake: `last_seq` maps a held conversation's id (as a
     string, JSON keys are) to the last seq the console saw, so a reconnect
-    replays exactly what it missed."""
+    replays exactly what it missed; `status` is the one the console is in."""
     token: Annotated[str, StringConstraints(max_length=256)] | None = None
     last_seq: Annotated[dict[Annotated[str, StringConstraints(pattern=r"^\d{1,12}$")],
                              Count], Field(max_length=100)] | None = None
+    status: Literal["online", "away"] | None = None     # a console reconnecting while away stays away
 
 
 P = TypeVar("P", bound=Payload)

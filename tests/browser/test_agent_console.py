@@ -458,6 +458,33 @@ def test_reconnect_shows_each_message_once_in_order(new_context):
     expect(conv.get_by_test_id("conversation-ended")).to_be_visible()
 
 
+def test_an_away_console_reconnects_away(new_context):
+    """The handshake carries the console's status, so the server never counts
+    a reconnecting away agent as online (it would assign them a chat)."""
+    agent = console(new_context, ELI)
+    handshakes: list[str] = []
+    agent.on("websocket", lambda ws: ws.on("framesent", lambda p: handshakes.append(p)
+                                           if isinstance(p, str) and p.startswith("40/agent") else None))
+    agent.get_by_test_id("status-away").click()
+    expect(agent.get_by_test_id("status-away")).to_have_attribute("aria-pressed", "true", timeout=SLOW)
+    agent.reload()
+    expect(agent.get_by_test_id("connection-state")).to_have_attribute("data-state", "away", timeout=SLOW)
+    assert any('"status":"away"' in h for h in handshakes), handshakes
+
+    def eli_on_the_server() -> str:
+        team = agent.evaluate("""async () => {
+            const r = await fetch("/api/agent/team", {headers: {Authorization: "Bearer " +
+                localStorage.getItem("chatbot.agent.token")}});
+            return await r.json();
+        }""")
+        return next(a["status"] for a in team["agents"] if a["name"] == ELI[2])
+
+    assert eli_on_the_server() == "away"
+    agent.get_by_test_id("status-online").click()
+    expect(agent.get_by_test_id("connection-state")).to_have_attribute("data-state", "online", timeout=SLOW)
+    assert eli_on_the_server() == "online"
+
+
 def test_supervisor_sees_handoffs_agents_and_staffing(new_context):
     agent = console(new_context, DANA)
     alice = customer(new_context, ALICE)
