@@ -8,6 +8,7 @@ import logging
 
 import socketio
 from aiohttp import web
+from engineio.async_socket import AsyncSocket
 
 from ..analytics import Analytics
 from ..attachments import Attachments
@@ -107,7 +108,7 @@ async def _close_sockets(app: web.Application) -> None:
         log.warning("%d of %d sockets did not close within %s s of stopping", len(stuck), len(closing), seconds)
 
 
-async def _close_socket(socket, reason: str) -> None:
+async def _close_socket(socket: AsyncSocket, reason: str) -> None:
     await socket.close(wait=False, reason=reason)
     # After a CLOSE packet, a browser leaves a WebSocket open for the server to
     # close (engine.io-client acts on CLOSE only on long-polling), and

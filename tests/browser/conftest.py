@@ -7,19 +7,13 @@ error on its pages, so the widget is checked to run without inline code.
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import re
-import signal
-import subprocess
-import sys
-import threading
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from server_process import run_server
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -29,8 +23,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-STARTUP_TIMEOUT = float(os.environ.get("BROWSER_TEST_STARTUP_TIMEOUT", "120"))
-LISTENING = re.compile(r"Listening on (http://\S+)")
 
 
 def _unavailable(reason: str) -> None:
@@ -49,73 +41,6 @@ def sync_playwright_cls():
     except ImportError:  # pragma: no cover - depends on the environment
         _unavailable("the playwright package is not installed (pip install -e '.[test]')")
     return sync_playwright
-
-
-@contextlib.contextmanager
-def run_server(db: Path, port: int = 0, **env_vars: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`python run.py` on `port` (0: a free one) with the database `db` (demo
-    data seeded when new) and extra environment variables; yields its URL and
-    process, and stops it after."""
-    log_path = db.parent / f"server-{port or 'any'}.log"
-    env = dict(os.environ, PYTHONUNBUFFERED="1", **env_vars)
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "run.py", "--host", "127.0.0.1", "--port", str(port), "--db", str(db)],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
-            env=env,
-        )
-        found: dict[str, str] = {}
-        ready = threading.Event()
-
-        def read_stdout() -> None:
-            # keep draining stdout for the whole run so the server never blocks on it
-            assert proc.stdout is not None
-            for raw in proc.stdout:
-                line = raw.decode("utf-8", "replace")
-                log.write(b"[stdout] " + raw)
-                log.flush()
-                m = LISTENING.search(line)
-                if m and not ready.is_set():
-                    found["url"] = m.group(1).rstrip("/")
-                    ready.set()
-            ready.set()  # the process ended
-
-        reader = threading.Thread(target=read_stdout, name="server-stdout", daemon=True)
-        reader.start()
-        ready.wait(STARTUP_TIMEOUT)
-        if "url" not in found:
-            alive = proc.poll() is None
-            if alive:
-                proc.kill()
-            proc.wait(10)
-            log.flush()
-            output = log_path.read_text("utf-8", "replace")[-4000:]
-            pytest.fail(
-                ("the server did not print 'Listening on http://HOST:PORT' within "
-                 f"{STARTUP_TIMEOUT:.0f}s" if alive else f"the server exited with code {proc.returncode}")
-                + f"\n--- server output ---\n{output}",
-                pytrace=False,
-            )
-        try:
-            yield found["url"], proc
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
-            reader.join(5)
-
-
-@pytest.fixture
-def server_process():
-    """For tests that stop and start servers of their own: `run_server`."""
-    return run_server
 
 
 @pytest.fixture(scope="session")

@@ -13,24 +13,17 @@ with agents who hold nothing; texts carry a unique tag.
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import signal
-import subprocess
-import sys
-import threading
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
-from ruamel.yaml import YAML
+
+from server_process import always_open_intents, run_server
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[2]
 SHOP = "/static/shop/cltiktok.html"
 CONSOLE = "/static/agent.html"
 SUPERVISOR = "/static/supervisor.html"
@@ -39,8 +32,6 @@ BOB = ("bob@example.com", "bob-demo-pass", "Bob Rivera")
 DANA = ("dana@cltiktok.example", "dana-demo-pass", "Dana")
 ELI = ("eli@cltiktok.example", "eli-demo-pass", "Eli")
 OLGA = ("olga@cltiktok.example", "olga-demo-pass", "Olga")
-STARTUP_TIMEOUT = float(os.environ.get("BROWSER_TEST_STARTUP_TIMEOUT", "120"))
-LISTENING = re.compile(r"Listening on (http://\S+)")
 SLOW = 15_000  # bot answers and socket round trips take well under a second; CI machines are slow
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -51,67 +42,14 @@ def tag() -> str:
 
 # ------------------------------------------------------------------ the server --
 
-def always_open_intents(target: Path) -> Path:
-    """A copy of the repository's intents where cltiktok's team never closes."""
-    shutil.copytree(REPO / "intents", target)
-    path = target / "cltiktok" / "brand.yaml"
-    yaml = YAML()  # round trip: the rest of the file stays as it is
-    data = yaml.load(path.read_text(encoding="utf-8"))
-    data["hours"]["days"] = [1, 2, 3, 4, 5, 6, 7]
-    data["hours"]["open"] = "00:00"
-    data["hours"]["close"] = "23:59"
-    data["service_levels"]["agent_chat_cap"] = 1
-    with path.open("w", encoding="utf-8") as f:
-        yaml.dump(data, f)
-    return target
-
-
 @pytest.fixture(scope="module")
 def live_server(sync_playwright_cls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`python run.py --intents <always-open copy>` on a free port with a fresh database.
     (Asks for `sync_playwright_cls` first, so that a machine without Chromium skips
     before a server is started.)"""
     tmp = tmp_path_factory.mktemp("agent-console-server")
-    intents = always_open_intents(tmp / "intents")
-    log_path = tmp / "server.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "run.py", "--host", "127.0.0.1", "--port", "0", "--db", str(tmp / "chat.db"),
-             "--intents", str(intents)],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        )
-        found: dict[str, str] = {}
-        ready = threading.Event()
-
-        def read_stdout() -> None:
-            assert proc.stdout is not None
-            for raw in proc.stdout:  # drained for the whole run, so the server never blocks
-                log.write(b"[stdout] " + raw)
-                log.flush()
-                m = LISTENING.search(raw.decode("utf-8", "replace"))
-                if m and not ready.is_set():
-                    found["url"] = m.group(1).rstrip("/")
-                    ready.set()
-            ready.set()
-
-        reader = threading.Thread(target=read_stdout, name="agent-console-server", daemon=True)
-        reader.start()
-        ready.wait(STARTUP_TIMEOUT)
-        try:
-            if "url" not in found:
-                pytest.fail("the server did not start:\n" + log_path.read_text("utf-8", "replace")[-4000:],
-                            pytrace=False)
-            yield found["url"]
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
-            reader.join(5)
+    with run_server(tmp / "chat.db", intents=always_open_intents(tmp / "intents", agent_chat_cap=1)) as (url, _):
+        yield url
 
 
 # -------------------------------------------------------------------- helpers --

@@ -19,12 +19,7 @@ from __future__ import annotations
 import os
 import random
 import re
-import shutil
-import signal
 import sqlite3
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -34,9 +29,10 @@ import pytest
 from playwright.sync_api import expect
 from ruamel.yaml import YAML
 
+from server_process import REPO, always_open_intents, run_server
+
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[2]
 OPERATOR = "/static/operator.html"
 SHOP = "/static/shop/cltiktok.html"
 OLGA = ("cltiktok", "olga@cltiktok.example", "olga-demo-pass", "Olga")
@@ -47,8 +43,6 @@ SUNNY = ("cltiktok", "sunny@example.com", "sunny-demo-pass", "Sunny Socks (store
 DANA = ("cltiktok", "dana@cltiktok.example", "dana-demo-pass", "Dana")
 MISS = "do you guys do blorptastic gift wrapping"
 XSS = "<img src=x onerror=alert(1)>"
-STARTUP_TIMEOUT = float(os.environ.get("BROWSER_TEST_STARTUP_TIMEOUT", "120"))
-LISTENING = re.compile(r"Listening on (http://\S+)")
 SLOW = 15_000  # bot answers and API calls take well under a second; CI machines are slow
 SAVE = 60_000  # a save re-checks the brand and re-scores the labelled messages: seconds
 SCREENSHOTS = REPO / "docs" / "screenshots"
@@ -63,67 +57,16 @@ class Server:
     intents: Path
 
 
-def intents_copy(target: Path) -> Path:
-    """A copy of the repository's intents, where cltiktok's team never closes."""
-    shutil.copytree(REPO / "intents", target)
-    path = target / "cltiktok" / "brand.yaml"
-    yaml = YAML()  # round trip: the rest of the file stays as it is
-    data = yaml.load(path.read_text(encoding="utf-8"))
-    data["hours"]["days"] = [1, 2, 3, 4, 5, 6, 7]
-    data["hours"]["open"] = "00:00"
-    data["hours"]["close"] = "23:59"
-    with path.open("w", encoding="utf-8") as f:
-        yaml.dump(data, f)
-    return target
-
-
 @pytest.fixture(scope="module")
 def operator_server(sync_playwright_cls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`python run.py --intents <temporary copy> --db <fresh>` on a free port.
     (Asks for `sync_playwright_cls` first, so that a machine without Chromium
     skips before a server is started.)"""
     tmp = tmp_path_factory.mktemp("operator-console-server")
-    intents = intents_copy(tmp / "intents")
+    intents = always_open_intents(tmp / "intents")
     db = tmp / "chat.db"
-    log_path = tmp / "server.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "run.py", "--host", "127.0.0.1", "--port", "0", "--db", str(db),
-             "--intents", str(intents)],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        )
-        found: dict[str, str] = {}
-        ready = threading.Event()
-
-        def read_stdout() -> None:
-            assert proc.stdout is not None
-            for raw in proc.stdout:  # drained for the whole run, so the server never blocks
-                log.write(b"[stdout] " + raw)
-                log.flush()
-                m = LISTENING.search(raw.decode("utf-8", "replace"))
-                if m and not ready.is_set():
-                    found["url"] = m.group(1).rstrip("/")
-                    ready.set()
-            ready.set()
-
-        reader = threading.Thread(target=read_stdout, name="operator-console-server", daemon=True)
-        reader.start()
-        ready.wait(STARTUP_TIMEOUT)
-        try:
-            if "url" not in found:
-                pytest.fail("the server did not start:\n" + log_path.read_text("utf-8", "replace")[-4000:],
-                            pytrace=False)
-            yield Server(found["url"], db, intents)
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
-            reader.join(5)
+    with run_server(db, intents=intents) as (url, _):
+        yield Server(url, db, intents)
 
 
 @pytest.fixture(scope="module")

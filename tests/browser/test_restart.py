@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
+from server_process import run_server
+
 from test_widget import (ALICE, REPLY_TIMEOUT, SHOP, customer_message, expect_bot_reply, login, open_widget,
                          send)
 
@@ -23,9 +25,9 @@ GRACE = {"CHATBOT_SHUTDOWN_SECONDS": "60"}
 
 
 def test_a_restart_closes_open_widgets_and_they_reconnect_to_the_same_conversation(
-        new_context, server_process, tmp_path):
+        new_context, tmp_path):
     db = tmp_path / "chat.db"
-    with server_process(db, **GRACE) as (url, first):
+    with run_server(db, **GRACE) as (url, first):
         page = new_context(base_url=url).new_page()
         page.goto(SHOP)
         login(page, ALICE)
@@ -43,7 +45,7 @@ def test_a_restart_closes_open_widgets_and_they_reconnect_to_the_same_conversati
         print(f"stopped in {time.monotonic() - stopping:.2f} s")
         expect(page.get_by_test_id("connection-state")).not_to_have_attribute("data-state", "online")
 
-    with server_process(db, port=urlsplit(url).port, **GRACE) as (again, _):
+    with run_server(db, port=urlsplit(url).port, **GRACE) as (again, _):
         assert again == url
         expect(page.get_by_test_id("connection-state")).to_have_attribute("data-state", "online", timeout=30_000)
         expect(customer_message(page, before)).to_have_count(1)
