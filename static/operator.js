@@ -47,65 +47,15 @@
 
   // ------------------------------------------------------------ helpers --
 
-  function $(id) {
-    return document.getElementById(id);
-  }
-
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    setAttrs(node, attrs);
-    append(node, children);
-    return node;
-  }
+  var dom = window.ChatbotDom;
+  var $ = dom.$, el = dom.el, append = dom.append, clear = dom.clear, show = dom.show;
+  var save = dom.store, load = dom.load;
 
   function svg(tag, attrs, children) {
     var node = document.createElementNS(SVG_NS, tag);
-    setAttrs(node, attrs);
+    dom.setAttrs(node, attrs);
     append(node, children);
     return node;
-  }
-
-  function setAttrs(node, attrs) {
-    if (!attrs) {
-      return;
-    }
-    Object.keys(attrs).forEach(function (name) {
-      var value = attrs[name];
-      if (value === null || value === undefined || value === false) {
-        return;
-      }
-      if (name === "class") {
-        node.setAttribute("class", value);
-      } else if (name === "text") {
-        node.textContent = value;
-      } else {
-        node.setAttribute(name, value === true ? "" : String(value));
-      }
-    });
-  }
-
-  function append(node, children) {
-    (children || []).forEach(function (child) {
-      if (child === null || child === undefined || child === false) {
-        return;
-      }
-      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
-    });
-  }
-
-  function clear(node) {
-    while (node.firstChild) {
-      node.removeChild(node.firstChild);
-    }
-    return node;
-  }
-
-  function show(node, visible) {
-    if (visible) {
-      node.removeAttribute("hidden");
-    } else {
-      node.setAttribute("hidden", "");
-    }
   }
 
   function str(value) {
@@ -209,28 +159,6 @@
       return "none";
     }
     return x >= 0.9 ? "good" : x >= 0.75 ? "fair" : "poor";
-  }
-
-  // ------------------------------------------------------------ storage --
-
-  function save(key, value) {
-    try {
-      if (value === null || value === undefined) {
-        window.localStorage.removeItem(key);
-      } else {
-        window.localStorage.setItem(key, value);
-      }
-    } catch (e) {
-      /* storage blocked: the session lasts as long as the page */
-    }
-  }
-
-  function load(key) {
-    try {
-      return window.localStorage.getItem(key);
-    } catch (e) {
-      return null;
-    }
   }
 
   // --------------------------------------------------------------- state --

@@ -21,77 +21,9 @@
   var REFRESH_MS = 5000;
   var TARGET_SHARE = 0.8;
 
-  function $(id) {
-    return document.getElementById(id);
-  }
-
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    if (attrs) {
-      Object.keys(attrs).forEach(function (name) {
-        var value = attrs[name];
-        if (value === null || value === undefined || value === false) {
-          return;
-        }
-        if (name === "class") {
-          node.className = value;
-        } else if (name === "text") {
-          node.textContent = value;
-        } else {
-          node.setAttribute(name, value === true ? "" : String(value));
-        }
-      });
-    }
-    (children || []).forEach(function (child) {
-      if (child === null || child === undefined || child === false) {
-        return;
-      }
-      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
-    });
-    return node;
-  }
-
-  function clear(node) {
-    while (node.firstChild) {
-      node.removeChild(node.firstChild);
-    }
-  }
-
-  function show(node, visible) {
-    if (visible) {
-      node.removeAttribute("hidden");
-    } else {
-      node.setAttribute("hidden", "");
-    }
-  }
-
-  function store(key, value) {
-    try {
-      if (value === null || value === undefined) {
-        window.localStorage.removeItem(key);
-      } else {
-        window.localStorage.setItem(key, value);
-      }
-    } catch (e) {
-      /* storage blocked */
-    }
-  }
-
-  function load(key) {
-    try {
-      return window.localStorage.getItem(key);
-    } catch (e) {
-      return null;
-    }
-  }
-
-  function loadJson(key) {
-    try {
-      return JSON.parse(load(key) || "null");
-    } catch (e) {
-      return null;
-    }
-  }
+  var dom = window.ChatbotDom;
+  var $ = dom.$, el = dom.el, clear = dom.clear, show = dom.show;
+  var store = dom.store, load = dom.load, loadJson = dom.loadJson;
 
   function str(v) {
     return v === null || v === undefined ? "" : String(v);
