@@ -303,26 +303,7 @@
   // --------------------------------------------------------------- HTTP --
 
   function api(path, options) {
-    options = options || {};
-    var headers = { Accept: "application/json" };
-    if (state.token) {
-      headers.Authorization = "Bearer " + state.token;
-    }
-    if (options.body !== undefined) {
-      headers["Content-Type"] = "application/json";
-    }
-    return fetch(ORIGIN + path, {
-      method: options.method || "GET",
-      headers: headers,
-      body: options.body !== undefined ? JSON.stringify(options.body) : undefined,
-      credentials: "same-origin"
-    }).then(function (res) {
-      return res.json().catch(function () {
-        return {};
-      }).then(function (body) {
-        return { status: res.status, body: body, headers: res.headers };
-      });
-    });
+    return dom.request(path, state.token, options);
   }
 
   // -------------------------------------------------------- connection --

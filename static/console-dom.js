@@ -1,5 +1,5 @@
 /*
- * Support chatbot: the DOM and storage helpers the three consoles share
+ * Support chatbot: the DOM, storage and HTTP helpers the consoles share
  * (agent.html, supervisor.html, operator.html load it before their own script).
  *
  * Elements are built with createElement and textContent only: text from the
@@ -96,8 +96,33 @@
     }
   }
 
+  // A JSON request to this server with the session's bearer token:
+  // resolves to {status, body, headers}, body {} when the answer is not JSON.
+  function request(path, token, options) {
+    options = options || {};
+    var headers = { Accept: "application/json" };
+    if (token) {
+      headers.Authorization = "Bearer " + token;
+    }
+    if (options.body !== undefined) {
+      headers["Content-Type"] = "application/json";
+    }
+    return fetch(window.location.origin + path, {
+      method: options.method || "GET",
+      headers: headers,
+      body: options.body !== undefined ? JSON.stringify(options.body) : undefined,
+      credentials: "same-origin"
+    }).then(function (res) {
+      return res.json().catch(function () {
+        return {};
+      }).then(function (body) {
+        return { status: res.status, body: body, headers: res.headers };
+      });
+    });
+  }
+
   window.ChatbotDom = Object.freeze({
     $: byId, el: el, setAttrs: setAttrs, append: append, clear: clear, show: show,
-    store: store, load: load, loadJson: loadJson
+    store: store, load: load, loadJson: loadJson, request: request
   });
 })();

@@ -13,7 +13,6 @@
 (function () {
   "use strict";
 
-  var ORIGIN = window.location.origin;
   var TOKEN_KEY = "chatbot.supervisor.token";
   var USER_KEY = "chatbot.supervisor.user";
   var AGENT_TOKEN_KEY = "chatbot.agent.token"; // a supervising agent comes from the console
@@ -102,26 +101,7 @@
   // -------------------------------------------------------------- HTTP --
 
   function api(path, options) {
-    options = options || {};
-    var headers = { Accept: "application/json" };
-    if (state.token) {
-      headers.Authorization = "Bearer " + state.token;
-    }
-    if (options.body !== undefined) {
-      headers["Content-Type"] = "application/json";
-    }
-    return fetch(ORIGIN + path, {
-      method: options.method || "GET",
-      headers: headers,
-      body: options.body !== undefined ? JSON.stringify(options.body) : undefined,
-      credentials: "same-origin"
-    }).then(function (res) {
-      return res.json().catch(function () {
-        return {};
-      }).then(function (body) {
-        return { status: res.status, body: body };
-      });
-    });
+    return dom.request(path, state.token, options);
   }
 
   // ------------------------------------------------------------ refresh --
