@@ -3,7 +3,6 @@ for them, and each widget comes back by itself to the same conversation."""
 from __future__ import annotations
 
 import subprocess
-import time
 import uuid
 from urllib.parse import urlsplit
 
@@ -35,14 +34,12 @@ def test_a_restart_closes_open_widgets_and_they_reconnect_to_the_same_conversati
         send(page, before)
         expect_bot_reply(page, before)
 
-        stopping = time.monotonic()
         first.terminate()
         try:
             first.wait(STOP_WITHIN_SECONDS)
         except subprocess.TimeoutExpired:
             pytest.fail(f"the server was still running {STOP_WITHIN_SECONDS} s after SIGTERM with a widget open")
         assert first.returncode == 0
-        print(f"stopped in {time.monotonic() - stopping:.2f} s")
         expect(page.get_by_test_id("connection-state")).not_to_have_attribute("data-state", "online")
 
     with run_server(db, port=urlsplit(url).port, **GRACE) as (again, _):
