@@ -35,13 +35,13 @@ from chatbot.web.keys import SIO  # noqa: E402
 
 
 async def measure(n: int, profile: bool) -> None:
-    settings = Settings()
+    work = Path(tempfile.mkdtemp(prefix="disconnects-"))
+    settings = Settings(db=work / "chat.db", demo=False, watch_intents=False, tick_seconds=0)
     tune_garbage_collector(settings.gc_freeze, settings.gc_threshold, settings.gc_full_seconds)
     pacer = asyncio.ensure_future(pace_collections(settings.gc_young_seconds, settings.gc_young_pause_ms,
                                                    settings.gc_full_seconds))
-    work = Path(tempfile.mkdtemp(prefix="disconnects-"))
-    customers = await lg.create_customers(work / "chat.db", n)
-    app = create_app(Settings(db=work / "chat.db", demo=False, watch_intents=False, tick_seconds=0))
+    customers = await lg.create_customers(settings.db, n)
+    app = create_app(settings)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

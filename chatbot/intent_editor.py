@@ -72,34 +72,29 @@ class CheckReport:
         """This intent's own errors, and those it causes in others (an example two intents share)."""
         return [f for f in self.findings if f.level == "error" and (f.path.stem == path.stem or str(path) in f.message)]
 
+    def summary(self) -> dict[str, Any]:
+        """The check's warnings and the accuracy change, as a save and a check both report them."""
+        lowered = (self.accuracy_before is not None and self.accuracy_after is not None
+                   and self.accuracy_after < self.accuracy_before)
+        return {"warnings": [f"{f.path.parent.name}/{f.path.name}:{f.line}: {f.message}"
+                             for f in self.findings if f.level == "warning"],
+                "accuracy_before": self.accuracy_before, "accuracy_after": self.accuracy_after,
+                "accuracy_lowered": lowered}
+
     def to_dict(self, path: Path) -> dict[str, Any]:
         """What a check without saving shows the operator."""
-        return {"errors": [f.message for f in self.errors(path)], "warnings": _warnings(self.findings),
-                "accuracy_before": self.accuracy_before, "accuracy_after": self.accuracy_after,
-                "accuracy_lowered": _lowered(self.accuracy_before, self.accuracy_after),
+        return {"errors": [f.message for f in self.errors(path)], **self.summary(),
                 "moved": [{"text": m.item.text, "intent": m.item.intent, "before": m.before, "after": m.after}
                           for m in self.moved]}
-
-
-def _warnings(findings: list[Finding]) -> list[str]:
-    return [f"{f.path.parent.name}/{f.path.name}:{f.line}: {f.message}" for f in findings if f.level == "warning"]
-
-
-def _lowered(before: float | None, after: float | None) -> bool:
-    return before is not None and after is not None and after < before
 
 
 @dataclass
 class SaveResult:
     version: int
-    findings: list[Finding]
-    accuracy_before: float | None
-    accuracy_after: float | None
+    report: CheckReport
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "warnings": _warnings(self.findings),
-                "accuracy_before": self.accuracy_before, "accuracy_after": self.accuracy_after,
-                "accuracy_lowered": _lowered(self.accuracy_before, self.accuracy_after)}
+        return {"version": self.version, **self.report.summary()}
 
 
 class IntentEditor:
@@ -258,7 +253,7 @@ class IntentEditor:
             "brand": brand.id, "intent": path.stem, "author_id": user.id, "author_name": user.name,
             "at": isoformat(self.clock.now()), "content": text, "note": note})
         await self.knowledge.reload()
-        return SaveResult(version, report.findings, report.accuracy_before, report.accuracy_after)
+        return SaveResult(version, report)
 
     @staticmethod
     def _yaml_value(key: str, value: Any, current: Any) -> Any:
