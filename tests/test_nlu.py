@@ -313,3 +313,54 @@ def test_near_copy_lookup_by_length_finds_what_a_full_scan_finds(matchers):
             assert matcher.near_copies.best(query) == expected, query
             hits += expected is not None
     assert hits > 100          # the comparison covered real near-copies, not only misses
+
+
+def test_character_features_remembered_per_word_equal_the_plain_ones(matchers):
+    """The matcher keeps each word's character-gram columns; the features it
+    scores must be what counting the message's grams gives, for words seen
+    before and new ones, and after the memory is emptied."""
+    from ruamel.yaml import YAML
+
+    dev = YAML(typ="safe").load((REPO_ROOT / "tests" / "data" / "dev.yaml").read_text())
+    for brand, matcher in matchers.items():
+        texts = [d["text"] for d in dev if d["brand"] == brand][:80] + ["zqxj wxyzzy refundd", "a", ""]
+        for round_ in range(2):
+            for text in texts:
+                word_features, spelt = matcher.analyzer.feature_words(matcher.analyzer.words(text))
+                _, char_features = matcher.analyzer.features(matcher.analyzer.words(text))
+                cols, values = matcher.char_grams.vector(spelt)
+                plain_cols, plain_values = matcher.chars.vector(char_features)
+                assert dict(zip(cols.tolist(), values.tolist())) == pytest.approx(
+                    dict(zip(plain_cols.tolist(), plain_values.tolist()))), text
+            matcher.char_grams._columns.clear()
+
+
+def _clean_in_full(text: str) -> str:
+    """normalize._clean without its shortcuts: every step on every text."""
+    import unicodedata
+
+    from chatbot.nlu.normalize import _SLASHED, _SLASHED_WORDS, RECORD_PATTERNS
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = text.replace("’", "'").replace("‘", "'").replace("`", "'").replace("´", "'")
+    for pattern, placeholder in RECORD_PATTERNS:
+        text = pattern.sub(placeholder, text)
+    return _SLASHED.sub(lambda m: " " + _SLASHED_WORDS[m.group(1)] + " ", text)
+
+
+@pytest.mark.parametrize("text", [
+    "where is CT-100234", "ｃｔ－１００２３４ pls", "CT-١٠٠٢٣٤", "mail jo@x.io", "i paid $12 w/ card",
+    "w/o a receipt b/c lost", "it’s `fine´", "ÉTÉ Straße", "nothing special here", "",
+])
+def test_normalising_shortcuts_change_nothing(text):
+    from hypothesis import given, settings, strategies as st
+
+    from chatbot.nlu.normalize import _clean
+    assert _clean(text) == _clean_in_full(text)
+
+    alphabet = st.sampled_from(list("ctrfwdT0123456789١٢@#$/.-_: abo’‘`´ｃ１é") + ["usd", "w/", "b/c", "n/a"])
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(alphabet, max_size=30).map("".join))
+    def same(generated: str) -> None:
+        assert _clean(text + generated) == _clean_in_full(text + generated)
+    same()

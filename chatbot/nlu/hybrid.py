@@ -45,7 +45,7 @@ from rapidfuzz import fuzz, process
 
 from . import OUT_OF_SCOPE, Parse
 from .entities import extract
-from .features import Analyzer
+from .features import Analyzer, char_grams
 from .lexicon import FUNCTION_WORDS
 from .normalize import BREAK, PLACEHOLDERS, RECORD_PATTERNS
 
@@ -138,12 +138,42 @@ class _Block:
             i = index.get(g)
             if i is not None:
                 counts[i] = counts.get(i, 0) + 1
+        return self.weights(counts)
+
+    def weights(self, counts: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Columns and L2-normalised weights (1 + log tf) * idf of counted columns."""
         if not counts:
             return np.empty(0, dtype=np.int64), np.empty(0)
         cols = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
         tf = np.fromiter(counts.values(), dtype=float, count=len(counts))
         values = (1 + np.log(tf)) * self.idf[cols]
         return cols + self.offset, values / math.sqrt(float(values @ values))
+
+
+class _WordGrams:
+    """A block's columns of each word's character grams, remembered per word:
+    what a message's character features come to, without building and
+    hashing its hundred-odd grams each time."""
+
+    LIMIT = 50_000
+
+    def __init__(self, block: _Block) -> None:
+        self.block = block
+        self._columns: dict[str, tuple[int, ...]] = {}
+
+    def vector(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        counts: dict[int, int] = {}
+        for word in words:
+            columns = self._columns.get(word)
+            if columns is None:
+                if len(self._columns) >= self.LIMIT:
+                    self._columns.clear()
+                index = self.block.index
+                columns = self._columns[word] = tuple(
+                    i for i in map(index.get, char_grams(word)) if i is not None)
+            for i in columns:
+                counts[i] = counts.get(i, 0) + 1
+        return self.block.weights(counts)
 
 
 class NearCopies:
@@ -317,9 +347,13 @@ class HybridMatcher:
         self.model = model
         self.labels: list[str] = model.labels.tolist()
         self.oos = self.labels.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in self.labels else -1
+        in_scope = [i for i in range(len(self.labels)) if i != self.oos]
+        self.in_scope_columns = np.array(in_scope, dtype=np.int64)
+        self.in_scope_names = [self.labels[i] for i in in_scope]
         self.analyzer = _analyzer_from(model)
         self.words = _Block(model.word_terms.tolist(), model.word_idf)
         self.chars = _Block(model.char_terms.tolist(), model.char_idf, offset=len(self.words))
+        self.char_grams = _WordGrams(self.chars)
         self.coef = model.coef
         self.intercept = model.intercept
         self.examples: list[str] = model.example_texts.tolist()
@@ -338,18 +372,21 @@ class HybridMatcher:
 
     # -- the pieces ----------------------------------------------------------------
 
+    def scores(self, words: list[str]) -> np.ndarray:
+        """The linear model's score of each label for analysed words."""
+        word_feats, spelt = self.analyzer.feature_words(words)
+        c1, v1 = self.words.vector(word_feats)
+        c2, v2 = self.char_grams.vector(spelt)
+        scores = self.intercept.copy()
+        if len(c1) or len(c2):      # one gather of the rows both blocks use
+            scores += np.concatenate((v1, v2 * CHAR_WEIGHT)) @ self.coef[np.concatenate((c1, c2))]
+        return scores
+
     def signals(self, text: str) -> dict[str, Any]:
         """Everything the decision looks at, for one message (also for tuning)."""
         words = self.analyzer.words(text)
         plain = [w for w in words if w != BREAK]
-        word_feats, char_feats = self.analyzer.features(words)
-        c1, v1 = self.words.vector(word_feats)
-        c2, v2 = self.chars.vector(char_feats)
-        scores = self.intercept.copy()
-        if len(c1):
-            scores += v1 @ self.coef[c1]
-        if len(c2):
-            scores += (v2 * CHAR_WEIGHT) @ self.coef[c2]
+        scores = self.scores(words)
         z = (scores - scores.max()) * TEMPERATURE
         probs = np.exp(z)
         probs /= probs.sum()
@@ -400,20 +437,16 @@ class HybridMatcher:
         entities = extract(text)
         if not s["words"]:
             return Parse(text=text, intent=None, confidence=0.0, ranking=[], entities=entities)
-        probs = s["probs"]
-        if self.oos >= 0:
-            in_scope = np.delete(probs, self.oos)
-            names = [n for i, n in enumerate(self.labels) if i != self.oos]
-        else:
-            in_scope, names = probs, self.labels
+        in_scope = s["probs"][self.in_scope_columns]
+        names = self.in_scope_names
         total = float(in_scope.sum())
         conditional = in_scope / total if total > 0 else np.full_like(in_scope, 1 / len(in_scope))
         conditional = conditional ** SHARPNESS
         conditional /= conditional.sum()
         gate = min(1.0, self.in_scope_probability(s) / IN_SCOPE_GATE) ** GATE_STEEPNESS
         confidences = conditional * gate
-        order = np.argsort(-confidences)
-        ranking = [(names[i], float(confidences[i])) for i in order]
+        values = confidences.tolist()
+        ranking = [(names[i], values[i]) for i in np.argsort(-confidences).tolist()]
         top, confidence = ranking[0]
         runner_up = ranking[1][1] if len(ranking) > 1 else 0.0
         confident = confidence >= self.threshold and confidence - runner_up >= self.margin

@@ -85,14 +85,19 @@ _ELONGATED = re.compile(r"([a-z])\1{2,}")
 _SLASHED_WORDS = {"w/o": "without", "w/": "with", "b/c": "because", "n/a": "not applicable"}
 _SLASHED = re.compile(r"(?<![a-z0-9])(w/o(?![a-z0-9])|w/|b/c(?![a-z0-9])|n/a(?![a-z0-9]))")
 _TOKEN = re.compile(r"[a-z0-9_]+")
+_RECORD_HINT = re.compile(r"[\d@]")
 
 
 def _clean(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = text.replace("’", "'").replace("‘", "'").replace("`", "'").replace("´", "'")
-    for pattern, placeholder in RECORD_PATTERNS:
-        text = pattern.sub(placeholder, text)
-    return _SLASHED.sub(lambda m: " " + _SLASHED_WORDS[m.group(1)] + " ", text)
+    if not text.isascii():      # NFKC leaves ASCII as it is
+        text = unicodedata.normalize("NFKC", text).replace("’", "'").replace("‘", "'").replace("´", "'")
+    text = text.lower().replace("`", "'")
+    if _RECORD_HINT.search(text):      # every record pattern needs a digit or an @: most messages skip them
+        for pattern, placeholder in RECORD_PATTERNS:
+            text = pattern.sub(placeholder, text)
+    if "/" in text:
+        text = _SLASHED.sub(lambda m: " " + _SLASHED_WORDS[m.group(1)] + " ", text)
+    return text
 
 
 def analyse(text: str) -> list[str]:

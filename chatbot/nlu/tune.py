@@ -44,16 +44,7 @@ def out_of_fold(training: dict[str, list[str]], k: int = 5) -> list[tuple[str, s
 
 
 def raw_scores(matcher: HybridMatcher, text: str) -> np.ndarray:
-    words = matcher.analyzer.words(text)
-    wf, cf = matcher.analyzer.features(words)
-    c1, v1 = matcher.words.vector(wf)
-    c2, v2 = matcher.chars.vector(cf)
-    s = matcher.intercept.copy()
-    if len(c1):
-        s += v1 @ matcher.coef[c1]
-    if len(c2):
-        s += (v2 * hybrid.CHAR_WEIGHT) @ matcher.coef[c2]
-    return s
+    return matcher.scores(matcher.analyzer.words(text))
 
 
 def fit_temperature(rows) -> float:
