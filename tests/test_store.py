@@ -1,12 +1,14 @@
 """The store: schema versions, the demo seed, and message storage rules."""
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from datetime import timedelta
 
 from chatbot.clock import ManualClock, parse_iso
 from chatbot.demo import demo_rows
-from chatbot.store import Store
+from chatbot.store import Store, atomic
 from chatbot.store.schema import MIGRATIONS
 from chatbot.web.keys import STORE
 
@@ -139,6 +141,48 @@ async def test_seq_increases_by_one_and_client_ids_are_unique(tmp_path):
     assert bot["seq"] == 2
     assert [m["seq"] for m in await store.messages(conversation["id"])] == [1, 2]
     assert await store.integrity_check() == "ok"
+    await store.close()
+
+
+async def test_a_call_that_fails_in_a_group_commit_is_undone_alone(tmp_path):
+    """Calls that queue up behind a busy store thread run in one transaction,
+    each in a savepoint: one that fails after writing, inside or outside a
+    nested savepoint of its own, leaves nothing behind, and the others of its
+    group are committed."""
+    store = Store(tmp_path / "g.db")
+    await store.open()
+    await seed(store)
+    now = ManualClock().now()
+    conversation = await store.open_conversation("cltiktok", 1, now)
+
+    def busy(db) -> None:               # holds the thread so the calls behind it queue up
+        time.sleep(0.3)
+
+    def fails_after_writing(label: str, nested_fails: bool):
+        def call(db) -> None:
+            db.execute("INSERT INTO brands (id, name) VALUES (?, ?)", [f"{label}-outer", label])
+            with atomic(db):
+                db.execute("INSERT INTO brands (id, name) VALUES (?, ?)", [f"{label}-inner", label])
+                if nested_fails:
+                    raise RuntimeError(label)
+            raise RuntimeError(label)
+        return call
+
+    def message(i: int):
+        return store.add_message(conversation["id"], sender_type="customer", sender_name="A", sender_id=1,
+                                 text=f"m{i}", client_id=f"c{i}", now=now)
+
+    blocker = asyncio.ensure_future(store._call(busy))
+    await asyncio.sleep(0.05)
+    calls = [message(0), store._call(fails_after_writing("a", True)), message(1),
+             store._call(fails_after_writing("b", False)), message(2)]
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    await blocker
+    assert [str(o) for o in outcomes if isinstance(o, Exception)] == ["a", "b"]
+    assert [m["seq"] for m in await store.messages(conversation["id"])] == [1, 2, 3]
+    assert [m["text"] for m in await store.messages(conversation["id"])] == ["m0", "m1", "m2"]
+    brands = await store._call(lambda db: [r[0] for r in db.execute("SELECT id FROM brands ORDER BY id")])
+    assert brands == ["cltiktok", "ttr-e"]
     await store.close()
 
 
