@@ -1,6 +1,7 @@
 """IndexedRoomManager keeps exactly the rooms python-socketio's own manager
-keeps, through random sequences of what the server does with rooms, and a
-disconnect no longer scans every room."""
+keeps, and sends every emit to the same clients, through random sequences of
+what the server does with rooms; a disconnect no longer scans every room, and
+an emit to nobody encodes nothing."""
 from __future__ import annotations
 
 import itertools
@@ -19,6 +20,11 @@ def managed(manager: socketio.AsyncManager) -> socketio.AsyncManager:
     server = socketio.AsyncServer()
     ids = itertools.count()
     server.eio.generate_id = lambda: f"sid{next(ids)}"    # the same sids for both managers
+    manager.sent = []
+
+    async def send(eio_sid: str, pkt) -> None:     # where python-socketio hands packets to Engine.IO
+        manager.sent.append((eio_sid, pkt.encode()))
+    server._send_eio_packet = send
     manager.set_server(server)
     return manager
 
@@ -30,6 +36,7 @@ def state(manager: socketio.AsyncManager, sids: list[tuple[str, str]]) -> dict:
         "callbacks": sorted(manager.callbacks),
         "pending_connect": manager.pending_connect,
         "pending_disconnect": manager.pending_disconnect,
+        "sent": sorted(manager.sent),
     }
 
 
@@ -55,6 +62,13 @@ async def apply(manager: socketio.AsyncManager, step: tuple, sids: list[tuple[st
         await manager.leave_room(sid, namespace, args[1])
     elif kind == "close":
         await manager.close_room(args[0], args[1])
+    elif kind == "emit":
+        namespace, target, skip = args
+        if isinstance(target, int):         # a client's own room
+            target = sids[target % len(sids)][1]
+        if isinstance(skip, int):
+            skip = sids[skip % len(sids)][1]
+        await manager.emit("message", {"n": len(manager.sent)}, namespace, room=target, skip_sid=skip)
     elif kind == "disconnect":
         namespace, sid = sids[args[0] % len(sids)]
         if namespace in manager.rooms and sid in manager.rooms[namespace].get(None, {}):
@@ -67,7 +81,7 @@ def random_steps(rng: random.Random, count: int) -> list[tuple]:
     steps = []
     for _ in range(count):
         kind = rng.choice(["connect", "connect", "enter", "enter", "enter", "leave", "close", "disconnect",
-                           "disconnect", "callback"])
+                           "disconnect", "callback", "emit", "emit"])
         if kind == "connect" or not steps:
             steps.append(("connect", f"eio{rng.randrange(12)}", rng.choice(NAMESPACES), rng.random() < 0.9))
         elif kind in ("enter", "leave"):
@@ -76,6 +90,12 @@ def random_steps(rng: random.Random, count: int) -> list[tuple]:
             steps.append(("close", rng.choice(ROOMS), rng.choice(NAMESPACES)))
         elif kind == "disconnect":
             steps.append(("disconnect", rng.randrange(1000), rng.random() < 0.7))
+        elif kind == "emit":
+            target = rng.choice(ROOMS + ["nobody's room", None, rng.randrange(1000)])
+            skip = rng.choice([None, rng.randrange(1000), [rng.randrange(1000) for _ in range(2)]])
+            if isinstance(skip, list):
+                skip = skip if rng.random() < 0.5 else None
+            steps.append(("emit", rng.choice(NAMESPACES), target, skip))
         else:
             steps.append(("callback", rng.randrange(1000)))
     return steps
@@ -92,6 +112,7 @@ async def test_the_same_rooms_as_python_socketios_own_manager(seed):
         assert indexed_sids == stock_sids
         assert state(indexed, indexed_sids) == state(stock, stock_sids), step
     assert len(stock_sids) > 20    # the sequence did connect and disconnect many clients
+    assert len(stock.sent) > 5     # and sent packets
 
 
 class RoomsThatMustNotBeScanned(dict):
@@ -123,3 +144,21 @@ async def test_a_disconnect_leaves_only_the_clients_own_rooms():
     assert manager.get_rooms(customers[100], "/chat") == [customers[100], "conversation:100", "session:100",
                                                           "user:100"]
     assert not manager.is_connected(customers[0], "/chat") and manager.is_connected(customers[100], "/chat")
+
+
+async def test_an_emit_to_nobody_encodes_nothing():
+    """Each customer message is also sent to the conversation's agents and to
+    the customer's other tabs, usually nobody: no packet is built for them."""
+    manager = managed(IndexedRoomManager())
+    sid = await manager.connect("eio0", "/chat")
+    await manager.enter_room(sid, "/chat", "conversation:1")
+    await manager.connect("eio1", "/agent")
+    built = []
+    packet_class = manager.server.packet_class
+    manager.server.packet_class = lambda *args, **kwargs: built.append(args) or packet_class(*args, **kwargs)
+    await manager.emit("message", {"text": "hi"}, "/chat", room="conversation:2")
+    await manager.emit("message", {"text": "hi"}, "/chat", room="conversation:1", skip_sid=sid)
+    await manager.emit("message", {"text": "hi"}, "/agent", room="conversation:1")
+    assert built == [] and manager.sent == []
+    await manager.emit("message", {"text": "hi"}, "/chat", room="conversation:1")
+    assert len(built) == 1 and manager.sent == [("eio0", '42/chat,["message",{"text":"hi"}]')]

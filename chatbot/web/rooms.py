@@ -104,5 +104,25 @@ class IndexedRoomManager(socketio.AsyncManager):
                 if not sids:
                     del pending[namespace]
 
+    async def emit(self, event: str, data: Any, namespace: str, room: Any = None, skip_sid: Any = None,
+                   callback: Any = None, to: Any = None, **kwargs: Any) -> None:
+        """The stock emit encodes the packet before it looks for recipients,
+        and most of ours have none: each customer message goes to the
+        conversation's agents and to the customer's other tabs, usually
+        nobody. An emit to one room with nobody in it (but those skipped) is
+        dropped before the encoding."""
+        target = to or room
+        if isinstance(target, (str, int)) and not self._anyone_in(namespace, target, skip_sid):
+            return
+        await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to,
+                           **kwargs)
+
+    def _anyone_in(self, namespace: str, room: str | int, skip_sid: Any) -> bool:
+        members = self.rooms.get(namespace, {}).get(room)
+        if not members:
+            return False
+        skipped = skip_sid if isinstance(skip_sid, list) else (skip_sid,)
+        return any(sid not in skipped for sid in members)
+
     def get_rooms(self, sid: str, namespace: str) -> list[Any]:
         return [room for room in self._rooms_of.get((namespace, sid), ()) if room is not None]
