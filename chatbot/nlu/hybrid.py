@@ -261,7 +261,7 @@ def train(training: dict[str, list[str]]) -> Model:
         cols.extend(c1.tolist() + c2.tolist())
         vals.extend(v1.tolist() + (v2 * CHAR_WEIGHT).tolist())
     X = csr_matrix((vals, (rows, cols)), shape=(len(texts), len(words) + len(chars)))
-    svm = LinearSVC(C=SVM_C)
+    svm = LinearSVC(C=SVM_C, random_state=0)     # liblinear shuffles: the same examples, the same model
     svm.fit(X, y)
     coef = np.ascontiguousarray(svm.coef_.T, dtype=np.float64)
     if len(labels) == 2:     # liblinear answers one column for two classes
