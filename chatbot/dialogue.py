@@ -29,6 +29,14 @@ YES = re.compile(r"^\s*(yes|yeah|yep|yup|ya|sure|ok|okay|please do|go ahead|conf
 NO = re.compile(r"^\s*(no|nope|nah|don'?t|do not|keep it|not now)\b", re.I)
 FOLLOW_UP = re.compile(r"^\s*(and|what about|how about|same for|also|what of|now)\b", re.I)
 NEVER_MIND = re.compile(r"\b(never\s*mind|nevermind|forget it|cancel that|stop)\b", re.I)
+# "cancel it", "where is it", "is that one shipped": the record the conversation is about
+# (not the "it" of "is it possible to ...", "it's late")
+REFERS_BACK = re.compile(r"\bit\b(?!'s|\s+is\b|\s+(possible|ok|okay|true|fine|allowed|too late|worth)\b)"
+                         r"|\b(this one|that one|this order|that order|the same( one| order)?)\b", re.I)
+ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3}
+NEWEST = re.compile(r"\b(newest|latest|most recent|last one)\b", re.I)
+OLDEST = re.compile(r"\b(oldest|earliest)\b", re.I)
+_WORD = re.compile(r"[a-z0-9]+")
 
 
 @dataclass
@@ -100,6 +108,30 @@ def yes_or_no(parse: Parse, text: str) -> bool | None:
     return None
 
 
+def pick_record(text: str, kind: str, rows: list[dict[str, Any]], shown: list[str] | None = None) -> str | None:
+    """The record a customer names without its number: by what it is ("the
+    earbuds", "return my sneakers") when that fits only one of theirs, by age
+    ("my latest order"), or by its place in the list they were shown ("the
+    first one")."""
+    words = {w.rstrip("s") for w in _WORD.findall(text.lower())}
+    if kind in ("order", "purchase"):
+        fits = [r["number"] for r in rows
+                if words & {w.rstrip("s") for w in _WORD.findall(records.label(kind, r).split("·", 1)[-1].lower())
+                            if len(w) > 2 and w not in records.LABEL_FILLER}]
+        if len(fits) == 1:
+            return fits[0]
+    if len(words) > 6:
+        return None
+    place = next((ORDINALS[w] for w in _WORD.findall(text.lower()) if w in ORDINALS), None)
+    if shown and place is not None and place < len(shown):
+        return shown[place]
+    if rows and NEWEST.search(text):
+        return rows[0]["number"]
+    if rows and OLDEST.search(text):
+        return rows[-1]["number"]
+    return None
+
+
 class Dialogue:
     def __init__(self, knowledge: Knowledge, store: Store, clock: Clock) -> None:
         self.knowledge = knowledge
@@ -142,11 +174,20 @@ class Dialogue:
             if numbers or OTHER_ONE.search(text):
                 return await self._act(brand, last_action, numbers, state, ctx, parse.confidence,
                                        other=not numbers)
+            kind = RECORD_KIND[last_action]
+            by_age = NEWEST.search(text) or OLDEST.search(text)        # "what about the latest one" reads as news
+            named = pick_record(text, kind, await records.candidates(ctx, kind)) \
+                if intent is None or by_age else None
+            if named:                                                         # "and the newest?"
+                return await self._act(brand, last_action, {kind: named}, state, ctx, parse.confidence)
         if intent is None:
             return fallback(brand, parse, repeated=state.get("fallbacks", 0) >= 1)
         action = brand.intents[intent].action
         if action in RECORD_KIND:
-            return await self._act(brand, intent, numbers, state, ctx, parse.confidence)
+            focus = state.get("focus", {}).get(RECORD_KIND[action])
+            if not numbers and focus and REFERS_BACK.search(text):
+                numbers = {RECORD_KIND[action]: focus}
+            return await self._act(brand, intent, numbers, state, ctx, parse.confidence, text=text)
         if action == "dispute" and brand.id == "cltiktok":
             return await self._start_dispute(brand, state, ctx, parse.confidence)
         reply = policy_answer(brand, intent, parse.confidence)
@@ -183,11 +224,22 @@ class Dialogue:
             if numbers or OTHER_ONE.search(text):
                 state["pending"] = None
                 return await self._act(brand, action, numbers, state, ctx, parse.confidence, other=not numbers)
+            rows = await records.candidates(ctx, kind)
+            # "the lamp" may parse as anything; "how do I reach you by phone" names no phone case
+            answers = intent in (None, "affirm", action) or len(text.split()) <= 4
+            chosen = pick_record(text, kind, rows, pending.get("shown") or [r["number"] for r in rows[:4]]) \
+                if answers else None
+            if chosen:
+                state["pending"] = None
+                return await self._act(brand, action, {kind: chosen}, state, ctx, parse.confidence)
             if intent == "deny" or NEVER_MIND.search(text):
                 state["pending"] = None
                 return Reply("OK. Anything else I can help with?", "deny", parse.confidence)
-            if intent is None or intent in ("affirm", action):
-                rows = await records.candidates(ctx, kind)
+            # Asking again helps once; a customer who still doesn't name one has moved on.
+            unclear = intent is None or intent == "affirm"
+            if intent == action or (unclear and not pending.get("asked_again")):
+                state["pending"] = {**pending, "asked_again": pending.get("asked_again", False) or unclear,
+                                    "shown": [r["number"] for r in rows[:4]]}
                 return Reply(f"Which {KIND_WORD[kind]}? Type its number or pick one below.", action,
                              parse.confidence, [records.label(kind, r) for r in rows[:4]])
             return None
@@ -225,7 +277,7 @@ class Dialogue:
     # -- record actions ------------------------------------------------------------------------
 
     async def _act(self, brand: Brand, action: str, numbers: dict[str, str], state: dict[str, Any],
-                   ctx: Context, confidence: float, other: bool = False) -> Reply:
+                   ctx: Context, confidence: float, other: bool = False, text: str = "") -> Reply:
         kind = RECORD_KIND[action]
         if action == "settlement_withdrawal" and ctx.user.role != "merchant":
             return policy_answer(brand, action, confidence)
@@ -262,8 +314,10 @@ class Dialogue:
             if not rows:
                 return policy_answer(brand, action, confidence,
                                      prefix=f"I don't see any {KIND_WORD[kind]}s on your account.")
+            named = pick_record(text, kind, rows) if text and len(rows) > 1 else None
+            rows = [r for r in rows if r["number"] == named] or rows
             if len(rows) > 1:
-                state["pending"] = {"await": "record", "action": action}
+                state["pending"] = {"await": "record", "action": action, "shown": [r["number"] for r in rows[:4]]}
                 state["last_action"] = action
                 return Reply(f"Which {KIND_WORD[kind]} is it about? Type its number or pick one below.", action,
                              confidence, [records.label(kind, r) for r in rows[:4]])

@@ -157,11 +157,12 @@ class HandoffDesk:
     async def _offline(self, user: User, conversation_id: int, hours: Hours, now: datetime) -> dict[str, Any]:
         contact = self._brand(user.brand).settings.contact
         opens = hours.next_opening(now)   # `now` itself when open but nobody is online
-        why = "outside our live chat hours" if not hours.is_open(now) else "nobody from our team is online right now"
+        why = "it's outside our live chat hours" if not hours.is_open(now) else \
+            "nobody from our team is online right now"
         wait = opens - now
         when = (f"{hours.local_text(opens)}" + (f", in about {round(wait.total_seconds() / 3600)} hours"
                                                  if wait.total_seconds() > 3600 else ""))
-        text = (f"Our team can't take the chat now: it's {why} ({hours.describe()}). "
+        text = (f"Our team can't take the chat now: {why} ({hours.describe()}). "
                 + (f"We open again {when}. " if wait.total_seconds() > 0 else "")
                 + f"You can leave a message here and we'll answer by email at {user.email} "
                   f"({contact.email} replies {contact.email_reply_promise}).")

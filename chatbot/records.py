@@ -101,6 +101,10 @@ async def candidates(ctx: Context, kind: str) -> list[dict[str, Any]]:
     return await ctx.store.withdrawals_of(ctx.user.id)
 
 
+# Words of a record's label that name no item: "phone case x2", "ALL IN ONE"
+LABEL_FILLER = frozenset({"and", "the", "for", "with", "all", "one", "package", "management"})
+
+
 def label(kind: str, row: dict[str, Any]) -> str:
     """A quick-reply button naming one record."""
     if kind == "order":

@@ -56,7 +56,8 @@ async def test_no_agent_online_the_customer_is_told_plainly_and_can_leave_a_mess
     handoff = await ask_for_person(alice)
     assert handoff["state"] == "offline" and handoff["email"] == "cltiktokshop@gmail.com"
     notice = await alice.wait_for("message", lambda m: m["sender"]["type"] == "system")
-    assert "nobody from our team is online" in notice["text"] and "+1 443 418 2795" in notice["text"]
+    assert "can't take the chat now: nobody from our team is online right now (" in notice["text"]
+    assert "+1 443 418 2795" in notice["text"]
     left = await alice.ask("my earbuds stopped working, please email me")
     assert "passed your message" in left["text"]
     ticket_note = await alice.wait_for("message", lambda m: "ticket #" in m["text"])
@@ -75,7 +76,8 @@ async def test_outside_hours_gives_the_next_opening(server, clients):
     assert handoff["state"] == "offline"
     assert handoff["opens_at"] == "2026-01-12T17:00:00.000Z"              # Monday 9:00 Pacific
     notice = await alice.wait_for("message", lambda m: m["sender"]["type"] == "system")
-    assert "outside our live chat hours" in notice["text"] and "Monday 09:00 America/Los_Angeles" in notice["text"]
+    assert "can't take the chat now: it's outside our live chat hours (" in notice["text"]
+    assert "Monday 09:00 America/Los_Angeles" in notice["text"]
 
 
 def test_opening_hours_in_the_brands_time_zone():

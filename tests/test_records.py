@@ -217,6 +217,51 @@ async def test_follow_ups_keep_the_context(server, clients):
     assert "CT-100235" in other["text"] and "processed" in other["text"]
 
 
+async def test_it_means_the_order_just_talked_about(server, clients):
+    alice = await clients(server, ALICE)
+    await alice.ask("where is CT-100234")
+    reply = await alice.ask("ok can you cancel it then")
+    assert reply["intent"] == "order_cancel" and "CT-100234" in reply["text"] and "already shipped" in reply["text"]
+    fresh = await clients(server, BOB)
+    question = await fresh.ask("can you cancel it")          # nothing talked about yet: which one?
+    assert "Which order" in question["text"]
+    other = await clients(server, ALICE)
+    await other.ask("where is CT-100234")
+    possible = await other.ask("is it possible to cancel my order")     # not that "it"
+    assert "Which order" in possible["text"]
+
+
+async def test_an_order_named_by_what_was_bought_or_its_place_in_the_list(server, clients):
+    alice = await clients(server, ALICE)
+    question = await alice.ask("where is my order")
+    assert "Which order" in question["text"]
+    lamp = await alice.ask("the desk lamp")
+    assert "CT-100236" in lamp["text"] and "delivered" in lamp["text"]
+    question = await alice.ask("i want to return something")
+    first_listed = question["quick_replies"][0].split(" · ")[0]
+    first = await alice.ask("the first one")
+    assert first["intent"] == "return_request" and first_listed in first["text"]
+    bob = await clients(server, BOB)
+    sneakers = await bob.ask("i want to return my sneakers")     # one of bob's two orders: no question
+    assert "CT-100300" in sneakers["text"] and "Which order" not in sneakers["text"]
+    newest = await bob.ask("what about the latest one")
+    assert newest["intent"] == "return_request" and "Which order" not in newest["text"]
+
+
+async def test_asked_which_order_twice_a_customer_who_moves_on_is_not_held(server, clients):
+    bob = await clients(server, BOB)
+    assert "Which order" in (await bob.ask("i got the wrong colour, i want to send it back"))["text"]
+    again = await bob.ask("yes")                                  # not an answer: asked once more
+    assert "Which order" in again["text"]
+    restated = await bob.ask("how do i get my money back for that")   # the same request: asked again
+    assert "Which order" in restated["text"]
+    moved_on = await bob.ask("do you guys sell iphones")
+    assert moved_on["intent"] is None and "Which order" not in moved_on["text"]
+    assert "can't help with that" in moved_on["text"]
+    fresh = await bob.ask("where is CT-100301")                   # and the next question is answered afresh
+    assert "CT-100301" in fresh["text"]
+
+
 # -- ttr-e purchases --------------------------------------------------------------------------
 
 async def test_an_eligible_purchase_is_refunded_less_the_fee_after_confirmation(server, clients):
@@ -257,6 +302,15 @@ async def test_what_about_another_purchase_reuses_the_question(server, clients):
     assert "$475.00" in first["text"]
     follow = await carol.ask("what about TT-2002")
     assert "TT-2002" in follow["text"] and "activated" in follow["text"]
+
+
+async def test_a_purchase_named_by_its_package_and_the_newest_as_a_follow_up(server, clients):
+    carol = await clients(server, CAROL)
+    assert "Which purchase" in (await carol.ask("can i cancel my purchase"))["text"]
+    tiktok = await carol.ask("the tiktok one")                    # her only TikTok Shop management purchase
+    assert "TT-2002" in tiktok["text"] and "activated" in tiktok["text"]
+    newest = await carol.ask("what about the newest")
+    assert "TT-2001" in newest["text"] and "$475.00" in newest["text"]
 
 
 async def test_invoice_and_activation_look_up_the_purchase(server, clients):
