@@ -375,3 +375,23 @@ def test_normalising_shortcuts_change_nothing(text):
     def same(generated: str) -> None:
         assert _clean(text + generated) == _clean_in_full(text + generated)
     same()
+
+
+def test_cross_validation_folds_are_stable_under_edits():
+    """Each example is tested exactly once, by a model that never saw it, and
+    adding an example moves no other example to another fold."""
+    from chatbot.nlu.tune import folds
+
+    def tested_in(training):
+        return {(label, example): f for f, (fold_train, test) in enumerate(folds(training, 5))
+                for label, example in test
+                if example not in fold_train.get(label, [])}
+
+    training = BRANDS["ttr-e"].training_data()
+    before = tested_in(training)
+    assert len(before) == sum(len(v) for v in training.values())
+    assert min(list(before.values()).count(f) for f in range(5)) > len(before) / 5 * 0.7   # folds of similar size
+    edited = {label: list(examples) for label, examples in training.items()}
+    edited["greet"] = edited["greet"] + ["hello, i run three shops", "hey, partner here"]
+    after = tested_in(edited)
+    assert {k: v for k, v in after.items() if k in before} == before
