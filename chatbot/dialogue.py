@@ -37,6 +37,10 @@ ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "
 NEWEST = re.compile(r"\b(newest|latest|most recent|last one)\b", re.I)
 OLDEST = re.compile(r"\b(oldest|earliest)\b", re.I)
 _WORD = re.compile(r"[a-z0-9]+")
+# The customer says the bot got them wrong, or pushes back on an answer: neither is a plain "no".
+MISUNDERSTOOD = re.compile(r"\b(not what i (asked|meant|said|wanted)|that'?s not what i|you('re| are) not "
+                           r"(listening|understanding)|you misunderstood|wrong answer|i didn'?t ask)", re.I)
+WHY = re.compile(r"\bwhy\b", re.I)
 
 
 @dataclass
@@ -158,12 +162,24 @@ class Dialogue:
     # -- one turn ---------------------------------------------------------------------------
 
     async def _turn(self, brand: Brand, parse: Parse, state: dict[str, Any], ctx: Context, text: str) -> Reply:
+        if MISUNDERSTOOD.search(text) and parse.intent != "human_agent":
+            # Counts as not understood: one more miss and a person takes over.
+            state["pending"] = None
+            return Reply("Sorry, I got that wrong. Could you put it another way? You can also ask for a person.",
+                         None, parse.confidence, ["Talk to a person"])
         pending = state.get("pending")
         if pending:
             reply = await self._continue(brand, parse, state, ctx, text, pending)
             if reply is not None:
                 return reply
             state["pending"] = None    # the customer moved on to something else
+
+        if parse.intent == "deny" and WHY.search(text) and state.get("last_action"):
+            # "why not, I never used it": disagreement with the answer just given
+            state["pending"] = {"await": "handoff_offer"}
+            return Reply("I'm sorry it's not the answer you hoped for: it's what our policy says for this case. "
+                         "If you think it's wrong, a person from our team can look at it. Would you like me to "
+                         "connect you?", "deny", parse.confidence, ["Yes, talk to a person", "No, thanks"])
 
         numbers = {ENTITY_KIND[e.entity]: e.value for e in parse.entities if e.entity in ENTITY_KIND}
         intent = parse.intent

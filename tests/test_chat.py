@@ -182,6 +182,17 @@ async def test_unknown_text_gets_the_fallback_offering_topics_and_a_person(serve
     assert "Talk to a person" in reply["quick_replies"]
 
 
+async def test_told_it_got_it_wrong_the_bot_says_so_and_a_second_miss_brings_a_person(server, clients):
+    client = await clients(server, ALICE)
+    await client.ask("my card was charged twice")
+    repair = await client.ask("thats not what i asked")
+    assert repair["intent"] is None and "got that wrong" in repair["text"]
+    assert "Talk to a person" in repair["quick_replies"]
+    again = await client.ask("what's the weather like on mars")
+    assert "get you a person" in again["text"]
+    assert (await client.wait_for("handoff"))["state"] in ("queued", "offline")
+
+
 async def test_merchants_chat_too(server, clients):
     client = await clients(server, SUNNY)
     reply = await client.ask("how do I set up my store")

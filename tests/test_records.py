@@ -313,6 +313,17 @@ async def test_a_purchase_named_by_its_package_and_the_newest_as_a_follow_up(ser
     assert "TT-2001" in newest["text"] and "$475.00" in newest["text"]
 
 
+async def test_pushing_back_on_a_refusal_is_not_a_plain_no(server, clients):
+    carol = await clients(server, CAROL)
+    refused = await carol.ask("can i get a refund for TT-2003")
+    assert "can't be cancelled for a refund" in refused["text"]
+    pushback = await carol.ask("why not, i never used it")
+    assert "Anything else" not in pushback["text"] and "person from our team can look at it" in pushback["text"]
+    assert pushback["quick_replies"] == ["Yes, talk to a person", "No, thanks"]
+    person = await carol.ask("yes")
+    assert person["intent"] == "human_agent"
+
+
 async def test_invoice_and_activation_look_up_the_purchase(server, clients):
     carol = await clients(server, CAROL)
     invoice = await carol.ask("I need the invoice for TT-2001")
