@@ -37,6 +37,11 @@ ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "
 NEWEST = re.compile(r"\b(newest|latest|most recent|last one)\b", re.I)
 OLDEST = re.compile(r"\b(oldest|earliest)\b", re.I)
 _WORD = re.compile(r"[a-z0-9]+")
+_DIGITS = re.compile(r"\b\d{4,8}\b")
+# Answered for every number named at once ("where are CT-100234 and CT-100235"); changes go one at a time.
+LOOKUPS = frozenset({"order_status", "delivery_tracking", "refund_status", "settlement_withdrawal",
+                     "billing_invoice", "service_activation"})
+MAX_LOOKUPS = 3
 # The customer says the bot got them wrong, or pushes back on an answer: neither is a plain "no".
 MISUNDERSTOOD = re.compile(r"\b(not what i (asked|meant|said|wanted)|that'?s not what i|you('re| are) not "
                            r"(listening|understanding)|you misunderstood|wrong answer|i didn'?t ask)", re.I)
@@ -113,17 +118,20 @@ def yes_or_no(parse: Parse, text: str) -> bool | None:
 
 
 def pick_record(text: str, kind: str, rows: list[dict[str, Any]], shown: list[str] | None = None) -> str | None:
-    """The record a customer names without its number: by what it is ("the
-    earbuds", "return my sneakers") when that fits only one of theirs, by age
-    ("my latest order"), or by its place in the list they were shown ("the
-    first one")."""
+    """The record a customer names without its full number: by its digits
+    ("100300"), by what it is ("the earbuds", "return my sneakers"), each when
+    that fits only one of theirs, by age ("my latest order"), or by its place
+    in the list they were shown ("the first one")."""
+    digits = set(_DIGITS.findall(text))          # "my order number is 100300", without its CT-
+    by_digits = [r["number"] for r in rows if re.sub(r"\D", "", r["number"]) in digits]
+    if len(by_digits) == 1:
+        return by_digits[0]
     words = {w.rstrip("s") for w in _WORD.findall(text.lower())}
-    if kind in ("order", "purchase"):
-        fits = [r["number"] for r in rows
-                if words & {w.rstrip("s") for w in _WORD.findall(records.label(kind, r).split("·", 1)[-1].lower())
-                            if len(w) > 2 and w not in records.LABEL_FILLER}]
-        if len(fits) == 1:
-            return fits[0]
+    fits = [r["number"] for r in rows
+            if words & {w.rstrip("s") for w in _WORD.findall(records.described_as(kind, r).lower())
+                        if len(w) > 2 and w not in records.DESCRIPTION_FILLER}]
+    if len(fits) == 1:
+        return fits[0]
     if len(words) > 6:
         return None
     place = next((ORDINALS[w] for w in _WORD.findall(text.lower()) if w in ORDINALS), None)
@@ -168,18 +176,18 @@ class Dialogue:
             return Reply("Sorry, I got that wrong. Could you put it another way? You can also ask for a person.",
                          None, parse.confidence, ["Talk to a person"])
         pending = state.get("pending")
-        if pending:
-            reply = await self._continue(brand, parse, state, ctx, text, pending)
-            if reply is not None:
-                return reply
-            state["pending"] = None    # the customer moved on to something else
-
-        if parse.intent == "deny" and WHY.search(text) and state.get("last_action"):
+        if parse.intent == "deny" and WHY.search(text) and state.get("last_action") and \
+                (not pending or pending["await"] == "handoff_offer"):
             # "why not, I never used it": disagreement with the answer just given
             state["pending"] = {"await": "handoff_offer"}
             return Reply("I'm sorry it's not the answer you hoped for: it's what our policy says for this case. "
                          "If you think it's wrong, a person from our team can look at it. Would you like me to "
                          "connect you?", "deny", parse.confidence, ["Yes, talk to a person", "No, thanks"])
+        if pending:
+            reply = await self._continue(brand, parse, state, ctx, text, pending)
+            if reply is not None:
+                return reply
+            state["pending"] = None    # the customer moved on to something else
 
         numbers = {ENTITY_KIND[e.entity]: e.value for e in parse.entities if e.entity in ENTITY_KIND}
         intent = parse.intent
@@ -200,9 +208,14 @@ class Dialogue:
             return fallback(brand, parse, repeated=state.get("fallbacks", 0) >= 1)
         action = brand.intents[intent].action
         if action in RECORD_KIND:
-            focus = state.get("focus", {}).get(RECORD_KIND[action])
+            kind = RECORD_KIND[action]
+            named = list(dict.fromkeys(e.value for e in parse.entities if ENTITY_KIND.get(e.entity) == kind))
+            if action in LOOKUPS and len(named) > 1:
+                return await self._look_up_each(brand, intent, kind, named[:MAX_LOOKUPS], state, ctx,
+                                                parse.confidence)
+            focus = state.get("focus", {}).get(kind)
             if not numbers and focus and REFERS_BACK.search(text):
-                numbers = {RECORD_KIND[action]: focus}
+                numbers = {kind: focus}
             return await self._act(brand, intent, numbers, state, ctx, parse.confidence, text=text)
         if action == "dispute" and brand.id == "cltiktok":
             return await self._start_dispute(brand, state, ctx, parse.confidence)
@@ -237,6 +250,8 @@ class Dialogue:
 
         if waiting == "record":
             kind = RECORD_KIND[action]
+            if intent is not None and RECORD_KIND.get(intent) == kind:
+                action = intent             # asked about an order's status, "return CT-100301" is a return
             if numbers or OTHER_ONE.search(text):
                 state["pending"] = None
                 return await self._act(brand, action, numbers, state, ctx, parse.confidence, other=not numbers)
@@ -342,9 +357,18 @@ class Dialogue:
         step.focus = {kind: row["number"], **step.focus}
         return self._reply(brand, step, state, action, confidence)
 
+    async def _look_up_each(self, brand: Brand, action: str, kind: str, numbers: list[str], state: dict[str, Any],
+                            ctx: Context, confidence: float) -> Reply:
+        """One answer covering each record named."""
+        replies = [await self._act(brand, action, {kind: number}, state, ctx, confidence) for number in numbers]
+        return Reply("\n\n".join(r.text for r in replies), action, confidence,
+                     citation=next((r.citation for r in replies if r.citation), None))
+
     def _reply(self, brand: Brand, step: Step, state: dict[str, Any], action: str | None,
                confidence: float) -> Reply:
         state["pending"] = step.pending
+        if step.pending is None and step.quick_replies == ["Talk to a person"]:
+            state["pending"] = {"await": "handoff_offer"}     # "I can connect you with a person." "yes"
         if action in RECORD_KIND:
             state["last_action"] = action
         state["focus"] = {**state.get("focus", {}), **step.focus}

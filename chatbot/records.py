@@ -101,17 +101,23 @@ async def candidates(ctx: Context, kind: str) -> list[dict[str, Any]]:
     return await ctx.store.withdrawals_of(ctx.user.id)
 
 
-# Words of a record's label that name no item: "phone case x2", "ALL IN ONE"
-LABEL_FILLER = frozenset({"and", "the", "for", "with", "all", "one", "package", "management"})
+# Words of what a record is that name nothing in particular: "phone case x2", "ALL IN ONE"
+DESCRIPTION_FILLER = frozenset({"and", "the", "for", "with", "all", "one", "package", "management"})
+
+
+def described_as(kind: str, row: dict[str, Any]) -> str:
+    """What a record is, in the words a customer may use for it: an order's
+    items, a purchase's package (refunds and withdrawals are only amounts)."""
+    if kind == "order":
+        return items_text(row)
+    if kind == "purchase":
+        return row["package"]
+    return ""
 
 
 def label(kind: str, row: dict[str, Any]) -> str:
     """A quick-reply button naming one record."""
-    if kind == "order":
-        return f"{row['number']} · {items_text(row)}"
-    if kind == "purchase":
-        return f"{row['number']} · {row['package']}"
-    return f"{row['number']} · {money(row['amount_cents'])}"
+    return f"{row['number']} · {described_as(kind, row) or money(row['amount_cents'])}"
 
 
 async def not_found(ctx: Context, kind: str, number: str, action: str) -> Step:

@@ -304,6 +304,26 @@ async def test_what_about_another_purchase_reuses_the_question(server, clients):
     assert "TT-2002" in follow["text"] and "activated" in follow["text"]
 
 
+async def test_several_numbers_at_once_and_numbers_without_their_prefix(server, clients):
+    alice = await clients(server, ALICE)
+    both = await alice.ask("where are CT-100234 and CT-100235")
+    assert "CT-100234" in both["text"] and "shipped" in both["text"]
+    assert "CT-100235" in both["text"] and "processed" in both["text"]
+    bob = await clients(server, BOB)
+    await bob.ask("where is my order")
+    digits = await bob.ask("my order number is 100300")
+    assert "CT-100300" in digits["text"] and "Which order" not in digits["text"]
+
+
+async def test_asked_which_order_for_its_status_a_return_of_one_is_a_return(server, clients):
+    bob = await clients(server, BOB)
+    assert "Which order" in (await bob.ask("where is my order"))["text"]
+    returned = await bob.ask("return CT-100301")
+    assert returned["intent"] == "return_request" and "past the return window" in returned["text"]
+    person = await bob.ask("yes")                    # to "I can connect you with a person"
+    assert person["intent"] == "human_agent"
+
+
 async def test_a_purchase_named_by_its_package_and_the_newest_as_a_follow_up(server, clients):
     carol = await clients(server, CAROL)
     assert "Which purchase" in (await carol.ask("can i cancel my purchase"))["text"]
