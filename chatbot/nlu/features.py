@@ -4,7 +4,6 @@ other companies' names flagged, then word 1-2-grams and character 3-5-grams."""
 from __future__ import annotations
 
 from collections import Counter
-from functools import lru_cache
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
@@ -119,11 +118,8 @@ def mark_negation(words: list[str]) -> list[str]:
     return out
 
 
-@lru_cache(maxsize=50_000)
 def char_grams(word: str) -> tuple[str, ...]:
-    """The character 3-5-grams of a word with a space either side. Cached:
-    customers use a few thousand words far more often than any other, and
-    this is a third of a message's feature work."""
+    """The character 3-5-grams of a word with a space either side."""
     padded = f" {word} "
     return tuple(padded[i:i + n] for n in (3, 4, 5) for i in range(len(padded) - n + 1))
 
