@@ -177,7 +177,7 @@ class Dialogue:
                          None, parse.confidence, ["Talk to a person"])
         pending = state.get("pending")
         if parse.intent == "deny" and WHY.search(text) and state.get("last_action") and \
-                (not pending or pending["await"] == "handoff_offer"):
+                (not pending or pending["await"] in ("handoff_offer", "suggestion")):
             # "why not, I never used it": disagreement with the answer just given
             state["pending"] = {"await": "handoff_offer"}
             return Reply("I'm sorry it's not the answer you hoped for: it's what our policy says for this case. "
@@ -284,6 +284,20 @@ class Dialogue:
                          "Shall I go ahead?", "order_modify", parse.confidence, ["Yes", "No"],
                          citation=brand.citation("1.1"))
 
+        if waiting == "suggestion":
+            answer = yes_or_no(parse, text)
+            if answer is None or parse.intent not in (None, "affirm", "deny"):
+                return None             # "ok, can you cancel it then": a request of its own
+            state["pending"] = None
+            if answer is False:
+                return Reply("OK. Anything else I can help with?", "deny", parse.confidence)
+            suggested = self.knowledge.parse(ctx.user.brand, pending["reply"])
+            kind = RECORD_KIND.get(brand.intents[suggested.intent].action) if suggested.intent else None
+            number = (pending.get("focus") or {}).get(kind) if kind else None
+            if number:                    # the suggestion is about the record just answered on
+                return await self._act(brand, suggested.intent, {kind: number}, state, ctx, parse.confidence)
+            return await self._turn(brand, suggested, state, ctx, pending["reply"])
+
         if waiting == "handoff_offer":
             answer = yes_or_no(parse, text)
             if answer is None and intent != "human_agent":
@@ -367,8 +381,9 @@ class Dialogue:
     def _reply(self, brand: Brand, step: Step, state: dict[str, Any], action: str | None,
                confidence: float) -> Reply:
         state["pending"] = step.pending
-        if step.pending is None and step.quick_replies == ["Talk to a person"]:
-            state["pending"] = {"await": "handoff_offer"}     # "I can connect you with a person." "yes"
+        if step.pending is None and len(step.quick_replies) == 1:
+            # "...you can cancel it instead. [Cancel this order]" "yes": the one next step offered
+            state["pending"] = {"await": "suggestion", "reply": step.quick_replies[0], "focus": step.focus}
         if action in RECORD_KIND:
             state["last_action"] = action
         state["focus"] = {**state.get("focus", {}), **step.focus}

@@ -315,6 +315,17 @@ async def test_several_numbers_at_once_and_numbers_without_their_prefix(server, 
     assert "CT-100300" in digits["text"] and "Which order" not in digits["text"]
 
 
+async def test_yes_to_the_one_next_step_offered_takes_it_on_the_same_order(server, clients):
+    bob = await clients(server, BOB)
+    offer = await bob.ask("i want to return my sneakers")
+    assert "cancel it instead" in offer["text"] and offer["quick_replies"] == ["Cancel this order"]
+    cancel = await bob.ask("yes")
+    assert cancel["intent"] == "order_cancel" and "CT-100300" in cancel["text"] and "Shall I cancel it?" in cancel["text"]
+    kept = await bob.ask("no")
+    assert "won't cancel CT-100300" in kept["text"]
+    assert await status_of(server, "CT-100300") == "pending_payment"
+
+
 async def test_asked_which_order_for_its_status_a_return_of_one_is_a_return(server, clients):
     bob = await clients(server, BOB)
     assert "Which order" in (await bob.ask("where is my order"))["text"]
