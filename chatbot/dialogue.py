@@ -126,7 +126,8 @@ def pick_record(text: str, kind: str, rows: list[dict[str, Any]], shown: list[st
     by_digits = [r["number"] for r in rows if re.sub(r"\D", "", r["number"]) in digits]
     if len(by_digits) == 1:
         return by_digits[0]
-    words = {w.rstrip("s") for w in _WORD.findall(text.lower())}
+    tokens = _WORD.findall(text.lower())
+    words = {w.rstrip("s") for w in tokens}
     fits = [r["number"] for r in rows
             if words & {w.rstrip("s") for w in _WORD.findall(records.described_as(kind, r).lower())
                         if len(w) > 2 and w not in records.DESCRIPTION_FILLER}]
@@ -134,7 +135,7 @@ def pick_record(text: str, kind: str, rows: list[dict[str, Any]], shown: list[st
         return fits[0]
     if len(words) > 6:
         return None
-    place = next((ORDINALS[w] for w in _WORD.findall(text.lower()) if w in ORDINALS), None)
+    place = next((ORDINALS[w] for w in tokens if w in ORDINALS), None)
     if shown and place is not None and place < len(shown):
         return shown[place]
     if rows and NEWEST.search(text):
