@@ -287,8 +287,11 @@ def test_a_synonym_no_example_uses_is_read_as_the_one_they_use():
                              OUT_OF_SCOPE: ["pay my phone bill"]}, OUT_OF_SCOPE)
     assert analyzer.words("where is my parcel") == ["where", "is", "my", "package"]
     assert analyzer.words("two parcels") == ["two", "package"]
-    # "bill" is a word of the brand's own examples (an out-of-scope one): it keeps its meaning
-    assert analyzer.words("copy of my bill") == ["copy", "of", "my", "bill"]
+    # "bill" only appears in an out-of-scope example: it is still read as the brand's word, so
+    # "my phone bill" does not teach that every bill is off-topic
+    assert analyzer.words("copy of my bill") == ["copy", "of", "my", "invoice"]
+    # a word the in-scope examples use keeps its own meaning
+    assert analyzer.words("track my package") == ["track", "my", "package"]
     # a group none of whose words the examples use changes nothing
     assert analyzer.words("my coupon") == ["my", "coupon"]
 
@@ -297,6 +300,9 @@ def test_a_synonym_no_example_uses_is_read_as_the_one_they_use():
     ("cltiktok", "please undo my order", "order_cancel"),         # without synonyms: order_modify
     ("cltiktok", "the mug came shattered", "return_request"),     # without: not understood
     ("ttr-e", "please undo that purchase", "service_cancel"),     # without: affirm
+    ("cltiktok", "usps says they never got the parcel from the seller", "delivery_tracking"),  # without: dispute
+    ("ttr-e", "can you email me a bill", "billing_invoice"),      # without: contact_channels ("bill" is only
+    ("ttr-e", "i need the bill", "billing_invoice"),              # in "my phone bill is too high"); without: not understood
 ])
 def test_new_words_for_known_things(matchers, brand, text, expected):
     assert intent(matchers, brand, text) == expected

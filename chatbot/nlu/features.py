@@ -125,14 +125,17 @@ def char_grams(word: str) -> tuple[str, ...]:
 
 
 def synonyms_for(vocabulary: Counter[str], in_scope_counts: Counter[str]) -> dict[str, str]:
-    """Word no example uses → the word of its synonym group the in-scope examples use most."""
+    """Word no in-scope example uses → the word of its synonym group the
+    in-scope examples use most. A word only out-of-scope examples use is
+    replaced too: "my phone bill" teaching that "bill" is off-topic would
+    otherwise make "a copy of my bill" off-topic where the brand says invoice."""
     out: dict[str, str] = {}
     for group in SYNONYM_GROUPS:
         known = [w for w in group if in_scope_counts.get(w, 0) > 0]
         if not known:
             continue
         target = max(sorted(known), key=lambda w: in_scope_counts[w])
-        out.update({w: target for w in group if w not in vocabulary})
+        out.update({w: target for w in group if not in_scope_counts.get(w, 0)})
     return out
 
 

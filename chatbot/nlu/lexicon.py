@@ -80,6 +80,7 @@ basically honestly actually seriously yo yall gonna pls please kindly hello
 # meaning. General English for shops and payments; no brand's data.
 SYNONYM_GROUPS: tuple[frozenset[str], ...] = tuple(frozenset(g.split()) for g in """
 package parcel packet
+courier carrier dhl usps ups fedex dpd evri hermes gls royalmail
 shipment consignment
 order purchase
 refund reimbursement reimburse moneyback
