@@ -38,6 +38,7 @@ NEWEST = re.compile(r"\b(newest|latest|most recent|last one)\b", re.I)
 OLDEST = re.compile(r"\b(oldest|earliest)\b", re.I)
 _WORD = re.compile(r"[a-z0-9]+")
 _DIGITS = re.compile(r"\b\d{4,8}\b")
+NEGATED = re.compile(r"\b(not|never|no|yet)\b|n't\b|\bnt\b", re.I)
 # Answered for every number named at once ("where are CT-100234 and CT-100235"); changes go one at a time.
 LOOKUPS = frozenset({"order_status", "delivery_tracking", "refund_status", "settlement_withdrawal",
                      "billing_invoice", "service_activation"})
@@ -119,8 +120,9 @@ def yes_or_no(parse: Parse, text: str) -> bool | None:
 
 def pick_record(text: str, kind: str, rows: list[dict[str, Any]], shown: list[str] | None = None) -> str | None:
     """The record a customer names without its full number: by its digits
-    ("100300"), by what it is ("the earbuds", "return my sneakers"), each when
-    that fits only one of theirs, by age ("my latest order"), or by its place
+    ("100300"), by what it is ("the earbuds", "return my sneakers"), by its
+    status ("my withdrawal is still pending"), each when that fits only one
+    of theirs, by age ("my latest order"), or by its place
     in the list they were shown ("the first one")."""
     digits = set(_DIGITS.findall(text))          # "my order number is 100300", without its CT-
     by_digits = [r["number"] for r in rows if re.sub(r"\D", "", r["number"]) in digits]
@@ -133,6 +135,10 @@ def pick_record(text: str, kind: str, rows: list[dict[str, Any]], shown: list[st
                         if len(w) > 2 and w not in records.DESCRIPTION_FILLER}]
     if len(fits) == 1:
         return fits[0]
+    if not NEGATED.search(text):        # "still pending" names a status; "not delivered yet" does not
+        by_status = [r["number"] for r in rows if words & set(str(r.get("status", "")).split("_"))]
+        if len(by_status) == 1:
+            return by_status[0]
     if len(words) > 6:
         return None
     place = next((ORDINALS[w] for w in tokens if w in ORDINALS), None)
@@ -203,6 +209,8 @@ class Dialogue:
             by_age = NEWEST.search(text) or OLDEST.search(text)        # "what about the latest one" reads as news
             named = pick_record(text, kind, await records.candidates(ctx, kind)) \
                 if intent is None or by_age else None
+            if not named and intent is None and REFERS_BACK.search(text):
+                named = state.get("focus", {}).get(kind)                      # "ok and when will it be paid"
             if named:                                                         # "and the newest?"
                 return await self._act(brand, last_action, {kind: named}, state, ctx, parse.confidence)
         if intent is None:
@@ -358,6 +366,13 @@ class Dialogue:
                 focus = state.get("focus", {}).get(kind)
                 rows = [r for r in rows if r["number"] != focus]
             if not rows:
+                last = state.get("last_action")
+                last_kind = RECORD_KIND.get(last) if last else None
+                focus = state.get("focus", {}).get(last_kind) if last_kind and last_kind != kind else None
+                if focus and not numbers:
+                    # "why is it taking so long", read as a delivery question, from a merchant with no
+                    # orders who was just told about a withdrawal: it is about that withdrawal
+                    return await self._act(brand, last, {last_kind: focus}, state, ctx, confidence)
                 return policy_answer(brand, action, confidence,
                                      prefix=f"I don't see any {KIND_WORD[kind]}s on your account.")
             named = pick_record(text, kind, rows) if text and len(rows) > 1 else None

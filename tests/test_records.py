@@ -248,6 +248,19 @@ async def test_an_order_named_by_what_was_bought_or_its_place_in_the_list(server
     assert newest["intent"] == "return_request" and "Which order" not in newest["text"]
 
 
+async def test_a_record_named_by_its_status_and_what_follows_about_it(server, clients):
+    sunny = await clients(server, SUNNY)
+    pending = await sunny.ask("my withdrawal is still pending")           # one of sunny's two is pending
+    assert "WD-7001" in pending["text"] and "Which withdrawal" not in pending["text"]
+    why = await sunny.ask("why is it taking so long")       # may read as delivery: sunny has no orders
+    assert "WD-7001" in why["text"] and "orders" not in why["text"]
+    when = await sunny.ask("ok and when will it be paid")   # not understood alone; "it" is the withdrawal
+    assert "WD-7001" in when["text"]
+    alice = await clients(server, ALICE)
+    negated = await alice.ask("my order hasn't been delivered yet")       # names no status: which one?
+    assert "Which order" in negated["text"]
+
+
 async def test_asked_which_order_twice_a_customer_who_moves_on_is_not_held(server, clients):
     bob = await clients(server, BOB)
     assert "Which order" in (await bob.ask("i got the wrong colour, i want to send it back"))["text"]
