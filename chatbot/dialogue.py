@@ -38,7 +38,8 @@ NEWEST = re.compile(r"\b(newest|latest|most recent|last one)\b", re.I)
 OLDEST = re.compile(r"\b(oldest|earliest)\b", re.I)
 _WORD = re.compile(r"[a-z0-9]+")
 _DIGITS = re.compile(r"\b\d{4,8}\b")
-NEGATED = re.compile(r"\b(not|never|no|yet)\b|n't\b|\bnt\b", re.I)
+NEGATED = re.compile(r"\b(not|never|no|yet|dont|doesnt|didnt|isnt|hasnt|havent|wasnt|arent|wont|cant)\b|n't\b",
+                     re.I)
 # Answered for every number named at once ("where are CT-100234 and CT-100235"); changes go one at a time.
 LOOKUPS = frozenset({"order_status", "delivery_tracking", "refund_status", "settlement_withdrawal",
                      "billing_invoice", "service_activation"})

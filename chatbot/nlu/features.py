@@ -124,7 +124,7 @@ def char_grams(word: str) -> tuple[str, ...]:
     return tuple(padded[i:i + n] for n in (3, 4, 5) for i in range(len(padded) - n + 1))
 
 
-def synonyms_for(vocabulary: Counter[str], in_scope_counts: Counter[str]) -> dict[str, str]:
+def synonyms_for(in_scope_counts: Counter[str]) -> dict[str, str]:
     """Word no in-scope example uses → the word of its synonym group the
     in-scope examples use most. A word only out-of-scope examples use is
     replaced too: "my phone bill" teaching that "bill" is off-topic would
@@ -157,7 +157,7 @@ class Analyzer:
             outside = vocabulary.get(name, 0) - inside
             self.company_strength[name] = (outside + 3.0) / (outside + 3 * inside + 3.3)
         self.other_companies = frozenset(n for n, v in self.company_strength.items() if v > 0.5)
-        self.synonyms = synonyms_for(vocabulary, in_scope_counts)
+        self.synonyms = synonyms_for(in_scope_counts)
 
     @classmethod
     def fit(cls, training: dict[str, list[str]], out_of_scope: str) -> Analyzer:
