@@ -29,15 +29,17 @@ YES = re.compile(r"^\s*(yes|yeah|yep|yup|ya|sure|ok|okay|please do|go ahead|conf
 NO = re.compile(r"^\s*(no|nope|nah|don'?t|do not|keep it|not now)\b", re.I)
 FOLLOW_UP = re.compile(r"^\s*(and|what about|how about|same for|also|what of|now)\b", re.I)
 NEVER_MIND = re.compile(r"\b(never\s*mind|nevermind|forget it|cancel that|stop)\b", re.I)
-# "cancel it", "where is it", "is that one shipped": the record the conversation is about
+# "cancel it", "where is it", "is that one shipped", "when will they arrive" (the earbuds): the record
+# the conversation is about
 # (not the "it" of "is it possible to ...", "it's late")
 REFERS_BACK = re.compile(r"\bit\b(?!'s|\s+is\b|\s+(possible|ok|okay|true|fine|allowed|too late|worth)\b)"
-                         r"|\b(this one|that one|this order|that order|the same( one| order)?)\b", re.I)
+                         r"|\b(this one|that one|this order|that order|the same( one| order)?|they|them|those)\b", re.I)
 ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3}
-NEWEST = re.compile(r"\b(newest|latest|most recent|last one)\b", re.I)
+NEWEST = re.compile(r"\b(newest|latest|most recent|last (one|order|purchase|refund|withdrawal|payout))\b", re.I)
 OLDEST = re.compile(r"\b(oldest|earliest)\b", re.I)
 _WORD = re.compile(r"[a-z0-9]+")
 _DIGITS = re.compile(r"\b\d{4,8}\b")
+YES_NO_QUESTION = re.compile(r"^\W*(is|are|was|were|has|have|had|did|does|do|will|can|could)\b", re.I)
 NEGATED = re.compile(r"\b(not|never|no|yet|dont|doesnt|didnt|isnt|hasnt|havent|wasnt|arent|wont|cant)\b|n't\b",
                      re.I)
 # Answered for every number named at once ("where are CT-100234 and CT-100235"); changes go one at a time.
@@ -136,7 +138,8 @@ def pick_record(text: str, kind: str, rows: list[dict[str, Any]], shown: list[st
                         if len(w) > 2 and w not in records.DESCRIPTION_FILLER}]
     if len(fits) == 1:
         return fits[0]
-    if not NEGATED.search(text):        # "still pending" names a status; "not delivered yet" does not
+    if not NEGATED.search(text) and not YES_NO_QUESTION.search(text):
+        # "still pending" names a status; "not delivered yet" and "has it shipped?" do not
         by_status = [r["number"] for r in rows if words & set(str(r.get("status", "")).split("_"))]
         if len(by_status) == 1:
             return by_status[0]
@@ -360,9 +363,14 @@ class Dialogue:
                 return self._reply(brand, await records.not_found(ctx, kind, number, action), state, action,
                                    confidence)
         if row is None:
-            if action == "payment_failed":
-                return policy_answer(brand, action, confidence)   # looked up only when an order is named
-            rows = await records.candidates(ctx, kind)
+            if action == "payment_failed":     # looked up only when an order is named ("for the sneakers")
+                rows = await records.candidates(ctx, kind)
+                named = pick_record(text, kind, rows) if text and rows else None
+                if named is None:
+                    return policy_answer(brand, action, confidence)
+                rows = [r for r in rows if r["number"] == named]
+            else:
+                rows = await records.candidates(ctx, kind)
             if other:
                 focus = state.get("focus", {}).get(kind)
                 rows = [r for r in rows if r["number"] != focus]

@@ -261,6 +261,26 @@ async def test_a_record_named_by_its_status_and_what_follows_about_it(server, cl
     assert "Which order" in negated["text"]
 
 
+async def test_a_payment_problem_named_by_its_item_and_that_order_after_it(server, clients):
+    bob = await clients(server, BOB)
+    failed = await bob.ask("my payment failed for the sneakers")        # looked up, not "tell me the number"
+    assert "CT-100300" in failed["text"] and "waiting for payment" in failed["text"]
+    cancel = await bob.ask("ok cancel that order then")
+    assert "CT-100300" in cancel["text"] and "Shall I cancel" in cancel["text"]
+
+
+async def test_they_are_the_items_just_talked_about_and_my_last_payout_the_newest(server, clients):
+    alice = await clients(server, ALICE)
+    await alice.ask("i ordered earbuds, where are they")
+    when = await alice.ask("when will they arrive")
+    assert "CT-100234" in when["text"] and "Which order" not in when["text"]
+    asked = await alice.ask("has my order shipped?")          # asking about a status names no order
+    assert "Which order" in asked["text"]
+    sunny = await clients(server, SUNNY)
+    last = await sunny.ask("my last payout, was it paid?")
+    assert "WD-7001" in last["text"] and "Which withdrawal" not in last["text"]
+
+
 async def test_asked_which_order_twice_a_customer_who_moves_on_is_not_held(server, clients):
     bob = await clients(server, BOB)
     assert "Which order" in (await bob.ask("i got the wrong colour, i want to send it back"))["text"]
