@@ -387,10 +387,14 @@ class Dialogue:
             named = pick_record(text, kind, rows) if text and len(rows) > 1 else None
             rows = [r for r in rows if r["number"] == named] or rows
             if len(rows) > 1:
+                question = f"Which {KIND_WORD[kind]} is it about? Type its number or pick one below."
+                only = records.only_one_qualifying(action, rows, ctx.clock.now())
+                if only:        # "which of them can i still cancel": say so, and list that one first
+                    question += f" Of your {KIND_WORD[kind]}s, only {only[0]['number']} {only[1]}."
+                    rows = [only[0], *(r for r in rows if r is not only[0])]
                 state["pending"] = {"await": "record", "action": action, "shown": [r["number"] for r in rows[:4]]}
                 state["last_action"] = action
-                return Reply(f"Which {KIND_WORD[kind]} is it about? Type its number or pick one below.", action,
-                             confidence, [records.label(kind, r) for r in rows[:4]])
+                return Reply(question, action, confidence, [records.label(kind, r) for r in rows[:4]])
             row = rows[0]
         step = await records.ACTIONS[action](ctx, row)
         step.focus = {kind: row["number"], **step.focus}

@@ -337,6 +337,26 @@ async def purchase_refund(ctx: Context, purchase: dict[str, Any], action: str) -
                 section="2")
 
 
+# Changes whose rule needs nothing but the record: what to say of the one that qualifies.
+_QUALIFIES: dict[str, tuple[str, Callable[[dict[str, Any], datetime], bool]]] = {
+    "order_cancel": ("can still be cancelled", lambda order, now: order["status"] in CHANGEABLE),
+    "order_modify": ("can still be changed", lambda order, now: order["status"] in CHANGEABLE),
+    "service_cancel": ("can still be cancelled", lambda purchase, now: refund_rule(purchase, now)[0]),
+    "refund_request": ("qualifies for a refund", lambda purchase, now: refund_rule(purchase, now)[2] > 0),
+}
+
+
+def only_one_qualifying(action: str, rows: list[dict[str, Any]], now: datetime) -> tuple[dict[str, Any], str] | None:
+    """The one record of several that a change can apply to, and what to say
+    of it ("can still be cancelled"); None when the change has no such rule
+    or more or fewer than one qualify (then the customer is asked which)."""
+    if action not in _QUALIFIES:
+        return None
+    phrase, qualifies = _QUALIFIES[action]
+    fitting = [row for row in rows if qualifies(row, now)]
+    return (fitting[0], phrase) if len(fitting) == 1 else None
+
+
 async def service_cancel(ctx: Context, purchase: dict[str, Any]) -> Step:
     return await purchase_refund(ctx, purchase, "service_cancel")
 

@@ -231,6 +231,21 @@ async def test_it_means_the_order_just_talked_about(server, clients):
     assert "Which order" in possible["text"]
 
 
+async def test_asked_which_one_a_customer_hears_which_one_the_change_can_apply_to(server, clients):
+    bob = await clients(server, BOB)        # CT-100300 waits for payment, CT-100301 is delivered
+    question = await bob.ask("can you cancel my order")
+    assert "Which order" in question["text"] and "only CT-100300 can still be cancelled" in question["text"]
+    assert question["quick_replies"][0].startswith("CT-100300")
+    carol = await clients(server, CAROL)    # of four purchases only TT-2001 is within 14 days and not activated
+    which = await carol.ask("which of my purchases can i still cancel")
+    assert "only TT-2001 can still be cancelled" in which["text"] and which["quick_replies"][0].startswith("TT-2001")
+    refund = await carol.ask("the first one")
+    assert "TT-2001" in refund["text"] and "$475.00" in refund["text"]
+    alice = await clients(server, ALICE)    # none of hers can be returned now: no such line
+    question = await alice.ask("i want to return something")
+    assert "Which order" in question["text"] and "only" not in question["text"]
+
+
 async def test_an_order_named_by_what_was_bought_or_its_place_in_the_list(server, clients):
     alice = await clients(server, ALICE)
     question = await alice.ask("where is my order")
