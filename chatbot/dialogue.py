@@ -10,6 +10,7 @@ conversation is about, `last_action` what "and the other one?" refers to."""
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,8 @@ OTHER_ONE = re.compile(r"\b(the\s+)?other\s+(one|order|purchase|refund|withdrawa
 DONE_WORDS = re.compile(r"^\s*(done|skip|no( screenshots?)?|that'?s all|finished|nothing|none|no thanks?)\W*$", re.I)
 YES = re.compile(r"^\s*(yes|yeah|yep|yup|ya|sure|ok|okay|please do|go ahead|confirm|do it|correct|right)\b", re.I)
 NO = re.compile(r"^\s*(no|nope|nah|don'?t|do not|keep it|not now)\b", re.I)
-FOLLOW_UP = re.compile(r"^\s*(and|what about|how about|same for|also|what of|now)\b", re.I)
+FOLLOW_UP = re.compile(r"^\s*((ok|okay|fine|alright|so|well|right|hmm+)\W+)?"
+                       r"(and|what about|how about|same for|also|what of|now)\b", re.I)
 NEVER_MIND = re.compile(r"\b(never\s*mind|nevermind|forget it|cancel that|stop)\b", re.I)
 # "cancel it", "where is it", "is that one shipped", "when will they arrive" (the earbuds): the record
 # the conversation is about
@@ -50,6 +52,9 @@ MAX_LOOKUPS = 3
 MISUNDERSTOOD = re.compile(r"\b(not what i (asked|meant|said|wanted)|that'?s not what i|you('re| are) not "
                            r"(listening|understanding)|you misunderstood|wrong answer|i didn'?t ask)", re.I)
 WHY = re.compile(r"\bwhy\b", re.I)
+# Frustration the matcher has no intent for ("this is ridiculous"): a person is offered, not "I can't help".
+FRUSTRATED = re.compile(r"\b(ridiculous|unacceptable|unfair|useless|terrible|awful|pathetic|nonsense|absurd|"
+                        r"outrageous|disgusting|furious|fed up|sick of|wtf|joke)\b", re.I)
 
 
 @dataclass
@@ -169,6 +174,16 @@ class Dialogue:
         state = dialogue_state_of(conversation)
         ctx = Context(user, conversation["id"], self.store, self.clock)
         reply = await self._turn(brand, parse, state, ctx, text)
+        said = zlib.crc32(reply.text.encode())
+        if said == state.get("last_reply") and reply.intent is not None and not reply.wants_human \
+                and (state.get("pending") or {}).get("await") in (None, "suggestion") \
+                and state.get("last_action") in RECORD_KIND:
+            # The same answer on a record again ("but I barely used it!"): say so, and offer a person.
+            state["pending"] = {"await": "handoff_offer"}
+            reply = Reply(f"As I said: {reply.text}\n\nIf that doesn't answer it, a person from our team can look "
+                          "into it. Would you like me to connect you?", reply.intent, reply.confidence,
+                          ["Yes, talk to a person", "No, thanks"], citation=reply.citation)
+        state["last_reply"] = said
         state["fallbacks"] = state.get("fallbacks", 0) + 1 if reply.intent is None else 0
         return Turn([reply], state)
 
@@ -187,6 +202,12 @@ class Dialogue:
             return Reply("Sorry, I got that wrong. Could you put it another way? You can also ask for a person.",
                          None, parse.confidence, ["Talk to a person"])
         pending = state.get("pending")
+        if FRUSTRATED.search(text) and parse.intent in (None, "deny") and \
+                (not pending or pending["await"] in ("handoff_offer", "suggestion")):
+            state["pending"] = {"await": "handoff_offer"}
+            return Reply("I'm sorry, I can hear this is frustrating. A person from our team can look at it with "
+                         "you. Would you like me to connect you?", None, parse.confidence,
+                         ["Yes, talk to a person", "No, thanks"])
         if parse.intent == "deny" and WHY.search(text) and state.get("last_action") and \
                 (not pending or pending["await"] in ("handoff_offer", "suggestion")):
             # "why not, I never used it": disagreement with the answer just given
@@ -204,7 +225,10 @@ class Dialogue:
         intent = parse.intent
         last_action = state.get("last_action")
         acts_on_records = intent is not None and brand.intents[intent].action in RECORD_KIND
-        if last_action in RECORD_KIND and not acts_on_records and (intent is None or FOLLOW_UP.search(text)):
+        named_again = last_action in RECORD_KIND and RECORD_KIND[last_action] in numbers and \
+            intent in ("affirm", "deny", "thanks")           # "ok TT-2003": the same question, on that one
+        if last_action in RECORD_KIND and not acts_on_records and \
+                (intent is None or named_again or FOLLOW_UP.search(text)):
             # "what about TT-2002" / "and the other one?": the last action, on another record
             if numbers or OTHER_ONE.search(text):
                 return await self._act(brand, last_action, numbers, state, ctx, parse.confidence,
@@ -298,7 +322,7 @@ class Dialogue:
                          citation=brand.citation("1.1"))
 
         if waiting == "suggestion":
-            answer = yes_or_no(parse, text)
+            answer = yes_or_no(parse, text) if not (numbers or FOLLOW_UP.search(text)) else None
             if answer is None or parse.intent not in (None, "affirm", "deny"):
                 return None             # "ok, can you cancel it then": a request of its own
             state["pending"] = None
@@ -312,8 +336,8 @@ class Dialogue:
             return await self._turn(brand, suggested, state, ctx, pending["reply"])
 
         if waiting == "handoff_offer":
-            answer = yes_or_no(parse, text)
-            if answer is None and intent != "human_agent":
+            answer = yes_or_no(parse, text) if not (numbers or FOLLOW_UP.search(text)) else None
+            if answer is None and intent != "human_agent":      # "fine. what about TT-2003": something else
                 return None
             state["pending"] = None
             if answer is False:

@@ -403,6 +403,22 @@ async def test_pushing_back_on_a_refusal_is_not_a_plain_no(server, clients):
     assert person["intent"] == "human_agent"
 
 
+async def test_pushed_back_on_the_bot_says_so_and_offers_a_person_then_follows_the_customer(server, clients):
+    carol = await clients(server, CAROL)
+    question = await carol.ask("i want a refund")
+    refused = await carol.ask("TT-2002")
+    assert "can't be cancelled for a refund" in refused["text"]
+    again = await carol.ask("but i barely used it!")          # the same answer again: said so, and a person offered
+    assert again["text"].startswith("As I said:") and "connect you" in again["text"]
+    upset = await carol.ask("this is ridiculous")             # frustration: a person offered, not "I can't help"
+    assert "frustrating" in upset["text"] and "Yes, talk to a person" in upset["quick_replies"]
+    other = await carol.ask("fine. what about TT-2003")       # not a yes to the offer: the question, on TT-2003
+    assert other["intent"] == "refund_request" and "TT-2003" in other["text"] and "20 days" in other["text"]
+    same = await carol.ask("ok TT-2001")
+    assert "TT-2001" in same["text"] and "$475.00" in same["text"]
+    assert question["intent"] == "refund_request"
+
+
 async def test_invoice_and_activation_look_up_the_purchase(server, clients):
     carol = await clients(server, CAROL)
     invoice = await carol.ask("I need the invoice for TT-2001")
