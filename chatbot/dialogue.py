@@ -54,7 +54,7 @@ MISUNDERSTOOD = re.compile(r"\b(not what i (asked|meant|said|wanted)|that'?s not
 WHY = re.compile(r"\bwhy\b", re.I)
 # Frustration the matcher has no intent for ("this is ridiculous"): a person is offered, not "I can't help".
 FRUSTRATED = re.compile(r"\b(ridiculous|unacceptable|unfair|useless|terrible|awful|pathetic|nonsense|absurd|"
-                        r"outrageous|disgusting|furious|fed up|sick of|wtf|joke)\b", re.I)
+                        r"outrageous|disgusting|furious|fed up|sick of|wtf)\b", re.I)
 
 
 @dataclass
