@@ -36,6 +36,7 @@ NEVER_MIND = re.compile(r"\b(never\s*mind|nevermind|forget it|cancel that|stop)\
 # (not the "it" of "is it possible to ...", "it's late")
 REFERS_BACK = re.compile(r"\bit\b(?!'s|\s+is\b|\s+(possible|ok|okay|true|fine|allowed|too late|worth)\b)"
                          r"|\b(this one|that one|this order|that order|the same( one| order)?|they|them|those)\b", re.I)
+PICKED = re.compile(r"\bthe\s+[\w-]+\s+one\b", re.I)     # "the completed one", "the tiktok one"
 ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3}
 NEWEST = re.compile(r"\b(newest|latest|most recent|last (one|order|purchase|refund|withdrawal|payout))\b", re.I)
 OLDEST = re.compile(r"\b(oldest|earliest)\b", re.I)
@@ -293,8 +294,9 @@ class Dialogue:
                 state["pending"] = None
                 return await self._act(brand, action, numbers, state, ctx, parse.confidence, other=not numbers)
             rows = await records.candidates(ctx, kind)
-            # "the lamp" may parse as anything; "how do I reach you by phone" names no phone case
-            answers = intent in (None, "affirm", action) or len(text.split()) <= 4
+            # "the lamp" may parse as anything; "how do I reach you by phone" names no phone case;
+            # "the completed one, when did it arrive" picks from the list whatever else it asks
+            answers = intent in (None, "affirm", action) or len(text.split()) <= 4 or bool(PICKED.search(text))
             chosen = pick_record(text, kind, rows, pending.get("shown") or [r["number"] for r in rows[:4]]) \
                 if answers else None
             if chosen:

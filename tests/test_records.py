@@ -296,6 +296,13 @@ async def test_they_are_the_items_just_talked_about_and_my_last_payout_the_newes
     assert "WD-7001" in last["text"] and "Which withdrawal" not in last["text"]
 
 
+async def test_asked_which_one_the_one_picked_counts_whatever_else_the_answer_asks(server, clients):
+    sunny = await clients(server, SUNNY)
+    assert "Which withdrawal" in (await sunny.ask("whats the status of my payouts"))["text"]
+    picked = await sunny.ask("the completed one, when did it arrive")     # may read as a delivery question
+    assert "WD-7000" in picked["text"] and "paid on" in picked["text"]
+
+
 async def test_asked_which_order_twice_a_customer_who_moves_on_is_not_held(server, clients):
     bob = await clients(server, BOB)
     assert "Which order" in (await bob.ask("i got the wrong colour, i want to send it back"))["text"]
