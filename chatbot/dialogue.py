@@ -49,6 +49,7 @@ NEGATED = re.compile(r"\b(not|never|no|yet|dont|doesnt|didnt|isnt|hasnt|havent|w
 LOOKUPS = frozenset({"order_status", "delivery_tracking", "refund_status", "settlement_withdrawal",
                      "billing_invoice", "service_activation"})
 MAX_LOOKUPS = 3
+UNSURE = 0.8    # a match below this may be a misreading of a follow-up on the record just discussed
 # The customer says the bot got them wrong, or pushes back on an answer: neither is a plain "no".
 MISUNDERSTOOD = re.compile(r"\b(not what i (asked|meant|said|wanted)|that'?s not what i|you('re| are) not "
                            r"(listening|understanding)|you misunderstood|wrong answer|i didn'?t ask)", re.I)
@@ -404,9 +405,10 @@ class Dialogue:
                 last = state.get("last_action")
                 last_kind = RECORD_KIND.get(last) if last else None
                 focus = state.get("focus", {}).get(last_kind) if last_kind and last_kind != kind else None
-                if focus and not numbers:
-                    # "why is it taking so long", read as a delivery question, from a merchant with no
-                    # orders who was just told about a withdrawal: it is about that withdrawal
+                if focus and not numbers and confidence < UNSURE:
+                    # "why is it taking so long", read as a delivery question (0.55), from a merchant with no
+                    # orders who was just told about a withdrawal: it is about that withdrawal. A sure
+                    # "where is my refund" with no refunds is told so.
                     return await self._act(brand, last, {last_kind: focus}, state, ctx, confidence)
                 return policy_answer(brand, action, confidence,
                                      prefix=f"I don't see any {KIND_WORD[kind]}s on your account.")

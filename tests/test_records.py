@@ -296,6 +296,22 @@ async def test_they_are_the_items_just_talked_about_and_my_last_payout_the_newes
     assert "WD-7001" in last["text"] and "Which withdrawal" not in last["text"]
 
 
+async def test_a_sure_question_about_records_the_customer_has_none_of_is_told_so(server, clients):
+    from chatbot.auth import hash_password
+    store, now = server.app[STORE], server.clock.now()
+    user_id = await store.create_user({"brand": "cltiktok", "email": "finn@example.com", "name": "Finn",
+                                       "role": "customer", "password_hash": hash_password("finn-pass"),
+                                       "created_at": isoformat(now)})
+    await store.insert_rows("orders", [{"number": "CT-100250", "brand": "cltiktok", "user_id": user_id,
+                                        "status": "processing", "items": json.dumps([{"name": "kettle", "quantity": 1}]),
+                                        "total_cents": 3000, "currency": "USD", "created_at": isoformat(now),
+                                        "updated_at": isoformat(now), "notes": ""}])
+    finn = await clients(server, {"brand": "cltiktok", "email": "finn@example.com", "password": "finn-pass"})
+    assert "CT-100250" in (await finn.ask("where is my order"))["text"]
+    refund = await finn.ask("where is my refund")             # no refunds: said, not the order again
+    assert "I don't see any refunds" in refund["text"] and "CT-100250" not in refund["text"]
+
+
 async def test_asked_which_one_the_one_picked_counts_whatever_else_the_answer_asks(server, clients):
     sunny = await clients(server, SUNNY)
     assert "Which withdrawal" in (await sunny.ask("whats the status of my payouts"))["text"]
