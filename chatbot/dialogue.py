@@ -6,7 +6,8 @@ fallback.
 
 The state lives in the database with the conversation, so a flow survives a
 restart: `pending` is what the bot waits for, `focus` the records the
-conversation is about, `last_action` what "and the other one?" refers to."""
+conversation is about, `last_action` what "and the other one?" refers to,
+`last_reply` a checksum of the last answer (one not to give twice in a row)."""
 from __future__ import annotations
 
 import re
