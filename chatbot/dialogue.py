@@ -43,6 +43,7 @@ NEWEST = re.compile(r"\b(newest|latest|most recent|last (one|order|purchase|refu
 OLDEST = re.compile(r"\b(oldest|earliest)\b", re.I)
 _WORD = re.compile(r"[a-z0-9]+")
 _DIGITS = re.compile(r"\b\d{4,8}\b")
+NUMBERS_ONLY = re.compile(r"\b(order|number|no|nr|#)\b|[A-Z]{2}-?\d{3,8}|\d+|[^\w]", re.I)
 YES_NO_QUESTION = re.compile(r"^\W*(is|are|was|were|has|have|had|did|does|do|will|can|could)\b", re.I)
 NEGATED = re.compile(r"\b(not|never|no|yet|dont|doesnt|didnt|isnt|hasnt|havent|wasnt|arent|wont|cant)\b|n't\b",
                      re.I)
@@ -284,6 +285,10 @@ class Dialogue:
                 what = {"order_cancel": "cancel", "return_request": "open a return for"}.get(action, "change")
                 return Reply(f"OK, I won't {what} {pending['number']}. Anything else I can help with?",
                              "deny", parse.confidence)
+            if action == "order_modify" and pending.get("request") and intent in (None, "order_modify") \
+                    and numbers.get("order") in (None, pending["number"]):
+                # "size 10 instead of 9": the change itself, said again better
+                return self._confirm_change(brand, state, pending, text, parse.confidence)
             if intent is None or intent in ("thanks", "greet"):
                 return Reply("Please answer yes or no: shall I go ahead?", action, parse.confidence, ["Yes", "No"])
             return None
@@ -320,10 +325,11 @@ class Dialogue:
             if intent == "deny" or NEVER_MIND.search(text):
                 state["pending"] = None
                 return Reply(f"OK, order {pending['number']} stays as it is.", "deny", parse.confidence)
-            state["pending"] = {**pending, "await": "confirm", "request": text.strip()[:500]}
-            return Reply(f"I'll send this change request for order {pending['number']}: \"{text.strip()[:500]}\". "
-                         "Shall I go ahead?", "order_modify", parse.confidence, ["Yes", "No"],
-                         citation=brand.citation("1.1"))
+            if not NUMBERS_ONLY.sub("", text).strip():
+                # "CT-100300": the order again, not what to change on it
+                return Reply(f"What would you like to change on order {pending['number']}: the address, size, "
+                             "colour, quantity or item?", "order_modify", parse.confidence, ["Never mind"])
+            return self._confirm_change(brand, state, pending, text, parse.confidence)
 
         if waiting == "suggestion":
             answer = yes_or_no(parse, text) if not (numbers or FOLLOW_UP.search(text)) else None
@@ -428,6 +434,13 @@ class Dialogue:
         step = await records.ACTIONS[action](ctx, row)
         step.focus = {kind: row["number"], **step.focus}
         return self._reply(brand, step, state, action, confidence)
+
+    def _confirm_change(self, brand: Brand, state: dict[str, Any], pending: dict[str, Any], text: str,
+                        confidence: float) -> Reply:
+        request = text.strip()[:500]
+        state["pending"] = {**pending, "await": "confirm", "request": request}
+        return Reply(f"I'll send this change request for order {pending['number']}: \"{request}\". Shall I go ahead?",
+                     "order_modify", confidence, ["Yes", "No"], citation=brand.citation("1.1"))
 
     async def _look_up_each(self, brand: Brand, action: str, kind: str, numbers: list[str], state: dict[str, Any],
                             ctx: Context, confidence: float) -> Reply:

@@ -160,6 +160,26 @@ async def test_modify_collects_the_change_confirms_and_records_it(server, client
     assert "already been delivered" in refused["text"] and "Return an item" in refused["quick_replies"]
 
 
+async def test_asked_what_to_change_the_order_number_is_no_change_and_a_better_wording_replaces_it(
+        server, clients):
+    bob = await clients(server, BOB)
+    await bob.ask("i need to change the size of my sneakers")
+    again = await bob.ask("CT-100300")                          # the order again, not the change
+    assert "What would you like to change on order CT-100300" in again["text"]
+    first = await bob.ask("size 10")
+    assert '"size 10"' in first["text"] and "Shall I go ahead?" in first["text"]
+    better = await bob.ask("size 10 instead of 9 please")      # said again, better: it replaces the first
+    assert '"size 10 instead of 9 please"' in better["text"] and "Shall I go ahead?" in better["text"]
+    assert (await bob.ask("yes"))["text"].startswith("Your change request for order CT-100300 is recorded")
+    changes = await server.app[STORE].table_rows("order_changes")
+    assert [c["request"] for c in changes] == ["size 10 instead of 9 please"]
+    await bob.ask("i need to change the size of my sneakers")
+    await bob.ask("size 11")
+    other = await bob.ask("actually change CT-100301 instead")  # another order: not a rewording of this change
+    assert "CT-100301" in other["text"] and "already been delivered" in other["text"]
+    assert len(await server.app[STORE].table_rows("order_changes")) == 1
+
+
 async def test_a_return_inside_the_window_opens_a_refund_request(server, clients):
     store = server.app[STORE]
     now = server.clock.now()
