@@ -130,6 +130,13 @@ def yes_or_no(parse: Parse, text: str) -> bool | None:
     return None
 
 
+def offer_person(state: dict[str, Any], reply: Reply) -> Reply:
+    """`reply` with the offer of a person: a yes hands the chat over (the "handoff_offer" wait)."""
+    state["pending"] = {"await": "handoff_offer"}
+    reply.quick_replies = ["Yes, talk to a person", "No, thanks"]
+    return reply
+
+
 def pick_record(text: str, kind: str, rows: list[dict[str, Any]], shown: list[str] | None = None) -> str | None:
     """The record a customer names without its full number: by its digits
     ("100300"), by what it is ("the earbuds", "return my sneakers"), by its
@@ -183,10 +190,9 @@ class Dialogue:
                 and (state.get("pending") or {}).get("await") in (None, "suggestion") \
                 and state.get("last_action") in RECORD_KIND:
             # The same answer on a record again ("but I barely used it!"): say so, and offer a person.
-            state["pending"] = {"await": "handoff_offer"}
-            reply = Reply(f"As I said: {reply.text}\n\nIf that doesn't answer it, a person from our team can look "
-                          "into it. Would you like me to connect you?", reply.intent, reply.confidence,
-                          ["Yes, talk to a person", "No, thanks"], citation=reply.citation)
+            reply = offer_person(state, Reply(
+                f"As I said: {reply.text}\n\nIf that doesn't answer it, a person from our team can look into it. "
+                "Would you like me to connect you?", reply.intent, reply.confidence, citation=reply.citation))
         state["last_reply"] = said
         state["fallbacks"] = state.get("fallbacks", 0) + 1 if reply.intent is None else 0
         return Turn([reply], state)
@@ -206,19 +212,17 @@ class Dialogue:
             return Reply("Sorry, I got that wrong. Could you put it another way? You can also ask for a person.",
                          None, parse.confidence, ["Talk to a person"])
         pending = state.get("pending")
-        if FRUSTRATED.search(text) and parse.intent in (None, "deny") and \
-                (not pending or pending["await"] in ("handoff_offer", "suggestion")):
-            state["pending"] = {"await": "handoff_offer"}
-            return Reply("I'm sorry, I can hear this is frustrating. A person from our team can look at it with "
-                         "you. Would you like me to connect you?", None, parse.confidence,
-                         ["Yes, talk to a person", "No, thanks"])
-        if parse.intent == "deny" and WHY.search(text) and state.get("last_action") and \
-                (not pending or pending["await"] in ("handoff_offer", "suggestion")):
+        only_offered = not pending or pending["await"] in ("handoff_offer", "suggestion")   # no flow under way
+        if FRUSTRATED.search(text) and parse.intent in (None, "deny") and only_offered:
+            return offer_person(state, Reply("I'm sorry, I can hear this is frustrating. A person from our team "
+                                             "can look at it with you. Would you like me to connect you?", None,
+                                             parse.confidence))
+        if parse.intent == "deny" and WHY.search(text) and state.get("last_action") and only_offered:
             # "why not, I never used it": disagreement with the answer just given
-            state["pending"] = {"await": "handoff_offer"}
-            return Reply("I'm sorry it's not the answer you hoped for: it's what our policy says for this case. "
-                         "If you think it's wrong, a person from our team can look at it. Would you like me to "
-                         "connect you?", "deny", parse.confidence, ["Yes, talk to a person", "No, thanks"])
+            return offer_person(state, Reply(
+                "I'm sorry it's not the answer you hoped for: it's what our policy says for this case. If you think "
+                "it's wrong, a person from our team can look at it. Would you like me to connect you?", "deny",
+                parse.confidence))
         if pending:
             reply = await self._continue(brand, parse, state, ctx, text, pending)
             if reply is not None:
@@ -262,9 +266,8 @@ class Dialogue:
             return await self._start_dispute(brand, state, ctx, parse.confidence)
         reply = policy_answer(brand, intent, parse.confidence)
         if brand.intents[intent].offer_handoff:
-            state["pending"] = {"await": "handoff_offer"}
             reply.text += "\n\nWould you like me to connect you with a person now?"
-            reply.quick_replies = ["Yes, talk to a person", "No, thanks"]
+            return offer_person(state, reply)
         return reply
 
     async def _continue(self, brand: Brand, parse: Parse, state: dict[str, Any], ctx: Context, text: str,
@@ -274,6 +277,7 @@ class Dialogue:
         intent = parse.intent
         numbers = {ENTITY_KIND[e.entity]: e.value for e in parse.entities if e.entity in ENTITY_KIND}
         action = pending.get("action")
+        new_question = bool(numbers) or bool(FOLLOW_UP.search(text))   # "fine. what about TT-2003": not a yes
 
         if waiting == "confirm":
             answer = yes_or_no(parse, text)
@@ -332,7 +336,7 @@ class Dialogue:
             return self._confirm_change(brand, state, pending, text, parse.confidence)
 
         if waiting == "suggestion":
-            answer = yes_or_no(parse, text) if not (numbers or FOLLOW_UP.search(text)) else None
+            answer = None if new_question else yes_or_no(parse, text)
             if answer is None or parse.intent not in (None, "affirm", "deny"):
                 return None             # "ok, can you cancel it then": a request of its own
             state["pending"] = None
@@ -346,8 +350,8 @@ class Dialogue:
             return await self._turn(brand, suggested, state, ctx, pending["reply"])
 
         if waiting == "handoff_offer":
-            answer = yes_or_no(parse, text) if not (numbers or FOLLOW_UP.search(text)) else None
-            if answer is None and intent != "human_agent":      # "fine. what about TT-2003": something else
+            answer = None if new_question else yes_or_no(parse, text)
+            if answer is None and intent != "human_agent":
                 return None
             state["pending"] = None
             if answer is False:
@@ -397,14 +401,12 @@ class Dialogue:
                 return self._reply(brand, await records.not_found(ctx, kind, number, action), state, action,
                                    confidence)
         if row is None:
+            rows = await records.candidates(ctx, kind)
             if action == "payment_failed":     # looked up only when an order is named ("for the sneakers")
-                rows = await records.candidates(ctx, kind)
                 named = pick_record(text, kind, rows) if text and rows else None
                 if named is None:
                     return policy_answer(brand, action, confidence)
                 rows = [r for r in rows if r["number"] == named]
-            else:
-                rows = await records.candidates(ctx, kind)
             if other:
                 focus = state.get("focus", {}).get(kind)
                 rows = [r for r in rows if r["number"] != focus]
@@ -507,11 +509,10 @@ class Dialogue:
                 ctx.audit("dispute"), ctx.clock.now())
             attachments = await ctx.store.attachments(ctx.conversation_id)
             shots = sum(1 for a in attachments if a["case_id"] == case_id)
-            state["pending"] = {"await": "handoff_offer"}
-            return Reply(f"Mediation case #{case_id} is open for order {pending['number']} with your description"
-                         f"{f' and {shots} screenshot' + ('s' if shots != 1 else '') if shots else ''}. Our team "
-                         "will mediate between you and the other party; if it can't be resolved, cltiktok makes "
-                         "the final decision under the platform's policies. Would you like to talk to a person now?",
-                         "dispute", parse.confidence, ["Yes, talk to a person", "No, thanks"], citation=citation,
-                         case_id=case_id)
+            return offer_person(state, Reply(
+                f"Mediation case #{case_id} is open for order {pending['number']} with your description"
+                f"{f' and {shots} screenshot' + ('s' if shots != 1 else '') if shots else ''}. Our team "
+                "will mediate between you and the other party; if it can't be resolved, cltiktok makes "
+                "the final decision under the platform's policies. Would you like to talk to a person now?",
+                "dispute", parse.confidence, citation=citation, case_id=case_id))
         return None
