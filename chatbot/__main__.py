@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from .runtime import pace_collections, tune_garbage_collector
@@ -15,17 +16,24 @@ from .settings import Settings
 def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from .clock import StartedClock, SystemClock
     from .web.app import create_app
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "db": args.db,
-                                   "intents_dir": args.intents}.items() if v is not None}
+                                   "intents_dir": args.intents, "start_time": args.start_time}.items()
+                 if v is not None}
     if args.no_demo:
         overrides["demo"] = False
     settings = Settings(**overrides)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # One clock for the whole app: the demo data is seeded relative to its now,
+    # so a server started on a Saturday has orders placed the days before it.
+    clock = StartedClock(settings.start_time) if settings.start_time else SystemClock()
+    if settings.start_time:
+        logging.getLogger(__name__).info("clock started at %s", settings.start_time.isoformat())
 
     async def serve() -> None:
-        runner = web.AppRunner(create_app(settings), handle_signals=False,
+        runner = web.AppRunner(create_app(settings, clock=clock), handle_signals=False,
                                 shutdown_timeout=settings.shutdown_seconds)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
@@ -49,6 +57,20 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         asyncio.run(serve())
     return 0
+
+
+def _instant(text: str) -> datetime:
+    """An ISO 8601 instant with its UTC offset (or Z): a bare local time would
+    mean a different moment on every machine."""
+    from .clock import parse_iso
+
+    try:
+        moment = parse_iso(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    if moment.utcoffset() is None:
+        raise argparse.ArgumentTypeError(f"give the UTC offset or Z: {text!r} (e.g. 2026-12-12T11:00:00-08:00)")
+    return moment
 
 
 def _uvloop_installed() -> bool:
@@ -143,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--db", type=Path, help="SQLite database file")
     serve.add_argument("--intents", type=Path, help="folder of brand folders")
     serve.add_argument("--no-demo", action="store_true", help="do not seed the demo data")
+    serve.add_argument("--start-time", type=_instant, metavar="ISO",
+                       help="start the clock at this instant, e.g. 2026-12-12T11:00:00-08:00, and run on from "
+                            "there (opening hours, timers, the demo data's dates)")
     serve.set_defaults(run=_serve)
 
     ev = commands.add_parser("eval", help="evaluate the matcher on a labelled YAML set (dev.yaml format)")

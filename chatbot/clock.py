@@ -2,8 +2,9 @@
 can move time forward instead of sleeping."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
-from typing import Protocol
+from typing import Callable, Protocol
 
 
 class Clock(Protocol):
@@ -14,6 +15,27 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(timezone.utc)
+
+
+class StartedClock:
+    """A clock that starts at a given instant and then runs at normal speed:
+    `run.py --start-time` and the conversation stories, to see the server as it
+    is on a Saturday or in a weekday's open hours without waiting for one.
+
+    It adds the monotonic time elapsed since it was made to `start`, so that
+    timers keep their length when the machine's wall clock is adjusted."""
+
+    def __init__(self, start: datetime, monotonic: Callable[[], float] = time.monotonic) -> None:
+        if start.tzinfo is None or start.utcoffset() is None:
+            # A naive instant would silently mean the machine's zone; the brands'
+            # opening hours depend on the exact instant.
+            raise ValueError(f"the start time needs a UTC offset or Z: {start.isoformat()}")
+        self._start = start.astimezone(timezone.utc)
+        self._monotonic = monotonic
+        self._started = monotonic()
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=self._monotonic() - self._started)
 
 
 class ManualClock:

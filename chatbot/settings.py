@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     port: int = 8080
     db: Path = REPO_ROOT / "data" / "chatbot.db"
     demo: bool = Field(True, description="seed the demo data into an empty database")
+    start_time: AwareDatetime | None = Field(None, description="start the server's clock at this instant (with "
+                                                               "its UTC offset) and run on from there; None: "
+                                                               "the real time")
     uploads_dir: Path | None = Field(None, description="where attachments go; default: uploads/ beside the db")
     intents_dir: Path = REPO_ROOT / "intents"
     labelled_dir: Path = Field(REPO_ROOT / "tests" / "data",
