@@ -182,10 +182,24 @@ def story_files(paths: list[Path] | None = None) -> list[Path]:
 class Turn:
     """What came back on the customer's /chat socket after a step."""
     events: list[tuple[str, Any]]
+    # The seq of the step's own message (the customer's, or the agent's minus
+    # one): a message stored before it belongs to an earlier turn, and only
+    # came late (its turn was cut off by too short a quiet period).
+    after_seq: int | None = None
+
+    def _late(self, data: Any) -> bool:
+        return (self.after_seq is not None and isinstance(data, dict) and isinstance(data.get("seq"), int)
+                and data["seq"] <= self.after_seq)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
-        return [d for e, d in self.events if e == "message" and isinstance(d, dict)]
+        return [d for e, d in self.events if e == "message" and isinstance(d, dict) and not self._late(d)]
+
+    @property
+    def late(self) -> list[dict[str, Any]]:
+        """Messages of an earlier turn that came during this one: kept out of it."""
+        return [d for e, d in self.events if e == "message" and self._late(d)
+                and d.get("sender", {}).get("type") != "customer"]
 
     @property
     def replies(self) -> list[dict[str, Any]]:
@@ -235,6 +249,7 @@ class Turn:
             if event == "message" and isinstance(data, dict):
                 who = data.get("sender", {}).get("type", "?")
                 extra = f" [intent {data['intent']}]" if who == "bot" and data.get("intent") else ""
+                extra += " [late: of an earlier turn, not counted]" if self._late(data) else ""
                 lines.append(f"{who}{extra}: {data.get('text', '')}")
                 titles = [t for t, _ in Turn([("message", data)]).quick_replies]
                 if titles:
@@ -275,8 +290,8 @@ def check(expect: dict[str, Any], turn: Turn) -> list[str]:
     if "silent" in expect:
         # Anything the customer would see breaks the silence: a message from
         # anyone but themselves, or a change of handoff state.
-        seen = [e for e, d in turn.events if e == "handoff"
-                or (e == "message" and isinstance(d, dict) and d.get("sender", {}).get("type") != "customer")]
+        seen = [("handoff", d) for e, d in turn.events if e == "handoff"]
+        seen += [("message", m) for m in turn.messages if m.get("sender", {}).get("type") != "customer"]
         if expect["silent"] and seen:
             failed.append(f"silent: {len(seen)} event(s) came back")
         if not expect["silent"] and not seen:
@@ -396,10 +411,11 @@ async def run_story(story: Story, tmp_dir: Path, quiet_seconds: float = QUIET_SE
         last = Turn([])
         for number, step in enumerate(story.steps, start=1):
             mark = len(customer.events)
-            problem = await _act(step, customer, agents, conversation_id, last)
+            problem, after_seq = await _act(step, customer, agents, conversation_id, last)
             # An agent's action is answered (or not) like a message: wait the
             # same; nothing was sent when the step could not be done.
             turn = await quiet(customer, mark, quiet_seconds, quiet_seconds if problem else first_event_seconds)
+            turn.after_seq = after_seq
             failures = [problem] if problem else check(step.get("expect") or {}, turn)
             results.append(StepResult(number, step, turn, failures))
             last = turn
@@ -413,26 +429,30 @@ async def run_story(story: Story, tmp_dir: Path, quiet_seconds: float = QUIET_SE
 
 
 async def _act(step: dict[str, Any], customer: ChatClient, agents: list[_Agent], conversation_id: int,
-               last: Turn) -> str | None:
-    """Do the step; a reason when it could not be done."""
+               last: Turn) -> tuple[str | None, int | None]:
+    """Do the step: (a reason when it could not be done, the seq after which
+    the turn's messages come, when the step wrote one)."""
     if "say" in step:
         return await _send(customer, {"text": step["say"]})
     if "click" in step:
         body = button_message(step["click"], last)
         if body is None:
-            return f"click {step['click']!r}: no quick reply of the last turn matches (got {last.titles!r})"
+            return f"click {step['click']!r}: no quick reply of the last turn matches (got {last.titles!r})", None
         return await _send(customer, body)
     holder = next((a for a in agents if a.holds(conversation_id)), None)
     if holder is None:
-        return f"no agent of {[a.name for a in agents]} holds the chat"
+        return f"no agent of {[a.name for a in agents]} holds the chat", None
+    after_seq = None
     if "agent" in step:
         ack = await holder.client.call("message", {"conversation_id": conversation_id,
                                                    "client_id": str(uuid.uuid4()), "text": step["agent"]})
+        if ack.get("ok"):
+            after_seq = ack["message"]["seq"] - 1       # the agent's message is part of what the customer sees
     else:
         ack = await holder.client.call(step["agent_do"], {"conversation_id": conversation_id})
         if ack.get("ok"):
             holder.let_go(conversation_id)
-    return None if ack.get("ok") else f"the agent's {next(iter(step))} was refused: {ack}"
+    return (None if ack.get("ok") else f"the agent's {next(iter(step))} was refused: {ack}"), after_seq
 
 
 def button_message(pattern: str, last: Turn) -> dict[str, Any] | None:
@@ -448,9 +468,11 @@ def button_message(pattern: str, last: Turn) -> dict[str, Any] | None:
     return None
 
 
-async def _send(customer: ChatClient, body: dict[str, Any]) -> str | None:
+async def _send(customer: ChatClient, body: dict[str, Any]) -> tuple[str | None, int | None]:
     ack = await customer.call("message", {"client_id": str(uuid.uuid4()), **body})
-    return None if ack.get("ok") else f"the message was refused: {ack}"
+    if not ack.get("ok"):
+        return f"the message was refused: {ack}", None
+    return None, ack["message"]["seq"]
 
 
 async def run_stories(stories: list[Story], quiet_seconds: float = QUIET_SECONDS,
@@ -519,6 +541,9 @@ def report(results: list[StoryResult], verbose: bool = False, failures_only: boo
             lines.append(f"  {mark} {step.number}. {step.label}")
             for failure in step.failures:
                 lines.append(f"         - {failure}")
+            if step.turn.late:
+                lines.append(f"         note: {len(step.turn.late)} message(s) of an earlier turn came only now "
+                             f"(kept out of this turn; a longer --quiet gives them to their own)")
             if not step.passed or verbose:
                 lines.append(_indent(step.turn.shown()))
         if result.error:

@@ -84,6 +84,15 @@ def test_silence_is_nothing_but_the_customers_own_words():
     assert check({"silent": True}, Turn([("handoff", {"state": "closed"})])) != []
 
 
+def test_a_late_reply_to_an_earlier_turn_is_kept_out_of_this_one():
+    turn = Turn([message("answer to the turn before", seq=4), message("answer to this one", seq=6)], after_seq=5)
+    assert turn.text == "answer to this one"
+    assert [m["seq"] for m in turn.late] == [4]
+    late_only = Turn([message("answer to the turn before", seq=4)], after_seq=5)
+    assert check({"silent": True}, late_only) == []
+    assert "late" in late_only.shown()
+
+
 def test_a_click_sends_the_title_and_the_payload_when_there_is_one():
     assert button_message("track", TURN) == {"text": "Track my order"}
     assert button_message("PERSON", TURN) == {"text": "Talk to a person", "payload": "/human_agent"}
