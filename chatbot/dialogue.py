@@ -183,7 +183,7 @@ class Dialogue:
         brand = self.knowledge.brand(user.brand)
         parse = self.knowledge.parse(user.brand, text)
         state = dialogue_state_of(conversation)
-        ctx = Context(user, conversation["id"], self.store, self.clock)
+        ctx = Context(user, conversation["id"], self.store, self.clock, brand)
         reply = await self._turn(brand, parse, state, ctx, text)
         said = zlib.crc32(reply.text.encode())
         if said == state.get("last_reply") and reply.intent is not None and not reply.wants_human \

@@ -148,27 +148,28 @@ class HandoffDesk:
             {"brand": user.brand, "conversation_id": conversation_id, "user_id": user.id, "reason": reason,
              "intent": intent, "confidence": confidence, "queued_at": isoformat(now)}, "queued")
         if created:
-            await self._system(conversation_id, "I've passed your chat to our team. You can keep writing here: "
-                                                "the agent will see everything.")
+            await self._system(conversation_id, brand.say("handoff.queued"))
         await self.assign(user.brand)
         await self.broadcast(user.brand)
         return await self.customer_view(conversation_id)
 
     async def _offline(self, user: User, conversation_id: int, hours: Hours, now: datetime) -> dict[str, Any]:
-        contact = self._brand(user.brand).settings.contact
+        brand = self._brand(user.brand)
+        contact = brand.settings.contact
         opens = hours.next_opening(now)   # `now` itself when open but nobody is online
-        why = "it's outside our live chat hours" if not hours.is_open(now) else \
-            "nobody from our team is online right now"
+        why = brand.say("handoff.outside_hours" if not hours.is_open(now) else "handoff.nobody_online")
         wait = opens - now
-        when = (f"{hours.local_text(opens)}" + (f", in about {round(wait.total_seconds() / 3600)} hours"
-                                                 if wait.total_seconds() > 3600 else ""))
-        text = (f"Our team can't take the chat now: {why} ({hours.describe()}). "
-                + (f"We open again {when}. " if wait.total_seconds() > 0 else "")
-                + f"You can leave a message here and we'll answer by email at {user.email} "
-                  f"({contact.email} replies {contact.email_reply_promise}).")
+        parts = [brand.say("handoff.offline", why=why, hours=hours.describe())]
+        if wait.total_seconds() > 3600:
+            parts.append(brand.say("handoff.opens_again_in_hours", when=hours.local_text(opens),
+                                   hours=round(wait.total_seconds() / 3600)))
+        elif wait.total_seconds() > 0:
+            parts.append(brand.say("handoff.opens_again", when=hours.local_text(opens)))
+        parts.append(brand.say("handoff.leave_message", customer_email=user.email, email=contact.email,
+                               reply_promise=contact.email_reply_promise))
         if contact.phone:
-            text += f" Or call {contact.phone} during working hours."
-        await self._system(conversation_id, text)
+            parts.append(brand.say("handoff.phone", phone=contact.phone))
+        await self._system(conversation_id, " ".join(parts))
         event = {"state": "offline", "opens_at": isoformat(opens), "email": contact.email}
         if contact.phone:
             event["phone"] = contact.phone
@@ -214,10 +215,11 @@ class HandoffDesk:
         if handoff["assigned_agent_id"]:
             await self._unassigned(handoff["assigned_agent_id"], conversation_id, "continued_by_email")
         ticket = await self._ticket(user, conversation_id, "breach_followup", text)
-        contact = self._brand(user.brand).settings.contact
-        await self._system(conversation_id, f"Done: your conversation is now ticket #{ticket}. We'll continue by "
-                                            f"email at {user.email} ({contact.email} replies "
-                                            f"{contact.email_reply_promise}).")
+        brand = self._brand(user.brand)
+        contact = brand.settings.contact
+        await self._system(conversation_id, brand.say("handoff.ticket_opened", ticket=ticket,
+                                                      customer_email=user.email, email=contact.email,
+                                                      reply_promise=contact.email_reply_promise))
         await self.events.to_customer(conversation_id, "handoff", {"state": "closed"})
         await self.broadcast(handoff["brand"])
         return True
@@ -301,7 +303,8 @@ class HandoffDesk:
         conversation_id = handoff["conversation_id"]
         self.released_by.pop(conversation_id, None)
         agent = await self.store.user(agent_id)
-        await self._system(conversation_id, f"{agent['name']} from our team has joined the chat.")
+        await self._system(conversation_id, self._brand(handoff["brand"]).say("handoff.agent_joined",
+                                                                              agent=agent["name"]))
         await self.events.agent_holds(agent_id, conversation_id, True)
         view = await self.conversation_view(conversation_id)
         if notify_agent:
@@ -367,7 +370,7 @@ class HandoffDesk:
                                       fields={"assigned_at": None})
         await self.events.agent_holds(agent.id, conversation_id, False)
         self.released_by.setdefault(conversation_id, set()).add(agent.id)
-        await self._system(conversation_id, "You're back in the queue: the next available agent will pick up.")
+        await self._system(conversation_id, self._brand(agent.brand).say("handoff.released"))
         await self.assign(agent.brand)
         await self.broadcast(agent.brand)
 
@@ -390,7 +393,7 @@ class HandoffDesk:
                                       expect_agent=agent.id, conversation_state="bot",
                                       fields={"ended_at": isoformat(self.clock.now())})
         await self.events.agent_holds(agent.id, conversation_id, False)
-        await self._system(conversation_id, "You're back with the virtual assistant. Ask for a person any time.")
+        await self._system(conversation_id, self._brand(agent.brand).say("handoff.back_to_bot"))
         # "closed" ends the person's part; back_to tells the widget the chat itself goes on
         await self.events.to_customer(conversation_id, "handoff", {"state": "closed", "back_to": "bot"})
         await self.assign(agent.brand)
@@ -402,9 +405,8 @@ class HandoffDesk:
                                       expect_agent=agent.id, conversation_state="closed",
                                       fields={"ended_at": isoformat(self.clock.now())})
         await self.events.agent_holds(agent.id, conversation_id, False)
-        await self._system(conversation_id, f"{agent.name} has closed this chat. How did we do? Rate us from 1 "
-                                            "(poor) to 5 (great).", quick_replies=["5", "4", "3", "2", "1"],
-                           rating_request=True)
+        await self._system(conversation_id, self._brand(agent.brand).say("handoff.resolved", agent=agent.name),
+                           quick_replies=["5", "4", "3", "2", "1"], rating_request=True)
         await self.events.to_customer(conversation_id, "handoff", {"state": "closed"})
         await self.assign(agent.brand)
         await self.broadcast(agent.brand)
@@ -429,13 +431,12 @@ class HandoffDesk:
         rows = (await self.store.messages(conversation_id, after_seq=after_seq) if after_seq is not None
                 else await self.store.messages(conversation_id, limit=200))
         messages = [to_wire(m) for m in rows]
-        records: dict[str, Any] = {"refunds": await self.store.refunds_of(customer["id"])}
-        if customer["brand"] == "cltiktok":
-            records["orders"] = await self.store.orders_of(customer["id"])
-            if customer["role"] == "merchant":
-                records["withdrawals"] = await self.store.withdrawals_of(customer["id"])
-        else:
-            records["purchases"] = await self.store.purchases_of(customer["id"])
+        # The kinds of record the brand keeps, for the roles that have them (brand.yaml rules.records).
+        kept = self._brand(customer["brand"]).settings.rules.records
+        records: dict[str, Any] = {}
+        for table, roles in kept.items():
+            if customer["role"] in roles:
+                records[table] = await self._records_of(table, customer["id"])
         earlier = [{"id": c["id"], "state": c["state"], "created_at": c["created_at"]}
                    for c in await self.store.conversations_of(customer["id"]) if c["id"] != conversation_id]
         return {
@@ -448,6 +449,11 @@ class HandoffDesk:
             "records": records, "earlier_conversations": earlier,
             "notes": await self.store.notes(conversation_id),
         }
+
+    async def _records_of(self, table: str, user_id: int) -> list[dict[str, Any]]:
+        lookups = {"orders": self.store.orders_of, "purchases": self.store.purchases_of,
+                   "refunds": self.store.refunds_of, "withdrawals": self.store.withdrawals_of}
+        return await lookups[table](user_id)
 
     async def queue(self, brand_id: str) -> dict[str, Any]:
         now = self.clock.now()
@@ -526,18 +532,17 @@ class HandoffDesk:
                                                  expect_agent=agent.id, conversation_state="queued",
                                                  fields={"assigned_at": None}):
                     await self._unassigned(agent.id, handoff["conversation_id"], "grace_period_over")
-                    await self._system(handoff["conversation_id"], "Your agent lost their connection. You're back "
-                                                                   "at the front of the queue.")
+                    await self._system(handoff["conversation_id"],
+                                       self._brand(agent.brand).say("handoff.agent_dropped"))
                     moved = True
         return moved
 
     async def _offer_email(self, brand: Brand, handoff: dict[str, Any]) -> None:
         contact = brand.settings.contact
         await self._system(handoff["conversation_id"],
-                           "We're sorry: nobody from our team has been able to answer within "
-                           f"{brand.settings.service_levels.first_response_breach_seconds // 60} minutes, longer than "
-                           "we promise. You can keep waiting, or we can continue by email: your conversation "
-                           f"becomes a ticket and {contact.email} replies {contact.email_reply_promise}.",
+                           brand.say("handoff.breach_offer",
+                                     minutes=brand.settings.service_levels.first_response_breach_seconds // 60,
+                                     email=contact.email, reply_promise=contact.email_reply_promise),
                            quick_replies=["Continue by email", "Keep waiting"])
 
     # -- the figures ----------------------------------------------------------------------------

@@ -294,7 +294,9 @@ class IntentEditor:
                 for v in await self.store.policy_versions(brand_id)]
 
     async def save_policy(self, user: User, brand_id: str, text: str) -> dict[str, Any]:
-        """Write the policy; list the intents citing a section that changed."""
+        """Write the policy; list what cites a section that changed: the intents,
+        the replies.yaml templates (by key) and the record answers of
+        brand.yaml's rules.sections, each of which may now say something else."""
         brand = self.knowledge.brand(brand_id)
         if not text.strip():
             raise InvalidPayload("the policy cannot be empty")
@@ -305,10 +307,19 @@ class IntentEditor:
                                              "at": isoformat(self.clock.now()), "content": brand.policy_text})
         _write_atomically(brand.folder / brand.settings.policy.file, text)
         await self.knowledge.reload()
-        review = sorted(i.name for i in brand.intents.values()
-                        if i.policy_section and any(i.policy_section == s or i.policy_section.startswith(s + ".")
-                                                    or s.startswith(i.policy_section + ".") for s in changed))
-        return {"changed_sections": changed, "intents_to_review": review}
+        review = sorted(i.name for i in brand.intents.values() if cites(i.policy_section, changed))
+        replies = sorted(r.key for r in brand.replies.values() if cites(r.section, changed))
+        answers = sorted(a for a, section in brand.settings.rules.sections.items() if cites(section, changed))
+        return {"changed_sections": changed, "intents_to_review": review, "replies_to_review": replies,
+                "record_answers_to_review": answers}
+
+
+def cites(section: str | None, changed: list[str]) -> bool:
+    """Whether something resting on `section` rests on a changed one: the same
+    section, one inside it (1.1 of 1) or the one it is inside (1 of 1.1)."""
+    if not section:
+        return False
+    return any(section == s or section.startswith(s + ".") or s.startswith(section + ".") for s in changed)
 
 
 def split_sections(text: str, sections: dict[str, str]) -> dict[str, str]:

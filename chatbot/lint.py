@@ -1,12 +1,14 @@
 """`python -m chatbot intents check`: the review an intent change needs before
-it ships. Every finding names the file and line."""
+it ships. Every finding names the file and line. A brand folder that does not
+load (a brand.yaml rule or a replies.yaml template in error: a missing key, an
+unknown {placeholder}) is reported as the one finding of that load."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from .brands import CONVERSATION_INTENTS, Brand, IntentFileError, load_brands
+from .brands import CONVERSATION_INTENTS, RECORD_ANSWERS, Brand, IntentFileError, load_brands
 from .nlu import Matcher, build_matcher
 from .nlu.normalize import normalize
 
@@ -30,6 +32,10 @@ def _line_of(intent, index: int) -> int:
     return intent.example_lines[index] if index < len(intent.example_lines) else 1
 
 
+# The kind of record each record action reads.
+_ACTION_TABLE = {answer: table for table, answers in RECORD_ANSWERS.items() for answer in answers}
+
+
 def check_brand(brand: Brand, known_actions: set[str] | None = None, matcher: Matcher | None = None) -> list[Finding]:
     findings: list[Finding] = []
     seen: dict[str, tuple[str, Path, int]] = {}
@@ -49,6 +55,12 @@ def check_brand(brand: Brand, known_actions: set[str] | None = None, matcher: Ma
                                     f"{brand.settings.policy.title}"))
         if known_actions is not None and intent.action and intent.action not in known_actions:
             findings.append(Finding(intent.path, 1, "error", f"unknown action {intent.action!r}"))
+        table = _ACTION_TABLE.get(intent.action or "")
+        if table and table not in brand.settings.rules.records:
+            # its answer would need rules and replies.yaml wording the brand does not have
+            findings.append(Finding(intent.path, 1, "error",
+                                    f"action {intent.action} reads {table}, which brand.yaml rules.records "
+                                    "does not keep"))
         if len(intent.examples) < 5:
             findings.append(Finding(intent.path, 1, "warning", f"{intent.name} has only {len(intent.examples)} examples"))
 

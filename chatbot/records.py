@@ -5,7 +5,11 @@ store only returns rows the user owns) and returns a `Step`: what to say, the
 buttons to offer, and what the bot waits for next. Changes happen only in
 `confirm()`, after the customer said yes, and each is audited and idempotent.
 
-The rules are the policies' and shared/spec/demo-data.md's:
+The rules are the brand's data, not code: `rules` in intents/<brand>/brand.yaml
+(which order statuses may change, the return and cancellation windows, the
+processing fee, the policy section each answer cites), and every sentence is a
+template of intents/<brand>/replies.yaml, said through `Brand.say`. What the
+rules are, per shared/spec/demo-data.md and the policies:
 - cltiktok orders: modify or cancel while pending_payment, paid or processing;
   returns for delivered orders up to 30 days after delivery.
 - ttr-e purchases: cancel with a refund only when not activated and within 14
@@ -18,28 +22,9 @@ from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable
 
 from .auth import User
+from .brands import Brand, RecordRules
 from .clock import Clock, parse_iso
 from .store import Store
-
-CHANGEABLE = ("pending_payment", "paid", "processing")
-RETURN_WINDOW_DAYS = 30
-CANCEL_WINDOW_DAYS = 14
-PROCESSING_FEE = 0.05
-
-ORDER_STATUS_WORDS = {
-    "pending_payment": "waiting for payment", "paid": "paid and waiting to be processed",
-    "processing": "being processed (packed for shipping)", "shipped": "shipped", "delivered": "delivered",
-    "cancelled": "cancelled",
-}
-REFUND_STAGES = {
-    "requested": "requested, waiting for review", "approved": "approved, about to be paid back",
-    "processing": "approved and being paid back to your original payment method",
-    "completed": "completed: the money has been paid back", "rejected": "rejected",
-}
-PURCHASE_STATUS_WORDS = {
-    "awaiting_payment": "waiting for payment", "paid": "paid, not yet activated", "active": "active",
-    "cancelled": "cancelled",
-}
 
 
 def money(cents: int) -> str:
@@ -53,6 +38,13 @@ def day(iso: str | None) -> str:
 def items_text(order: dict[str, Any]) -> str:
     items = json.loads(order["items"] or "[]")
     return ", ".join(f"{i['name']} x{i['quantity']}" if i.get("quantity", 1) > 1 else i["name"] for i in items)
+
+
+def status_words(brand: Brand, kind: str, status: str) -> str:
+    """How a record's status reads ("being processed"); a status the brand
+    has no words for reads as itself."""
+    key = f"{kind}.status.{status}"
+    return brand.say(key) if key in brand.replies else status
 
 
 @dataclass
@@ -71,10 +63,25 @@ class Context:
     conversation_id: int
     store: Store
     clock: Clock
+    brand: Brand        # the customer's brand: its rules and its wording
+
+    @property
+    def rules(self) -> RecordRules:
+        return self.brand.settings.rules
+
+    def say(self, key: str, **fields: Any) -> str:
+        return self.brand.say(key, **fields)
 
     def audit(self, action: str) -> dict[str, Any]:
         return {"brand": self.user.brand, "user_id": self.user.id, "conversation_id": self.conversation_id,
                 "action": action}
+
+
+class _Row(dict):
+    """A record as `candidates` returns it, knowing its brand: the dialogue calls
+    `only_one_qualifying(action, rows, now)` without one, and the rules that
+    decide are the brand's."""
+    brand: Brand
 
 
 # Which kind of record each action needs.
@@ -93,12 +100,19 @@ ENTITY_KIND = {"order_number": "order", "purchase_number": "purchase", "refund_n
 async def candidates(ctx: Context, kind: str) -> list[dict[str, Any]]:
     """The customer's records of a kind, newest first."""
     if kind == "order":
-        return await ctx.store.orders_of(ctx.user.id)
-    if kind == "purchase":
-        return await ctx.store.purchases_of(ctx.user.id)
-    if kind == "refund":
-        return await ctx.store.refunds_of(ctx.user.id)
-    return await ctx.store.withdrawals_of(ctx.user.id)
+        rows = await ctx.store.orders_of(ctx.user.id)
+    elif kind == "purchase":
+        rows = await ctx.store.purchases_of(ctx.user.id)
+    elif kind == "refund":
+        rows = await ctx.store.refunds_of(ctx.user.id)
+    else:
+        rows = await ctx.store.withdrawals_of(ctx.user.id)
+    tagged = []
+    for row in rows:
+        record = _Row(row)
+        record.brand = ctx.brand
+        tagged.append(record)
+    return tagged
 
 
 # Words of what a record is that name nothing in particular: "phone case x2", "ALL IN ONE"
@@ -123,238 +137,283 @@ def label(kind: str, row: dict[str, Any]) -> str:
 async def not_found(ctx: Context, kind: str, number: str, action: str) -> Step:
     """The one answer for a number that is not the customer's, whether it exists or not."""
     rows = await candidates(ctx, kind)
-    text = f"I couldn't find {KIND_WORD[kind]} {number} on your account. Please check the number."
+    text = ctx.say("record.not_found", kind=KIND_WORD[kind], number=number)
     if rows:
-        text += f" Here are your recent {KIND_WORD[kind]}s:"
+        text += " " + ctx.say("record.recent", kind=KIND_WORD[kind])
     return Step(text, [label(kind, r) for r in rows[:4]],
                 pending={"await": "record", "action": action} if rows else None)
 
 
-# -- cltiktok orders ---------------------------------------------------------------------
+# -- orders ------------------------------------------------------------------------------
+
+def _order_status(ctx: Context, order: dict[str, Any]) -> str:
+    return status_words(ctx.brand, "order", order["status"])
+
 
 async def order_status(ctx: Context, order: dict[str, Any]) -> Step:
     status = order["status"]
-    text = (f"Order {order['number']} ({items_text(order)}, {money(order['total_cents'])}), placed on "
-            f"{day(order['created_at'])}, is {ORDER_STATUS_WORDS.get(status, status)}.")
+    text = ctx.say("order.summary", number=order["number"], items=items_text(order),
+                   total=money(order["total_cents"]), placed=day(order["created_at"]),
+                   status=_order_status(ctx, order))
     shipment = next(iter(await ctx.store.shipments_of(order["number"])), None)
     replies = []
+    more = []
     if status == "shipped" and shipment:
-        text += (f" It shipped with {shipment['carrier']} on {day(shipment['shipped_at'])}; estimated delivery "
-                 f"{day(shipment['estimated_delivery'])}.")
+        more.append(ctx.say("order.shipped", carrier=shipment["carrier"], shipped=day(shipment["shipped_at"]),
+                            estimated=day(shipment["estimated_delivery"])))
         replies = ["Tracking details"]
     elif status == "delivered" and shipment:
-        text += f" It was delivered on {day(shipment['delivered_at'])}."
+        more.append(ctx.say("order.delivered", delivered=day(shipment["delivered_at"])))
         replies = ["Return an item"]
     elif status == "pending_payment":
         if order["notes"]:
-            text += f" Note: {order['notes']}."
-        text += " It will be processed once the payment goes through."
-    elif status in ("paid", "processing"):
-        text += " It can still be changed or cancelled before it ships."
+            more.append(ctx.say("order.note", note=order["notes"]))
+        more.append(ctx.say("order.awaiting_payment"))
+    elif status in _changeable(ctx):
+        more.append(ctx.say("order.changeable"))
         replies = ["Cancel this order", "Change this order"]
-    return Step(text, replies, section="1.1")
+    return Step(" ".join([text, *more]), replies, section=ctx.rules.section("order_status"))
 
 
 async def delivery_tracking(ctx: Context, order: dict[str, Any]) -> Step:
     shipment = next(iter(await ctx.store.shipments_of(order["number"])), None)
     number = order["number"]
+    section = ctx.rules.section("delivery_tracking")
     if order["status"] == "shipped" and shipment:
-        return Step(f"Order {number} is on its way with {shipment['carrier']}, tracking number "
-                    f"{shipment['tracking_number']}. It shipped on {day(shipment['shipped_at'])} and the estimated "
-                    f"delivery date is {day(shipment['estimated_delivery'])}.", section="1.1")
+        return Step(ctx.say("order.tracking", number=number, carrier=shipment["carrier"],
+                            tracking=shipment["tracking_number"], shipped=day(shipment["shipped_at"]),
+                            estimated=day(shipment["estimated_delivery"])), section=section)
     if order["status"] == "delivered":
-        when = day(shipment["delivered_at"]) if shipment else "recently"
-        return Step(f"Order {number} was delivered on {when}. If it didn't reach you, tell me and I'll connect "
-                    "you with a person.", ["Talk to a person", "Return an item"], section="1.1")
+        # Without a shipment row the date is unknown: said without one, not guessed.
+        if shipment and shipment["delivered_at"]:
+            text = ctx.say("order.tracking_delivered", number=number, delivered=day(shipment["delivered_at"]))
+        else:
+            text = ctx.say("order.tracking_delivered_undated", number=number)
+        return Step(text, ["Talk to a person", "Return an item"], section=section)
     if order["status"] == "cancelled":
-        return Step(f"Order {number} was cancelled, so it won't be shipped.", section="1.1")
-    return Step(f"Order {number} hasn't shipped yet: it is {ORDER_STATUS_WORDS[order['status']]}. You'll get the "
-                "carrier and tracking number as soon as it ships.", section="1.1")
+        return Step(ctx.say("order.tracking_cancelled", number=number), section=section)
+    return Step(ctx.say("order.tracking_not_shipped", number=number, status=_order_status(ctx, order)),
+                section=section)
 
 
-def _not_changeable(order: dict[str, Any], verb: str) -> Step:
+def _not_changeable(ctx: Context, order: dict[str, Any], verb: str) -> Step:
+    """Why an order can't be cancelled (verb "cancel") or changed ("change") now."""
     status = order["status"]
     number = order["number"]
+    section = ctx.rules.section("order_cancel" if verb == "cancel" else "order_modify")
+    window = ctx.rules.return_window_days
     if status == "shipped":
-        return Step(f"Order {number} has already shipped, so it can no longer be {verb}: orders can only be "
-                    "changed or cancelled before they ship. You can track it, and once it is delivered you can "
-                    "return it within 30 days.", ["Tracking details", "Talk to a person"], section="1.1",
-                    focus={"order": number})
+        return Step(ctx.say(f"order.{verb}_shipped", number=number, return_window_days=window),
+                    ["Tracking details", "Talk to a person"], section=section, focus={"order": number})
     if status == "delivered":
-        return Step(f"Order {number} has already been delivered, so it can no longer be {verb}. You can ask for "
-                    "a return instead (within 30 days of delivery).", ["Return an item"], section="1.1",
-                    focus={"order": number})
-    return Step(f"Order {number} is {ORDER_STATUS_WORDS.get(status, status)}, so there is nothing to "
-                f"{'cancel' if verb == 'cancelled' else 'change'}.", section="1.1", focus={"order": number})
+        return Step(ctx.say(f"order.{verb}_delivered", number=number, return_window_days=window),
+                    ["Return an item"], section=section, focus={"order": number})
+    return Step(ctx.say(f"order.{verb}_nothing", number=number, status=_order_status(ctx, order)),
+                section=section, focus={"order": number})
+
+
+def _changeable(ctx: Context) -> tuple[str, ...]:
+    return tuple(ctx.rules.changeable_statuses or ())
 
 
 async def order_cancel(ctx: Context, order: dict[str, Any]) -> Step:
-    if order["status"] not in CHANGEABLE:
-        return _not_changeable(order, "cancelled")
-    charged = order["status"] != "pending_payment"
-    refund_note = (f" The {money(order['total_cents'])} you paid goes back to your original payment method."
-                   if charged else " Nothing has been charged for it yet.")
-    return Step(f"Order {order['number']} ({items_text(order)}, {money(order['total_cents'])}) is "
-                f"{ORDER_STATUS_WORDS[order['status']]}, so it can still be cancelled.{refund_note} "
-                "Shall I cancel it?", ["Yes, cancel it", "No, keep it"],
-                pending={"await": "confirm", "action": "order_cancel", "number": order["number"]}, section="1.1")
+    if order["status"] not in _changeable(ctx):
+        return _not_changeable(ctx, order, "cancel")
+    # Neither the policy nor the data says where the money of a cancelled paid
+    # order goes, so the offer says nothing of it; only that an unpaid one cost nothing.
+    key = "order.cancel_offer_unpaid" if order["status"] == "pending_payment" else "order.cancel_offer"
+    return Step(ctx.say(key, number=order["number"], items=items_text(order), total=money(order["total_cents"]),
+                        status=_order_status(ctx, order)),
+                ["Yes, cancel it", "No, keep it"],
+                pending={"await": "confirm", "action": "order_cancel", "number": order["number"]},
+                section=ctx.rules.section("order_cancel"))
 
 
 async def order_modify(ctx: Context, order: dict[str, Any]) -> Step:
-    if order["status"] not in CHANGEABLE:
-        return _not_changeable(order, "changed")
-    return Step(f"Order {order['number']} ({items_text(order)}) is {ORDER_STATUS_WORDS[order['status']]}, so it "
-                "can still be changed. What would you like to change (address, size, colour, quantity or item)?",
+    if order["status"] not in _changeable(ctx):
+        return _not_changeable(ctx, order, "change")
+    return Step(ctx.say("order.change_offer", number=order["number"], items=items_text(order),
+                        status=_order_status(ctx, order)),
                 ["Never mind"],
                 pending={"await": "change_details", "action": "order_modify", "number": order["number"]},
-                section="1.1")
+                section=ctx.rules.section("order_modify"))
+
+
+def _refund_exists(ctx: Context, number: str, refund: dict[str, Any]) -> Step:
+    return Step(ctx.say("order.refund_exists", number=number, refund=refund["number"],
+                        stage=status_words(ctx.brand, "refund", refund["status"])),
+                section=ctx.rules.section("refund_status"), focus={"refund": refund["number"]})
 
 
 async def return_request(ctx: Context, order: dict[str, Any]) -> Step:
     number = order["number"]
+    section = ctx.rules.section("return_request")
+    window = ctx.rules.return_window_days or 0
     refunds = await ctx.store.refunds_for(order_number=number)
     open_refund = next((r for r in refunds if r["status"] != "rejected"), None)
     if open_refund:
-        return Step(f"There is already a refund for order {number}: {open_refund['number']}, "
-                    f"{REFUND_STAGES[open_refund['status']]}.", section="1.3", focus={"refund": open_refund["number"]})
+        return _refund_exists(ctx, number, open_refund)
     if order["status"] != "delivered":
-        if order["status"] in CHANGEABLE:
-            return Step(f"Order {number} hasn't shipped yet, so there's nothing to return: you can cancel it "
-                        "instead.", ["Cancel this order"], section="1.1", focus={"order": number})
-        return Step(f"Order {number} is {ORDER_STATUS_WORDS.get(order['status'])}; returns open once an order "
-                    "is delivered (up to 30 days after delivery).", ["Tracking details"], section="1.1")
+        if order["status"] in _changeable(ctx):
+            return Step(ctx.say("order.return_not_shipped", number=number), ["Cancel this order"],
+                        section=section, focus={"order": number})
+        return Step(ctx.say("order.return_not_delivered", number=number, status=_order_status(ctx, order),
+                            return_window_days=window), ["Tracking details"], section=section)
     shipment = next(iter(await ctx.store.shipments_of(number)), None)
     delivered = parse_iso(shipment["delivered_at"]) if shipment and shipment["delivered_at"] else None
-    if delivered and ctx.clock.now() - delivered > timedelta(days=RETURN_WINDOW_DAYS):
-        return Step(f"Order {number} was delivered on {day(shipment['delivered_at'])}, more than "
-                    f"{RETURN_WINDOW_DAYS} days ago, so it is past the return window. If you think something is "
-                    "wrong with it, I can connect you with a person.", ["Talk to a person"], section="1.1")
-    return Step(f"Order {number} ({items_text(order)}) was delivered on {day(shipment and shipment['delivered_at'])}, "
-                f"within the {RETURN_WINDOW_DAYS}-day return window. I can open a return and refund request for "
-                f"{money(order['total_cents'])}. Shall I go ahead?", ["Yes, open the return", "No"],
-                pending={"await": "confirm", "action": "return_request", "number": number}, section="1.1")
+    if delivered and ctx.clock.now() - delivered > timedelta(days=window):
+        return Step(ctx.say("order.return_too_late", number=number, delivered=day(shipment["delivered_at"]),
+                            return_window_days=window), ["Talk to a person"], section=section)
+    return Step(ctx.say("order.return_offer", number=number, items=items_text(order),
+                        delivered=day(shipment and shipment["delivered_at"]), total=money(order["total_cents"]),
+                        return_window_days=window),
+                ["Yes, open the return", "No"],
+                pending={"await": "confirm", "action": "return_request", "number": number}, section=section)
 
 
 async def payment_failed(ctx: Context, order: dict[str, Any]) -> Step:
     number = order["number"]
+    section = ctx.rules.section("payment_failed")
     if order["status"] == "pending_payment":
-        note = f" ({order['notes']})" if order["notes"] else ""
-        return Step(f"Order {number} is still waiting for payment{note}. Nothing has been charged for it. You can "
-                    "retry the payment from the order page, or pay with another supported method. If you see a "
-                    "charge anyway, tell me and I'll get a person to check the transaction.",
-                    ["Talk to a person", "Payment methods"], section="1.3")
-    return Step(f"The payment for order {number} went through: the order is "
-                f"{ORDER_STATUS_WORDS.get(order['status'])}. If you were charged twice or see an unexpected "
-                "charge, I can connect you with a person to check the transaction.", ["Talk to a person"],
-                section="1.3")
+        text = (ctx.say("order.payment_pending_noted", number=number, note=order["notes"]) if order["notes"]
+                else ctx.say("order.payment_pending", number=number))
+        return Step(text, ["Talk to a person", "Payment methods"], section=section)
+    if order["status"] == "cancelled":
+        # A cancelled order may never have been paid: "the payment went through" would be a guess.
+        return Step(ctx.say("order.payment_cancelled", number=number), ["Talk to a person"], section=section)
+    return Step(ctx.say("order.payment_through", number=number, status=_order_status(ctx, order)),
+                ["Talk to a person"], section=section)
 
 
 async def refund_status(ctx: Context, refund: dict[str, Any]) -> Step:
-    record = refund["order_number"] or refund["purchase_number"]
-    text = (f"Refund {refund['number']} for {record} ({money(refund['amount_cents'])}) is "
-            f"{REFUND_STAGES.get(refund['status'], refund['status'])}. Requested on {day(refund['requested_at'])}")
+    dates = [ctx.say("refund.requested_on", date=day(refund["requested_at"]))]
     if refund["approved_at"]:
-        text += f", approved on {day(refund['approved_at'])}"
+        dates.append(ctx.say("refund.approved_on", date=day(refund["approved_at"])))
     if refund["completed_at"]:
-        text += f", completed on {day(refund['completed_at'])}"
-    text += "."
+        dates.append(ctx.say("refund.completed_on", date=day(refund["completed_at"])))
+    text = ctx.say("refund.summary", number=refund["number"],
+                   record=refund["order_number"] or refund["purchase_number"], amount=money(refund["amount_cents"]),
+                   stage=status_words(ctx.brand, "refund", refund["status"]), dates=", ".join(dates))
     if refund["status"] == "rejected" and refund["reason"]:
-        text += f" Reason: {refund['reason']}."
-    return Step(text, section="1.3" if ctx.user.brand == "cltiktok" else "2")
+        text += " " + ctx.say("refund.reason", reason=refund["reason"])
+    return Step(text, section=ctx.rules.section("refund_status"))
 
 
 async def settlement_withdrawal(ctx: Context, withdrawal: dict[str, Any]) -> Step:
-    text = (f"Withdrawal {withdrawal['number']} of {money(withdrawal['amount_cents'])}, requested on "
-            f"{day(withdrawal['requested_at'])}, is {withdrawal['status']}")
-    text += f" (paid on {day(withdrawal['paid_at'])})." if withdrawal["paid_at"] else "."
-    return Step(text, section="1.4")
+    fields = {"number": withdrawal["number"], "amount": money(withdrawal["amount_cents"]),
+              "requested": day(withdrawal["requested_at"]), "status": withdrawal["status"]}
+    text = (ctx.say("withdrawal.summary_paid", **fields, paid=day(withdrawal["paid_at"])) if withdrawal["paid_at"]
+            else ctx.say("withdrawal.summary", **fields))
+    return Step(text, section=ctx.rules.section("settlement_withdrawal"))
 
 
-# -- ttr-e purchases ----------------------------------------------------------------------
+# -- purchases ---------------------------------------------------------------------------
 
-def refund_rule(purchase: dict[str, Any], now: datetime) -> tuple[bool, str, int]:
-    """(eligible, the rule that applied, refund in cents) for a purchase."""
+def _brand_of(rows: list[dict[str, Any]], brand: Brand | None) -> Brand:
+    if brand is not None:
+        return brand
+    tagged = next((row.brand for row in rows if isinstance(row, _Row)), None)
+    if tagged is None:
+        raise ValueError("no brand: pass brand=, or rows from candidates()")
+    return tagged
+
+
+def refund_rule(purchase: dict[str, Any], now: datetime, brand: Brand | None = None) -> tuple[bool, str, int]:
+    """(eligible, the rule that applied, refund in cents) for a purchase, by
+    the brand's cancel window and processing fee."""
+    brand = _brand_of([purchase], brand)
+    rules = brand.settings.rules
+    window = rules.cancel_window_days or 0
     age = now - parse_iso(purchase["purchased_at"])
     if purchase["status"] == "active":
-        return False, ("it has been activated, and the policy says: \"Once the service has been activated or "
-                       "work has commenced, refunds will not be issued.\""), 0
+        return False, brand.say("purchase.rule_activated"), 0
     if purchase["status"] == "cancelled":
-        return False, "it is already cancelled", 0
+        return False, brand.say("purchase.rule_cancelled"), 0
     if purchase["status"] == "awaiting_payment":
-        return True, "nothing has been paid yet, so it can be cancelled at no cost", 0
-    if age > timedelta(days=CANCEL_WINDOW_DAYS):
-        return False, (f"it was bought {age.days} days ago, and the policy allows cancellation only \"within 14 "
-                       "days of your purchase date if the service has not yet been activated.\""), 0
-    refund = round(purchase["amount_cents"] * (1 - PROCESSING_FEE))
-    return True, (f"it was bought {age.days} days ago and is not activated, so it is within the 14-day window; "
-                  f"the refund is the amount less the {PROCESSING_FEE:.0%} processing fee"), refund
+        return True, brand.say("purchase.rule_unpaid"), 0
+    if age > timedelta(days=window):
+        return False, brand.say("purchase.rule_too_late", days=age.days, cancel_window_days=window), 0
+    refund = round(purchase["amount_cents"] * (1 - (rules.processing_fee or 0)))
+    return True, brand.say("purchase.rule_eligible", days=age.days, cancel_window_days=window,
+                           processing_fee=rules.fee_text), refund
 
 
 async def billing_invoice(ctx: Context, purchase: dict[str, Any]) -> Step:
     number = purchase["number"]
+    section = ctx.rules.section("billing_invoice")
     if purchase["status"] == "awaiting_payment":
-        return Step(f"Purchase {number} hasn't been paid yet; the electronic invoice is sent on successful "
-                    "payment.", section="1")
-    return Step(f"Purchase {number} ({purchase['package']}, {money(purchase['amount_cents'])}) was paid on "
-                f"{day(purchase['purchased_at'])}. The electronic invoice detailing the services was issued on "
-                "payment and sent to your account email. If you can't find it, I can connect you with a person.",
-                ["Talk to a person"], section="1")
+        return Step(ctx.say("purchase.invoice_unpaid", number=number), section=section)
+    return Step(ctx.say("purchase.invoice", number=number, package=purchase["package"],
+                        amount=money(purchase["amount_cents"]), paid=day(purchase["purchased_at"])),
+                ["Talk to a person"], section=section)
 
 
 async def service_activation(ctx: Context, purchase: dict[str, Any]) -> Step:
     number = purchase["number"]
     status = purchase["status"]
     if status == "active":
-        text = f"Purchase {number} ({purchase['package']}) is active since {day(purchase['activated_at'])}."
+        text = ctx.say("purchase.active", number=number, package=purchase["package"],
+                       activated=day(purchase["activated_at"]))
     elif status == "paid":
-        text = (f"Purchase {number} ({purchase['package']}) is paid (on {day(purchase['purchased_at'])}) and not "
-                "activated yet. Access is granted once the payment is confirmed; our team will activate it.")
+        text = ctx.say("purchase.paid_not_active", number=number, package=purchase["package"],
+                       paid=day(purchase["purchased_at"]))
     elif status == "awaiting_payment":
-        text = f"Purchase {number} is waiting for payment; access is granted only after payment is confirmed."
+        text = ctx.say("purchase.unpaid_not_active", number=number)
     else:
-        text = f"Purchase {number} was cancelled, so it won't be activated."
-    return Step(text, section="1")
+        text = ctx.say("purchase.cancelled_not_active", number=number)
+    return Step(text, section=ctx.rules.section("service_activation"))
 
 
 async def purchase_refund(ctx: Context, purchase: dict[str, Any], action: str) -> Step:
     number = purchase["number"]
-    eligible, rule, refund = refund_rule(purchase, ctx.clock.now())
+    section = ctx.rules.section(action)
+    eligible, rule, refund = refund_rule(purchase, ctx.clock.now(), ctx.brand)
     if purchase["status"] == "cancelled":
         refunds = await ctx.store.refunds_for(purchase_number=number)
-        done = f" Its refund {refunds[0]['number']} is {REFUND_STAGES[refunds[0]['status']]}." if refunds else ""
-        return Step(f"Purchase {number} is already cancelled.{done}", section="2", focus={"purchase": number})
+        text = (ctx.say("purchase.already_cancelled_refund", number=number, refund=refunds[0]["number"],
+                        stage=status_words(ctx.brand, "refund", refunds[0]["status"])) if refunds
+                else ctx.say("purchase.already_cancelled", number=number))
+        return Step(text, section=section, focus={"purchase": number})
+    package, amount = purchase["package"], money(purchase["amount_cents"])
     if not eligible:
-        return Step(f"Purchase {number} ({purchase['package']}, {money(purchase['amount_cents'])}) can't be "
-                    f"cancelled for a refund: {rule}", ["Talk to a person"], section="2", focus={"purchase": number})
+        return Step(ctx.say("purchase.not_refundable", number=number, package=package, amount=amount, rule=rule),
+                    ["Talk to a person"], section=section, focus={"purchase": number})
     if refund == 0:
-        return Step(f"Purchase {number}: {rule}. Shall I cancel it?", ["Yes, cancel it", "No"],
+        return Step(ctx.say("purchase.cancel_free", number=number, rule=rule), ["Yes, cancel it", "No"],
                     pending={"await": "confirm", "action": action, "number": number, "refund_cents": 0},
-                    section="2")
-    return Step(f"Purchase {number} ({purchase['package']}, {money(purchase['amount_cents'])}) qualifies: {rule}. "
-                f"You would get {money(refund)} back. Shall I cancel it and request the refund?",
+                    section=section)
+    return Step(ctx.say("purchase.refund_offer", number=number, package=package, amount=amount, rule=rule,
+                        refund=money(refund)),
                 ["Yes, cancel and refund", "No"],
                 pending={"await": "confirm", "action": action, "number": number, "refund_cents": refund},
-                section="2")
+                section=section)
 
 
-# Changes whose rule needs nothing but the record: what to say of the one that qualifies.
-_QUALIFIES: dict[str, tuple[str, Callable[[dict[str, Any], datetime], bool]]] = {
-    "order_cancel": ("can still be cancelled", lambda order, now: order["status"] in CHANGEABLE),
-    "order_modify": ("can still be changed", lambda order, now: order["status"] in CHANGEABLE),
-    "service_cancel": ("can still be cancelled", lambda purchase, now: refund_rule(purchase, now)[0]),
-    "refund_request": ("qualifies for a refund", lambda purchase, now: refund_rule(purchase, now)[2] > 0),
+# Changes whose rule needs nothing but the record and the brand's rules: the
+# reply key of what to say of the one that qualifies.
+_QUALIFIES: dict[str, tuple[str, Callable[[Brand, dict[str, Any], datetime], bool]]] = {
+    "order_cancel": ("order.qualifies_cancel",
+                     lambda brand, order, now: order["status"] in (brand.settings.rules.changeable_statuses or ())),
+    "order_modify": ("order.qualifies_change",
+                     lambda brand, order, now: order["status"] in (brand.settings.rules.changeable_statuses or ())),
+    "service_cancel": ("purchase.qualifies_cancel", lambda brand, purchase, now: refund_rule(purchase, now, brand)[0]),
+    "refund_request": ("purchase.qualifies_refund",
+                       lambda brand, purchase, now: refund_rule(purchase, now, brand)[2] > 0),
 }
 
 
-def only_one_qualifying(action: str, rows: list[dict[str, Any]], now: datetime) -> tuple[dict[str, Any], str] | None:
+def only_one_qualifying(action: str, rows: list[dict[str, Any]], now: datetime,
+                        brand: Brand | None = None) -> tuple[dict[str, Any], str] | None:
     """The one record of several that a change can apply to, and what to say
     of it ("can still be cancelled"); None when the change has no such rule
-    or more or fewer than one qualify (then the customer is asked which)."""
-    if action not in _QUALIFIES:
+    or more or fewer than one qualify (then the customer is asked which).
+    The brand's rules decide: `brand`, or the one `candidates` tagged the rows with."""
+    if action not in _QUALIFIES or not rows:
         return None
-    phrase, qualifies = _QUALIFIES[action]
-    fitting = [row for row in rows if qualifies(row, now)]
-    return (fitting[0], phrase) if len(fitting) == 1 else None
+    brand = _brand_of(rows, brand)
+    key, qualifies = _QUALIFIES[action]
+    fitting = [row for row in rows if qualifies(brand, row, now)]
+    return (fitting[0], brand.say(key)) if len(fitting) == 1 else None
 
 
 async def service_cancel(ctx: Context, purchase: dict[str, Any]) -> Step:
@@ -385,45 +444,46 @@ async def confirm(ctx: Context, pending: dict[str, Any]) -> Step:
     action, number = pending["action"], pending["number"]
     now = ctx.clock.now()
     if action == "order_cancel":
-        changed = await ctx.store.change_order_status(number, ctx.user.id, to="cancelled", allowed_from=CHANGEABLE,
+        section = ctx.rules.section("order_cancel")
+        changed = await ctx.store.change_order_status(number, ctx.user.id, to="cancelled",
+                                                      allowed_from=_changeable(ctx),
                                                       audit=ctx.audit("order_cancel"), now=now)
         order = await ctx.store.record_of("orders", number, ctx.user.id)
         if changed:
-            paid = "" if pending.get("unpaid") else " Any payment goes back to your original payment method."
-            return Step(f"Done: order {number} is cancelled.{paid}", section="1.1", focus={"order": number})
+            return Step(ctx.say("order.cancelled", number=number), section=section, focus={"order": number})
         if order and order["status"] == "cancelled":
-            return Step(f"Order {number} is already cancelled.", section="1.1")
-        return _not_changeable(order, "cancelled") if order else Step("I couldn't find that order any more.")
+            return Step(ctx.say("order.already_cancelled", number=number), section=section)
+        return _not_changeable(ctx, order, "cancel") if order else Step(ctx.say("order.gone"))
     if action == "order_modify":
-        change_id = await ctx.store.add_order_change(number, ctx.user.id, pending["request"], allowed_from=CHANGEABLE,
+        change_id = await ctx.store.add_order_change(number, ctx.user.id, pending["request"],
+                                                     allowed_from=_changeable(ctx),
                                                      audit=ctx.audit("order_modify"), now=now)
         if change_id is None:
             order = await ctx.store.record_of("orders", number, ctx.user.id)
-            return _not_changeable(order, "changed") if order else Step("I couldn't find that order any more.")
-        return Step(f"Your change request for order {number} is recorded (request #{change_id}): "
-                    f"\"{pending['request']}\". The store applies it before the order ships, and you'll see it on "
-                    "the order page.", section="1.1", focus={"order": number})
+            return _not_changeable(ctx, order, "change") if order else Step(ctx.say("order.gone"))
+        return Step(ctx.say("order.change_recorded", number=number, request_id=change_id, request=pending["request"]),
+                    section=ctx.rules.section("order_modify"), focus={"order": number})
     if action == "return_request":
         order = await ctx.store.record_of("orders", number, ctx.user.id)
         refund, created = await ctx.store.open_refund(user_id=ctx.user.id, brand=ctx.user.brand,
                                                       amount_cents=order["total_cents"], order_number=number,
                                                       audit=ctx.audit("return_request"), now=now)
         if not created:
-            return Step(f"There is already a refund for order {number}: {refund['number']}, "
-                        f"{REFUND_STAGES[refund['status']]}.", section="1.3", focus={"refund": refund["number"]})
-        return Step(f"Your return is open: refund request {refund['number']} for {money(refund['amount_cents'])}. "
-                    "Next, our team reviews it; once approved, the money goes back to your original payment method. "
-                    "You can ask me for its status any time.", ["Refund status"], section="1.1",
+            return _refund_exists(ctx, number, refund)
+        return Step(ctx.say("order.return_opened", number=number, refund=refund["number"],
+                            amount=money(refund["amount_cents"])),
+                    ["Refund status"], section=ctx.rules.section("return_request"),
                     focus={"refund": refund["number"], "order": number})
     if action in ("service_cancel", "refund_request"):
         refund, created = await ctx.store.open_refund(user_id=ctx.user.id, brand=ctx.user.brand,
                                                       amount_cents=pending["refund_cents"], purchase_number=number,
                                                       cancel_purchase=True, audit=ctx.audit(action), now=now)
         if not created:
-            return Step(f"Purchase {number} is already cancelled; refund {refund['number']} is "
-                        f"{REFUND_STAGES[refund['status']]}.", section="2")
-        return Step(f"Done: purchase {number} is cancelled and refund {refund['number']} of "
-                    f"{money(refund['amount_cents'])} is requested. Our team reviews it and pays it back to your "
-                    "original payment method.", ["Refund status"], section="2",
+            return Step(ctx.say("purchase.refund_exists", number=number, refund=refund["number"],
+                                stage=status_words(ctx.brand, "refund", refund["status"])),
+                        section=ctx.rules.section(action))
+        return Step(ctx.say("purchase.cancelled", number=number, refund=refund["number"],
+                            amount=money(refund["amount_cents"])),
+                    ["Refund status"], section=ctx.rules.section(action),
                     focus={"refund": refund["number"], "purchase": number})
     raise ValueError(f"nothing to confirm for {action}")

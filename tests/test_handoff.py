@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -13,11 +15,22 @@ from chatbot import erlang
 from chatbot.auth import hash_password
 from chatbot.brands import HoursSettings
 from chatbot.hours import Hours
+from chatbot.settings import REPO_ROOT
 from chatbot.web.keys import DESK, KNOWLEDGE, STORE
 
 from helpers import ALICE, BOB, CAROL, DANA, ELI, OLGA, OMAR, SUNNY, ChatClient, make_settings, start_server
 
 MONDAY_9AM_PACIFIC = datetime(2026, 1, 5, 17, 0, tzinfo=timezone.utc)
+
+
+def copied_intents(tmp_path: Path, name: str, old: str, new: str) -> Path:
+    """A copy of intents/ with one text of one file replaced: what an operator's edit does."""
+    intents = tmp_path / "intents"
+    shutil.copytree(REPO_ROOT / "intents", intents)
+    text = (intents / name).read_text(encoding="utf-8")
+    assert old in text
+    (intents / name).write_text(text.replace(old, new), encoding="utf-8")
+    return intents
 
 
 def set_cap(server, cap: int, brand: str = "cltiktok") -> None:
@@ -66,6 +79,33 @@ async def test_no_agent_online_the_customer_is_told_plainly_and_can_leave_a_mess
     assert status == 200
     assert body["tickets"][0]["message"] == "my earbuds stopped working, please email me"
     assert "I want to talk to a real person" in body["tickets"][0]["transcript"]
+
+
+async def test_what_the_desk_tells_the_customer_is_the_brands_replies_yaml(tmp_path, clients):
+    intents = copied_intents(tmp_path, "cltiktok/replies.yaml",
+                             "handoff.nobody_online: nobody from our team is online right now",
+                             "handoff.nobody_online: all of our agents are busy elsewhere")
+    server = await start_server(make_settings(tmp_path, intents_dir=intents))
+    try:
+        alice = await clients(server, ALICE)
+        assert (await ask_for_person(alice))["state"] == "offline"
+        notice = await alice.wait_for("message", lambda m: m["sender"]["type"] == "system")
+        assert notice["text"].startswith("Our team can't take the chat now: all of our agents are busy elsewhere (")
+    finally:
+        await server.runner.cleanup()
+
+
+async def test_the_records_an_agent_sees_are_the_brands_rules(tmp_path, clients):
+    # refunds for merchants only: alice, a customer, has one, and her agent no longer sees it
+    intents = copied_intents(tmp_path, "cltiktok/brand.yaml", "refunds: [customer, merchant]", "refunds: [merchant]")
+    server = await start_server(make_settings(tmp_path, intents_dir=intents))
+    try:
+        dana = await agent(server, clients, DANA)
+        await ask_for_person(await clients(server, ALICE))
+        conversation = (await dana.wait_for("assigned"))["conversation"]
+        assert set(conversation["records"]) == {"orders"}
+    finally:
+        await server.runner.cleanup()
 
 
 async def test_outside_hours_gives_the_next_opening(server, clients):

@@ -242,6 +242,25 @@ async def test_a_policy_change_lists_the_intents_to_review(server):
     assert "48 hours" in server.app[KNOWLEDGE].brand("cltiktok").policy_text
 
 
+async def test_a_policy_change_lists_the_replies_and_record_answers_citing_it(server):
+    token = await server.login(OLGA)
+    _, policy = await call(server, "GET", "/api/operator/policy?brand=cltiktok", token)
+    changed = policy["text"].replace("- Order status inquiry", "- Order status and history inquiry")
+    status, body = await call(server, "PUT", "/api/operator/policy?brand=cltiktok", token, {"text": changed})
+    assert status == 200 and body["changed_sections"] == ["1.1"]
+    # templates of replies.yaml resting on 1.1, and none resting elsewhere
+    assert {"order.return_offer", "order.cancel_offer", "order.change_recorded"} <= set(body["replies_to_review"])
+    assert not {"order.payment_through", "handoff.breach_offer", "refund.summary"} & set(body["replies_to_review"])
+    # the record answers brand.yaml cites 1.1 for
+    assert body["record_answers_to_review"] == ["delivery_tracking", "order_cancel", "order_modify", "order_status",
+                                                "return_request"]
+    _, body = await call(server, "PUT", "/api/operator/policy?brand=cltiktok", token,
+                         {"text": changed.replace("within 24 hours", "within 48 hours")})
+    assert body["changed_sections"] == ["3"]
+    assert {"handoff.leave_message", "handoff.ticket_opened", "handoff.breach_offer"} <= set(body["replies_to_review"])
+    assert body["record_answers_to_review"] == []
+
+
 async def test_the_policy_history_keeps_each_replaced_text_for_its_brand_only(server):
     olga, omar = await server.login(OLGA), await server.login(OMAR)
     _, policy = await call(server, "GET", "/api/operator/policy?brand=cltiktok", olga)

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from datetime import timedelta
+from pathlib import Path
 
 import aiohttp
+import pytest
+from ruamel.yaml import YAML
 
 from chatbot.clock import isoformat
+from chatbot.settings import REPO_ROOT
 from chatbot.web.keys import STORE
 
 from helpers import ALICE, BOB, CAROL, DANA, SUNNY, make_settings, start_server
@@ -71,7 +76,8 @@ async def test_refund_status_by_refund_or_order_number(server, clients):
     alice = await clients(server, ALICE)
     reply = await alice.ask("where is my refund RF-5001?")
     assert reply["intent"] == "refund_status"
-    assert "RF-5001" in reply["text"] and "$35.50" in reply["text"] and "paid back" in reply["text"]
+    # RF-5001 is "processing": approved and being processed; where the money goes is nobody's guess
+    assert "RF-5001" in reply["text"] and "$35.50" in reply["text"] and "approved and being processed" in reply["text"]
     by_order = await alice.ask("any news on the refund for CT-100236")
     assert "RF-5001" in by_order["text"]
     other = await alice.ask("status of refund RF-5002")
@@ -476,6 +482,103 @@ async def test_ttr_e_refund_status(server, clients):
     carol = await clients(server, CAROL)
     reply = await carol.ask("what's the status of my refund RF-9001")
     assert "completed" in reply["text"] and "$475.00" in reply["text"]
+
+
+# -- the rules and the wording are the brand's files ----------------------------------------------
+
+def copied_intents(tmp_path: Path, edits: dict[str, list[tuple[str, str]]]) -> Path:
+    """A copy of intents/ with each file's (old, new) text replaced: what an operator's edit does."""
+    intents = tmp_path / "intents"
+    shutil.copytree(REPO_ROOT / "intents", intents)
+    for name, changes in edits.items():
+        path = intents / name
+        text = path.read_text(encoding="utf-8")
+        for old, new in changes:
+            assert old in text, old
+            text = text.replace(old, new)
+        path.write_text(text, encoding="utf-8")
+    return intents
+
+
+async def ask_with(tmp_path: Path, clients, edits: dict[str, list[tuple[str, str]]], creds: dict,
+                   question: str) -> dict:
+    """The bot's answer to `question` on a server reading the edited copy."""
+    server = await start_server(make_settings(tmp_path, intents_dir=copied_intents(tmp_path, edits)))
+    try:
+        return await (await clients(server, creds)).ask(question)
+    finally:
+        await server.runner.cleanup()
+
+
+async def test_editing_replies_yaml_changes_what_the_bot_says(tmp_path, clients):
+    edits = {"cltiktok/replies.yaml": [
+        ('text: "Order {number} ({items}, {total}), placed on {placed}, is {status}."',
+         'text: "Your order {number} of {items} is {status}."'),
+        ("order.status.processing: being processed", "order.status.processing: with the seller, not yet shipped")]}
+    reply = await ask_with(tmp_path, clients, edits, ALICE, "what's the status of my order CT-100235?")
+    assert reply["text"].startswith("Your order CT-100235 of phone case x2 is with the seller, not yet shipped. ")
+    assert "section 1.1" in reply["citation"]
+
+
+@pytest.mark.parametrize("edit,facts", [
+    (("processing_fee: 0.05", "processing_fee: 0.1"), ["$450.00 back", "10% processing fee"]),
+    (("processing_fee: 0.05", "processing_fee: 0.025"), ["$487.50 back", "2.5% processing fee"]),
+])
+async def test_the_processing_fee_is_the_brands(tmp_path, clients, edit, facts):
+    reply = await ask_with(tmp_path, clients, {"ttr-e/brand.yaml": [edit]}, CAROL, "can I get a refund for TT-2001?")
+    for fact in facts:
+        assert fact in reply["text"]
+
+
+async def test_the_cancellation_window_is_the_brands(tmp_path, clients):
+    # TT-2001 was bought 3 days ago: inside 14 days, outside 2
+    edits = {"ttr-e/brand.yaml": [("cancel_window_days: 14", "cancel_window_days: 2")]}
+    reply = await ask_with(tmp_path, clients, edits, CAROL, "can I get a refund for TT-2001?")
+    assert "can't be cancelled for a refund" in reply["text"]
+    assert '"within 2 days of your purchase date' in reply["text"]
+
+
+async def test_the_return_window_is_the_brands(tmp_path, clients):
+    # CT-100301 was delivered 40 days ago: outside 30 days, inside 60
+    edits = {"cltiktok/brand.yaml": [("return_window_days: 30", "return_window_days: 60")]}
+    reply = await ask_with(tmp_path, clients, edits, BOB, "I want to return my backpack, order CT-100301")
+    assert "within the 60-day return window" in reply["text"] and "Shall I go ahead?" in reply["text"]
+
+
+async def test_the_changeable_statuses_are_the_brands(tmp_path, clients):
+    edits = {"cltiktok/brand.yaml": [("changeable_statuses: [pending_payment, paid, processing]",
+                                      "changeable_statuses: [pending_payment, paid]")]}
+    reply = await ask_with(tmp_path, clients, edits, ALICE, "please cancel order CT-100235")
+    assert "nothing to cancel" in reply["text"] and "Shall I cancel" not in reply["text"]
+
+
+INVENTED = ("original payment method", "paid back", "goes back to", "packed for shipping", "order page",
+            "account email")
+
+
+async def test_no_answer_says_where_the_money_goes(server, clients):
+    """Neither the policies nor the demo data say where a refund is paid, when
+    it arrives, or what "processing" is physically: no answer may say so."""
+    store, now = server.app[STORE], server.clock.now()
+    await store.insert_rows("orders", [{"number": "CT-100240", "brand": "cltiktok", "user_id": 1,
+                                        "status": "delivered", "items": json.dumps([{"name": "mug", "quantity": 1}]),
+                                        "total_cents": 1200, "currency": "USD", "created_at": isoformat(now),
+                                        "updated_at": isoformat(now), "notes": ""}])
+    await store.insert_rows("shipments", [{"order_number": "CT-100240", "delivered_at":
+                                           isoformat(now - timedelta(days=3))}])
+    alice, carol = await clients(server, ALICE), await clients(server, CAROL)
+    said = [await alice.ask(q) for q in ("what's the status of CT-100235", "please cancel order CT-100235", "yes",
+                                         "I'd like to return CT-100240", "yes", "where is my refund RF-5001?")]
+    said += [await carol.ask(q) for q in ("can I get a refund for TT-2001?", "yes", "I need the invoice for TT-2002",
+                                          "what's the status of my refund RF-9001")]
+    assert "order CT-100235 is cancelled" in said[2]["text"] and "Your return is open" in said[4]["text"]
+    for reply in said:
+        assert not any(words in reply["text"] for words in INVENTED), reply["text"]
+    for brand in ("cltiktok", "ttr-e"):    # nor any template an answer not taken above could use
+        replies = YAML(typ="safe").load((REPO_ROOT / "intents" / brand / "replies.yaml").read_text(encoding="utf-8"))
+        for key, template in replies.items():
+            text = template["text"] if isinstance(template, dict) else template
+            assert not any(words in text for words in INVENTED), key
 
 
 # -- disputes -------------------------------------------------------------------------------
