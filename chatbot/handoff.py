@@ -21,7 +21,7 @@ from typing import Any
 from . import erlang
 from .auth import User
 from .brands import Brand
-from .chat import to_wire
+from .wire import to_wire
 from .clock import Clock, isoformat, parse_iso
 from .errors import ChatbotError, Forbidden, NotFound
 from .events import Events
@@ -175,6 +175,20 @@ class HandoffDesk:
             event["phone"] = contact.phone
         await self.events.to_customer(conversation_id, "handoff", event)
         return event
+
+    async def withdraw(self, user: User, conversation_id: int) -> bool:
+        """The customer left the queue ("never mind", confirmed): counted as abandoned, back to the bot."""
+        handoff = await self.store.live_handoff(conversation_id)
+        if handoff is None or handoff["user_id"] != user.id:
+            return False
+        now = isoformat(self.clock.now())
+        if not await self.store.move_handoff(handoff["id"], to="abandoned", from_states=("queued",),
+                                             conversation_state="bot",
+                                             fields={"abandoned_at": now, "ended_at": now}):
+            return False
+        await self.events.to_customer(conversation_id, "handoff", {"state": "closed"})
+        await self.broadcast(user.brand)
+        return True
 
     async def leave_message(self, user: User, conversation_id: int, text: str) -> int:
         """A message left while the team was away becomes a ticket."""

@@ -55,6 +55,8 @@ class Step:
     section: str | None = None              # the policy section the answer rests on
     focus: dict[str, str] = field(default_factory=dict)   # records the conversation is now about
     wants_human: bool = False
+    why: str | None = None          # the rule behind a refusal or an offer, for "why?"
+    options: str | None = None      # what the customer can do instead, for "what can I do?"
 
 
 @dataclass
@@ -202,12 +204,11 @@ def _not_changeable(ctx: Context, order: dict[str, Any], verb: str) -> Step:
     number = order["number"]
     section = ctx.rules.section("order_cancel" if verb == "cancel" else "order_modify")
     window = ctx.rules.return_window_days
-    if status == "shipped":
-        return Step(ctx.say(f"order.{verb}_shipped", number=number, return_window_days=window),
-                    ["Tracking details", "Talk to a person"], section=section, focus={"order": number})
-    if status == "delivered":
-        return Step(ctx.say(f"order.{verb}_delivered", number=number, return_window_days=window),
-                    ["Return an item"], section=section, focus={"order": number})
+    if status in ("shipped", "delivered"):
+        return Step(ctx.say(f"order.{verb}_{status}", number=number, return_window_days=window),
+                    ["Tracking details", "Talk to a person"] if status == "shipped" else ["Return an item"],
+                    section=section, focus={"order": number}, why=ctx.say(f"order.why_{status}", number=number),
+                    options=ctx.say(f"order.options_{status}", return_window_days=window))
     return Step(ctx.say(f"order.{verb}_nothing", number=number, status=_order_status(ctx, order)),
                 section=section, focus={"order": number})
 
@@ -263,7 +264,10 @@ async def return_request(ctx: Context, order: dict[str, Any]) -> Step:
     delivered = parse_iso(shipment["delivered_at"]) if shipment and shipment["delivered_at"] else None
     if delivered and ctx.clock.now() - delivered > timedelta(days=window):
         return Step(ctx.say("order.return_too_late", number=number, delivered=day(shipment["delivered_at"]),
-                            return_window_days=window), ["Talk to a person"], section=section)
+                            return_window_days=window), ["Talk to a person"], section=section,
+                    why=ctx.say("order.why_too_late", number=number, delivered=day(shipment["delivered_at"]),
+                                days=(ctx.clock.now() - delivered).days, return_window_days=window),
+                    options=ctx.say("order.options_too_late"))
     return Step(ctx.say("order.return_offer", number=number, items=items_text(order),
                         delivered=day(shipment and shipment["delivered_at"]), total=money(order["total_cents"]),
                         return_window_days=window),
@@ -294,9 +298,11 @@ async def refund_status(ctx: Context, refund: dict[str, Any]) -> Step:
     text = ctx.say("refund.summary", number=refund["number"],
                    record=refund["order_number"] or refund["purchase_number"], amount=money(refund["amount_cents"]),
                    stage=status_words(ctx.brand, "refund", refund["status"]), dates=", ".join(dates))
+    why = None
     if refund["status"] == "rejected" and refund["reason"]:
         text += " " + ctx.say("refund.reason", reason=refund["reason"])
-    return Step(text, section=ctx.rules.section("refund_status"))
+        why = ctx.say("refund.why_rejected", number=refund["number"], reason=refund["reason"])
+    return Step(text, section=ctx.rules.section("refund_status"), why=why)
 
 
 async def settlement_withdrawal(ctx: Context, withdrawal: dict[str, Any]) -> Step:
@@ -377,7 +383,9 @@ async def purchase_refund(ctx: Context, purchase: dict[str, Any], action: str) -
     package, amount = purchase["package"], money(purchase["amount_cents"])
     if not eligible:
         return Step(ctx.say("purchase.not_refundable", number=number, package=package, amount=amount, rule=rule),
-                    ["Talk to a person"], section=section, focus={"purchase": number})
+                    ["Talk to a person"], section=section, focus={"purchase": number},
+                    why=ctx.say("purchase.why_refused", number=number, rule=rule),
+                    options=ctx.say("purchase.options_refused"))
     if refund == 0:
         return Step(ctx.say("purchase.cancel_free", number=number, rule=rule), ["Yes, cancel it", "No"],
                     pending={"await": "confirm", "action": action, "number": number, "refund_cents": 0},
@@ -386,7 +394,10 @@ async def purchase_refund(ctx: Context, purchase: dict[str, Any], action: str) -
                         refund=money(refund)),
                 ["Yes, cancel and refund", "No"],
                 pending={"await": "confirm", "action": action, "number": number, "refund_cents": refund},
-                section=section)
+                section=section,
+                why=ctx.say("purchase.why_fee", amount=amount, refund=money(refund),
+                            fee=money(purchase["amount_cents"] - refund),
+                            fee_percent=ctx.rules.fee_text))
 
 
 # Changes whose rule needs nothing but the record and the brand's rules: the
@@ -433,7 +444,7 @@ ACTIONS: dict[str, Callable[[Context, dict[str, Any]], Awaitable[Step]]] = {
 }
 # What an intent file may name as its action: the record actions, and the
 # flows the dialogue runs itself.
-KNOWN_ACTIONS = set(ACTIONS) | {"dispute", "human_agent"}
+KNOWN_ACTIONS = set(ACTIONS) | {"dispute_case", "human_agent"}
 
 
 # -- changes, after the customer confirmed ----------------------------------------------------

@@ -54,6 +54,7 @@
 
   var TOKEN_KEY = "chatbot.token." + brand;
   var USER_KEY = "chatbot.user." + brand;
+  var OUTBOX_KEY = "chatbot.outbox." + brand; // + "." + user id, in sessionStorage (see "outbox")
   var MAX_TEXT = 4000;
   var TYPING_IDLE_MS = 1500; // stop "typing" after this long without input
   var TYPING_SHOW_MAX_MS = 15000; // hide a remote "is typing" that never ended
@@ -862,6 +863,7 @@
         }
         p.adoptedId = String(msg.id);
         delete state.pending[cids[i]];
+        saveOutbox();
         return;
       }
     }
@@ -945,16 +947,19 @@
     if (replies.length === 0) {
       return;
     }
-    var box = isRatingPrompt(replies) ? ratingRow(replies) : quickReplyButtons(replies);
+    // Buttons with payloads where the server sent them; the titles alone otherwise.
+    var buttons = Array.isArray(msg.buttons) && msg.buttons.length === replies.length ? msg.buttons : null;
+    var box = isRatingPrompt(replies) ? ratingRow(replies) : quickReplyButtons(replies, buttons);
     ui.messages.insertBefore(box, tailStart());
   }
 
-  function quickReplyButtons(replies) {
+  function quickReplyButtons(replies, buttons) {
     var box = el("div", { class: "cbw-quick-replies", "data-testid": "quick-replies", role: "group", "aria-label": "Suggested replies" });
-    replies.forEach(function (text) {
+    replies.forEach(function (text, i) {
       var b = el("button", { type: "button", class: "cbw-quick-reply", "data-testid": "quick-reply", text: text });
+      var payload = buttons && buttons[i] && typeof buttons[i].payload === "object" ? buttons[i].payload : null;
       b.addEventListener("click", function () {
-        sendText(text);
+        sendText(text, payload);
         ui.input.focus();
       });
       box.appendChild(b);
@@ -1206,7 +1211,8 @@
 
   // ------------------------------------------------------------ sending --
 
-  function sendText(raw) {
+  // `payload`: what a clicked button does (docs/protocol.md), sent beside its title.
+  function sendText(raw, payload) {
     var text = String(raw || "").trim();
     if (!text || !state.token) {
       return;
@@ -1228,8 +1234,9 @@
     var statusLine = el("div", { class: "cbw-msg-status", text: "Sending…" });
     node.appendChild(statusLine);
     ui.messages.appendChild(node);
-    var entry = { el: node, text: text, status: statusLine, failed: false };
+    var entry = { el: node, text: text, status: statusLine, failed: false, payload: payload || null };
     state.pending[clientId] = entry;
+    saveOutbox();
     afterMessagesChanged(true);
     emitMessage(clientId, entry);
   }
@@ -1256,7 +1263,11 @@
     }
     entry.waiting = false;
     entry.status.textContent = "Sending…";
-    socket.timeout(ACK_TIMEOUT_MS).emit("message", { client_id: clientId, text: entry.text }, function (err, ack) {
+    var data = { client_id: clientId, text: entry.text };
+    if (entry.payload) {
+      data.payload = entry.payload;
+    }
+    socket.timeout(ACK_TIMEOUT_MS).emit("message", data, function (err, ack) {
       if (entry.attempt !== attempt || state.pending[clientId] !== entry) {
         return; // superseded by a later attempt, or already settled
       }
@@ -1276,6 +1287,7 @@
           node.parentNode.removeChild(node);
         }
         delete state.pending[clientId];
+        saveOutbox();
         addMessage(ack.message); // no-op when it already arrived as an event
         afterMessagesChanged(true);
         return;
@@ -1292,6 +1304,89 @@
         emitMessage(cid, p);
       }
     });
+  }
+
+  // ------------------------------------------------------------- outbox --
+  // The messages not yet acknowledged, with their client_id, kept in this
+  // tab's sessionStorage (per brand and user) as well as in page memory: a
+  // reload during an outage shows them again as waiting and sends them on
+  // the next connect, once (the server stores a repeated client_id once).
+
+  function outboxKey() {
+    return state.user && state.user.id !== undefined ? OUTBOX_KEY + "." + state.user.id : null;
+  }
+
+  function saveOutbox() {
+    var key = outboxKey();
+    if (!key) {
+      return;
+    }
+    var items = Object.keys(state.pending).map(function (cid) {
+      var p = state.pending[cid];
+      p.createdAt = p.createdAt || new Date().toISOString();
+      var item = { client_id: cid, text: p.text, created_at: p.createdAt };
+      if (p.payload) {
+        item.payload = p.payload;
+      }
+      return item;
+    });
+    try {
+      if (items.length) {
+        window.sessionStorage.setItem(key, JSON.stringify(items));
+      } else {
+        window.sessionStorage.removeItem(key);
+      }
+    } catch (e) {
+      /* storage full or blocked: they stay in page memory only */
+    }
+  }
+
+  function dropOutbox() {
+    var key = outboxKey();
+    try {
+      if (key) {
+        window.sessionStorage.removeItem(key);
+      }
+    } catch (e) {
+      /* nothing kept */
+    }
+  }
+
+  // Show the stored messages as pending ones waiting for the connection.
+  function restoreOutbox() {
+    var key = outboxKey();
+    var items = null;
+    try {
+      items = key ? JSON.parse(window.sessionStorage.getItem(key) || "[]") : [];
+    } catch (e) {
+      items = [];
+    }
+    if (!Array.isArray(items)) {
+      return;
+    }
+    items.forEach(function (item) {
+      if (!item || typeof item.client_id !== "string" || typeof item.text !== "string" ||
+          !item.text || state.pending[item.client_id]) {
+        return;
+      }
+      var node = buildMessage({
+        id: null,
+        sender: { type: "customer" },
+        text: item.text,
+        created_at: item.created_at || new Date().toISOString()
+      }, "cbw-msg--pending");
+      node._cbw.pending = true;
+      node.setAttribute("data-pending", "true");
+      node.setAttribute("data-client-id", item.client_id);
+      var statusLine = el("div", { class: "cbw-msg-status", text: "Waiting for connection…" });
+      node.appendChild(statusLine);
+      ui.messages.appendChild(node);
+      state.pending[item.client_id] = {
+        el: node, text: item.text, status: statusLine, failed: false, waiting: true,
+        createdAt: item.created_at, payload: item.payload
+      };
+    });
+    afterMessagesChanged(false);
   }
 
   function markFailed(clientId, entry, detail) {
@@ -1591,6 +1686,7 @@
     store(TOKEN_KEY, token);
     loginError("");
     showView();
+    restoreOutbox();
     connect();
     if (state.open) {
       ui.input.focus();
@@ -1621,6 +1717,7 @@
 
   function onLogout() {
     var token = state.token;
+    dropOutbox(); // signing out on purpose: unsent text is not kept for the next person at this browser
     if (token) {
       fetch(ORIGIN + "/api/logout", {
         method: "POST",
@@ -1758,6 +1855,7 @@
     showView();
     afterMessagesChanged(false);
     if (state.token) {
+      restoreOutbox(); // what a reload during an outage left unsent
       // connect right away so agent replies are counted as unread
       connect();
     }

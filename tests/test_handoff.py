@@ -71,8 +71,10 @@ async def test_no_agent_online_the_customer_is_told_plainly_and_can_leave_a_mess
     notice = await alice.wait_for("message", lambda m: m["sender"]["type"] == "system")
     assert "can't take the chat now: nobody from our team is online right now (" in notice["text"]
     assert "+1 443 418 2795" in notice["text"]
-    left = await alice.ask("my earbuds stopped working, please email me")
-    assert "passed your message" in left["text"]
+    left = await alice.ask("my earbuds stopped working, please email me")    # shown back before it is sent
+    assert "my earbuds stopped working, please email me" in left["text"] and "Shall I send it" in left["text"]
+    assert (await server.get("/api/tickets", await server.login(DANA)))[1]["tickets"] == []
+    await alice.ask("yes")
     ticket_note = await alice.wait_for("message", lambda m: "ticket #" in m["text"])
     assert "alice@example.com" in ticket_note["text"]
     status, body = await server.get("/api/tickets", await server.login(DANA))

@@ -99,10 +99,10 @@ async def test_payment_problem_on_a_named_order_is_looked_up(server, clients):
 
 async def test_merchants_see_their_own_withdrawals_and_customers_do_not(server, clients):
     sunny = await clients(server, SUNNY)
-    question = await sunny.ask("where's my withdrawal? the money hasn't arrived")
-    assert question["intent"] == "settlement_withdrawal" and "Which withdrawal" in question["text"]
-    answer = await sunny.ask("WD-7001")
-    assert "$1,240.00" in answer["text"] and "pending" in answer["text"]
+    # two withdrawals, one still on its way: that is the one meant
+    answer = await sunny.ask("where's my withdrawal? the money hasn't arrived")
+    assert answer["intent"] == "settlement_withdrawal" and "Which withdrawal" not in answer["text"]
+    assert "WD-7001" in answer["text"] and "$1,240.00" in answer["text"] and "pending" in answer["text"]
     alice = await clients(server, ALICE)
     reply = await alice.ask("my store withdrawal WD-7001 hasn't arrived")
     assert "1,240" not in reply["text"] and "pending" not in reply["text"]
@@ -340,7 +340,8 @@ async def test_a_sure_question_about_records_the_customer_has_none_of_is_told_so
 
 async def test_asked_which_one_the_one_picked_counts_whatever_else_the_answer_asks(server, clients):
     sunny = await clients(server, SUNNY)
-    assert "Which withdrawal" in (await sunny.ask("whats the status of my payouts"))["text"]
+    listed = await sunny.ask("whats the status of my payouts")        # both, with their statuses
+    assert "WD-7000" in listed["text"] and "completed" in listed["text"] and "WD-7001" in listed["text"]
     picked = await sunny.ask("the completed one, when did it arrive")     # may read as a delivery question
     assert "WD-7000" in picked["text"] and "paid on" in picked["text"]
 
@@ -407,7 +408,7 @@ async def test_several_numbers_at_once_and_numbers_without_their_prefix(server, 
     assert "CT-100234" in both["text"] and "shipped" in both["text"]
     assert "CT-100235" in both["text"] and "processed" in both["text"]
     bob = await clients(server, BOB)
-    await bob.ask("where is my order")
+    await bob.ask("i want to change my order")
     digits = await bob.ask("my order number is 100300")
     assert "CT-100300" in digits["text"] and "Which order" not in digits["text"]
 
@@ -425,7 +426,7 @@ async def test_yes_to_the_one_next_step_offered_takes_it_on_the_same_order(serve
 
 async def test_asked_which_order_for_its_status_a_return_of_one_is_a_return(server, clients):
     bob = await clients(server, BOB)
-    assert "Which order" in (await bob.ask("where is my order"))["text"]
+    assert "Which order" in (await bob.ask("i want to change my order"))["text"]
     returned = await bob.ask("return CT-100301")
     assert returned["intent"] == "return_request" and "past the return window" in returned["text"]
     person = await bob.ask("yes")                    # to "I can connect you with a person"
@@ -457,8 +458,8 @@ async def test_pushed_back_on_the_bot_says_so_and_offers_a_person_then_follows_t
     question = await carol.ask("i want a refund")
     refused = await carol.ask("TT-2002")
     assert "can't be cancelled for a refund" in refused["text"]
-    again = await carol.ask("but i barely used it!")          # the same answer again: said so, and a person offered
-    assert again["text"].startswith("As I said:") and "connect you" in again["text"]
+    again = await carol.ask("but i barely used it!")          # pushback: the rule, briefly, and a person offered
+    assert again["text"] != refused["text"] and "activated" in again["text"] and "connect you" in again["text"]
     upset = await carol.ask("this is ridiculous")             # frustration: a person offered, not "I can't help"
     assert "frustrating" in upset["text"] and "Yes, talk to a person" in upset["quick_replies"]
     other = await carol.ask("fine. what about TT-2003")       # not a yes to the offer: the question, on TT-2003

@@ -13,10 +13,11 @@ from engineio.async_socket import AsyncSocket
 from ..analytics import Analytics
 from ..attachments import Attachments
 from ..auth import Auth
-from ..chat import ChatService
+from ..conversation.chat import ChatService
+from ..nlu import language
 from ..clock import Clock, SystemClock
 from ..demo import demo_rows
-from ..dialogue import Dialogue
+from ..conversation.dialogue import Dialogue
 from ..knowledge import Knowledge
 from ..metrics import Metrics
 from ..ratelimit import Limits
@@ -126,6 +127,7 @@ async def _lifecycle(app: web.Application):
         await store.seed(demo_rows(app[CLOCK].now()))
         log.info("seeded the demo data into %s", settings.db)
     await app[DESK].recover()
+    await asyncio.to_thread(language.load)    # once per process: keeps the model's load off the first message
     tasks = [asyncio.create_task(knowledge.watch())] if settings.watch_intents else []
     if settings.tick_seconds:
         tasks.append(asyncio.create_task(_ticker(app[DESK], settings.tick_seconds)))

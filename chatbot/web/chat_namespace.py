@@ -9,7 +9,7 @@ from typing import Any
 import socketio
 
 from ..auth import Auth, User
-from ..chat import ChatService
+from ..conversation.chat import ChatService
 from ..errors import ChatbotError, InvalidPayload
 from ..handoff import HandoffDesk
 from ..knowledge import Knowledge
@@ -124,12 +124,14 @@ class ChatNamespace(Namespace):
             room = conversation_room(conversation_id)
             await self.emit("message", message, room=room, skip_sid=sid)
             await self.server.emit("message", message, room=room, namespace=AGENT)
-            self.server.start_background_task(self._answer, user, conversation_id, payload.text)
+            button = payload.payload.model_dump() if payload.payload else None
+            self.server.start_background_task(self._answer, user, conversation_id, payload.text, button)
         return {"ok": True, "message": message}
 
-    async def _answer(self, user: User, conversation_id: int, text: str) -> None:
+    async def _answer(self, user: User, conversation_id: int, text: str,
+                      button: dict[str, Any] | None = None) -> None:
         try:
-            await self.chat.respond(user, conversation_id, text)
+            await self.chat.respond(user, conversation_id, text, button)
         except Exception:
             log.exception("answering failed in conversation %s", conversation_id)
 

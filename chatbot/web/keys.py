@@ -7,7 +7,7 @@ from aiohttp import web
 from ..attachments import Attachments
 from ..analytics import Analytics
 from ..auth import Auth
-from ..chat import ChatService
+from ..conversation.chat import ChatService
 from ..clock import Clock
 from ..evaluation import Evaluations
 from ..handoff import HandoffDesk

@@ -8,10 +8,9 @@ from aiohttp import web
 from pydantic import Field, StringConstraints
 
 from ..auth import User
-from ..dialogue import preview
 from ..errors import Forbidden, InvalidPayload
 from .http import brand_param, current_user, read_json
-from .keys import ANALYTICS, EDITOR, EVALUATIONS, INBOX, KNOWLEDGE
+from .keys import ANALYTICS, CHAT, EDITOR, EVALUATIONS, INBOX, KNOWLEDGE
 from .payloads import Payload, parse_payload
 
 routes = web.RouteTableDef()
@@ -151,7 +150,7 @@ async def try_it(request: web.Request) -> web.Response:
     await operator_of(request, body.brand)
     knowledge = request.app[KNOWLEDGE]
     parse = knowledge.parse(body.brand, body.text)
-    reply = preview(knowledge.brand(body.brand), parse)
+    reply = request.app[CHAT].dialogue.preview(knowledge.brand(body.brand), parse)
     return web.json_response({**parse.to_rasa(), "answer": {
         "text": reply.text, "intent": reply.intent, "citation": reply.citation, "quick_replies": reply.quick_replies,
         "hands_off": reply.wants_human}})

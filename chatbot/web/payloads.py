@@ -40,9 +40,17 @@ class ParseBody(Payload):
     text: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
 
 
+class ButtonPayload(Payload):
+    """What a quick-reply button does (docs/protocol.md): an intent, and the records it is about."""
+    intent: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    entities: Annotated[dict[Annotated[str, StringConstraints(max_length=32)],
+                             Annotated[str, StringConstraints(max_length=64)]], Field(max_length=4)] = {}
+
+
 class ChatMessage(Payload):
     client_id: ClientId
     text: MessageText
+    payload: ButtonPayload | None = None      # sent with a button's title when a button is clicked
 
 
 class Typing(Payload):

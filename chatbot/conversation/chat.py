@@ -5,47 +5,23 @@ for. Messages go out through the Events interface."""
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from .auth import User
-from .clock import Clock
-from .dialogue import Dialogue, Reply
-from .events import Events
-from .metrics import Metrics
-from .store import Store
+from ..auth import User
+from ..clock import Clock
+from ..events import Events
+from ..metrics import Metrics
+from ..store import Store
+from ..wire import to_wire
+from .dialogue import Dialogue
+from .reply import Reply
 
 if TYPE_CHECKING:
-    from .handoff import HandoffDesk
+    from ..handoff import HandoffDesk
 
 BOT_NAME = "Assistant"
-RATING = re.compile(r"^\s*([1-5])\s*(stars?|/\s*5)?\s*$")
-
-
-def to_wire(row: dict[str, Any]) -> dict[str, Any]:
-    """A stored message in the shape of the wire contract."""
-    message: dict[str, Any] = {
-        "id": row["id"],
-        "conversation_id": row["conversation_id"],
-        "seq": row["seq"],
-        "sender": {"type": row["sender_type"], "name": row["sender_name"]},
-        "text": row["text"],
-        "created_at": row["created_at"],
-    }
-    meta = row["meta"]
-    if row["sender_type"] == "bot":
-        message["intent"] = row["intent"]
-        message["confidence"] = row["confidence"]
-        if meta.get("citation"):
-            message["citation"] = meta["citation"]
-    if meta.get("quick_replies"):
-        message["quick_replies"] = meta["quick_replies"]
-    for marker in ("attachment_id", "rating_request"):
-        if meta.get(marker):
-            message[marker] = meta[marker]
-    return message
 
 
 class ChatService:
@@ -92,35 +68,64 @@ class ChatService:
             client_id=f"attachment:{attachment['id']}", meta={"attachment_id": attachment["id"]})
         return to_wire(row)
 
-    async def respond(self, user: User, conversation_id: int, text: str) -> None:
+    async def respond(self, user: User, conversation_id: int, text: str,
+                      payload: dict[str, Any] | None = None) -> None:
         """Whoever is in charge of the conversation answers the customer's message."""
         started = time.perf_counter()
         async with self._turns[conversation_id]:
             conversation = await self.store.conversation(conversation_id)
-            if conversation["state"] in ("queued", "agent"):
-                await self.desk.customer_wrote(user, conversation_id, text)
+            queue = await self._person_in_charge(user, conversation, text)
+            if queue is False:
                 return
             if conversation["state"] == "closed":
-                rating = RATING.match(text)
-                if rating and await self.desk.rate(user, conversation_id, int(rating.group(1))):
-                    await self._say(conversation_id, Reply("Thank you for rating us!", "rating", 1.0))
+                if await self._rated(user, conversation_id, text):
                     return
                 await self.store.set_conversation_state(conversation_id, "bot", self.clock.now())
-            turn = await self.dialogue.respond(user, conversation, text)
+            turn = await self.dialogue.respond(user, conversation, text, payload,
+                                               queue=queue if isinstance(queue, dict) else None)
+            if not turn.replies:         # queued, and nothing the bot is sure of: the agent will answer
+                await self.store.set_dialogue_state(conversation_id, turn.state)
             for i, reply in enumerate(turn.replies):
-                await self._say(conversation_id, reply, dialogue_state=turn.state if i == 0 else None)
+                if reply.text:
+                    await self._say(conversation_id, reply, dialogue_state=turn.state if i == 0 else None)
+                elif i == 0:
+                    await self.store.set_dialogue_state(conversation_id, turn.state)
                 self.metrics.replies.labels(user.brand, reply.intent or "none").inc()
                 self.metrics.reply_seconds.labels(user.brand).observe(time.perf_counter() - started)
-                if reply.leave_message:
-                    ticket = await self.desk.leave_message(user, conversation_id, reply.leave_message)
-                    await self._say(conversation_id, Reply(
-                        f"It's saved as ticket #{ticket}; we'll reply by email to {user.email}.", "leave_message", 1.0))
-                if reply.wants_human:
-                    event = await self.desk.request(user, conversation_id, reason=reply.intent or "not_understood",
-                                                    intent=reply.intent, confidence=reply.confidence)
-                    self.metrics.handoffs.labels(user.brand, event["state"]).inc()
-                    if event["state"] == "offline":
-                        await self.dialogue.expect(conversation_id, {"await": "offline_message"})
+                await self._carry_out(user, conversation_id, reply)
+
+    async def _person_in_charge(self, user: User, conversation: dict[str, Any],
+                                text: str) -> dict[str, Any] | bool | None:
+        """While a person has the chat the bot stays quiet (False); while the customer waits in the queue
+        it still answers what it can, and questions about the wait (the live queue view)."""
+        if conversation["state"] not in ("queued", "agent"):
+            return None
+        if await self.desk.customer_wrote(user, conversation["id"], text) or conversation["state"] == "agent":
+            return False
+        view = await self.desk.customer_view(conversation["id"])
+        return view if view.get("state") == "queued" else False
+
+    async def _rated(self, user: User, conversation_id: int, text: str) -> bool:
+        said = text.strip().lower().replace("stars", "").replace("star", "").replace("/5", "").strip()
+        if said in ("1", "2", "3", "4", "5") and await self.desk.rate(user, conversation_id, int(said)):
+            await self._say(conversation_id, Reply("Thank you for rating us!", "rating", 1.0))
+            return True
+        return False
+
+    async def _carry_out(self, user: User, conversation_id: int, reply: Reply) -> None:
+        """What a reply asks of the handoff desk: a ticket, a handoff, leaving the queue."""
+        if reply.leave_message:
+            ticket = await self.desk.leave_message(user, conversation_id, reply.leave_message)
+            await self._say(conversation_id, Reply(
+                f"Thanks, your message is sent to our team as ticket #{ticket}. We'll reply by email to "
+                f"{user.email}.", "leave_message", 1.0))
+        if reply.leave_queue:
+            await self.desk.withdraw(user, conversation_id)
+        if reply.wants_human:
+            event = await self.desk.request(user, conversation_id, reason=reply.intent or "not_understood",
+                                            intent=reply.intent, confidence=reply.confidence)
+            self.metrics.handoffs.labels(user.brand, event["state"]).inc()
+            await self.dialogue.handoff_is(conversation_id, event["state"])
 
     async def _say(self, conversation_id: int, reply: Reply,
                    dialogue_state: dict[str, Any] | None = None) -> dict[str, Any]:
