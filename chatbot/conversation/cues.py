@@ -77,10 +77,8 @@ class Cues:
             return True
         if any(_contains(said, p) for p in cue.anywhere):
             return True
-        for opening in (said, self._without_openers(said)):
-            if any(opening[:len(p)] == p for p in cue.start):
-                return True
-        return False
+        skippable = len(said) - len(self._without_openers(said))      # "ok and ...": "and" may open, too
+        return any(said[i:i + len(p)] == p for i in range(skippable + 1) for p in cue.start)
 
     def is_exactly(self, name: str, text: str | tuple[str, ...]) -> bool:
         """Is the whole message one of the cue's phrases ("hey there", not "hey where r my earbuds")?"""
