@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -22,6 +24,8 @@ from .store import Store
 
 HOST_TOKEN_MAX_SECONDS = 600
 MIN_PASSWORD = 8
+KNOWN_ACCOUNTS = 10_000       # accounts whose known sources are remembered (the least recently used go first)
+KNOWN_PER_ACCOUNT = 20        # addresses and devices remembered per account
 
 ROLES = ("customer", "merchant", "agent", "operator")
 _hasher = PasswordHasher()
@@ -42,6 +46,31 @@ def _verify(password_hash: str, password: str) -> bool:
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _address_mark(address: str) -> str | None:
+    return f"address:{address}" if address and address != "unknown" else None
+
+
+def _device_mark(device: str | None) -> str | None:
+    return f"device:{hash_token(device)}" if device else None
+
+
+@dataclass(frozen=True)
+class LoginSource:
+    """Where a login attempt comes from: the client's address, and the
+    device token its browser holds (the `chatbot_device` cookie), if any."""
+    address: str
+    device: str | None = None
+
+
+class LoginThrottled(TooManyAttempts):
+    """Too many recent failures for this account from this source (`scope`
+    "source"), or from all the sources it has not logged in from ("account")."""
+
+    def __init__(self, detail: str, scope: str) -> None:
+        super().__init__(detail)
+        self.scope = scope
 
 
 @dataclass(frozen=True)
@@ -68,28 +97,79 @@ class User:
 
 class Auth:
     def __init__(self, store: Store, clock: Clock, *, session_ttl_seconds: int,
-                 max_failures: int, failure_window_seconds: int) -> None:
+                 max_failures: int, failure_window_seconds: int, account_max_failures: int = 20,
+                 max_delay_seconds: float = 60.0) -> None:
         self.store = store
         self.clock = clock
         self.session_ttl = timedelta(seconds=session_ttl_seconds)
         self.max_failures = max_failures
         self.failure_window = timedelta(seconds=failure_window_seconds)
+        self.account_max_failures = account_max_failures
+        self.max_delay = max_delay_seconds
+        # account → the addresses and devices (hashed) it has logged in from; in memory, so a restart forgets them
+        self._known: OrderedDict[str, list[str]] = OrderedDict()
 
-    async def login(self, brand: str, email: str, password: str) -> tuple[str, User]:
+    async def login(self, brand: str, email: str, password: str,
+                    source: LoginSource | None = None) -> tuple[str, User]:
         """A new session for valid credentials. Raises InvalidCredentials, or
-        TooManyAttempts once an account has had too many recent failures."""
-        key = f"{brand}:{email.strip().lower()}"
+        LoginThrottled (429) while the source must wait.
+
+        The brake slows guessing down without locking anyone out
+        (docs/security.md): failures are counted per account *and* source
+        address, and after `max_failures` of them that source waits before
+        each further attempt, 1 s doubling to at most `max_delay`. Failures
+        from sources the account has never logged in from are also counted
+        per account, so guessing from many addresses slows down too; a device
+        or address the account has logged in from before is exempt from that
+        one, so the owner keeps getting in. A throttled attempt is refused
+        before the password is checked, and unknown accounts are throttled
+        exactly like real ones: the answer says nothing about the password,
+        the account or anyone else's attempts."""
+        source = source or LoginSource("unknown")
+        account = f"{brand}:{email.strip().lower()}"
+        pair = f"{account}|{source.address}"
+        known_device = self._is_known(account, _device_mark(source.device))
+        known = known_device or self._is_known(account, _address_mark(source.address))
         now = self.clock.now()
-        if await self.store.count_login_failures(key, now - self.failure_window) >= self.max_failures:
-            raise TooManyAttempts("too many failed login attempts; try again later")
+        if not known_device:
+            await self._brake(pair, self.max_failures, 1, "source", now)
+        if not known:
+            await self._brake(account, self.account_max_failures, 5, "account", now)
         row = await self.store.user_by_email(brand, email.strip())
         # argon2 is deliberately slow: keep it off the event loop.
         ok = await asyncio.to_thread(_verify, row["password_hash"] if row else _DUMMY_HASH, password)
         if not (row and ok):
-            await self.store.record_login_failure(key, now)
+            await self.store.record_login_failure(pair, now)
+            if not known:
+                await self.store.record_login_failure(account, now)
             raise InvalidCredentials("wrong email or password")
-        await self.store.clear_login_failures(key)
+        await self.store.clear_login_failures(pair)
+        self._remember(account, _address_mark(source.address), _device_mark(source.device))
         return await self._new_session(row["id"]), User.from_row(row)
+
+    async def _brake(self, key: str, allowed: int, per_doubling: int, scope: str, now: datetime) -> None:
+        """Past `allowed` failures of `key` in the window, each further attempt
+        waits 1 s, doubling every `per_doubling` failures, after the last one."""
+        failures = await self.store.count_login_failures(key, now - self.failure_window)
+        if failures < allowed:
+            return
+        delay = min(self.max_delay, 2.0 ** ((failures - allowed) // per_doubling))
+        if await self.store.count_login_failures(key, now - timedelta(seconds=delay)):
+            raise LoginThrottled(f"too many failed login attempts; try again in {math.ceil(delay)} s", scope)
+
+    def _is_known(self, account: str, mark: str | None) -> bool:
+        return mark is not None and mark in self._known.get(account, ())
+
+    def _remember(self, account: str, *marks: str | None) -> None:
+        known = self._known.pop(account, [])
+        for mark in marks:
+            if mark is not None:
+                if mark in known:
+                    known.remove(mark)
+                known.append(mark)
+        self._known[account] = known[-KNOWN_PER_ACCOUNT:]
+        while len(self._known) > KNOWN_ACCOUNTS:
+            self._known.popitem(last=False)
 
     async def _new_session(self, user_id: int) -> str:
         now = self.clock.now()

@@ -45,8 +45,17 @@ class Limiter:
 class Limits:
     """The product's limits, in one place (docs/security.md)."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, socket_event_burst: int = 100, socket_strike_burst: int = 100) -> None:
         self.socket_messages = Limiter(clock, Limit(burst=10, per_second=2))      # one tab
         self.user_messages = Limiter(clock, Limit(burst=30, per_second=0.5))      # all of a user's tabs
         self.uploads = Limiter(clock, Limit(burst=10, per_second=1 / 60))         # per user
         self.logins = Limiter(clock, Limit(burst=20, per_second=0.2))             # per client address
+        # Every event a socket sends, valid or not, spends one of these before anything else is done with it.
+        self.socket_events = Limiter(clock, Limit(burst=socket_event_burst, per_second=10))
+        # Every refused event (malformed, unknown, reserved, over a limit) spends one of these; a socket that
+        # runs out is disconnected.
+        self.socket_strikes = Limiter(clock, Limit(burst=socket_strike_burst, per_second=1))
+
+    def forget_socket(self, sid: str) -> None:
+        for limiter in (self.socket_messages, self.socket_events, self.socket_strikes):
+            limiter.forget(sid)

@@ -48,6 +48,17 @@ class Settings(BaseSettings):
     gc_young_pause_ms: float = Field(5.0, description="... and more often when a young pass takes longer than this")
     gc_full_seconds: float = Field(600.0, description="run a full collection this often instead of by CPython's "
                                                       "own rule; 0 leaves it to CPython (docs/benchmarks.md)")
+    metrics_token: str | None = Field(None, description="GET /metrics needs `Authorization: Bearer` with this "
+                                                        "token; unset, it is served to loopback only")
+    login_account_max_failures: int = Field(20, description="failed logins on one account, from all sources it "
+                                                            "has not logged in from, before those sources slow "
+                                                            "down (docs/security.md)")
+    login_max_delay_seconds: float = Field(60.0, description="the longest wait a throttled login source is given")
+    socket_event_burst: int = Field(100, description="events one socket may send at once, valid or not; "
+                                                     "then 10 a second")
+    socket_strike_burst: int = Field(100, description="refused events (malformed, unknown, over a limit) one "
+                                                      "socket may send at once, then one a second, before it is "
+                                                      "disconnected")
 
     @property
     def attachments_dir(self) -> Path:

@@ -49,16 +49,60 @@ async def test_malformed_login_is_400(server, body):
     assert answer["error"] == "invalid_payload"
 
 
-async def test_too_many_failures_lock_the_account_for_a_while(server):
-    for _ in range(5):
-        status, _ = await server.post("/api/login", {**ALICE, "password": "guess"})
-        assert status == 401
-    status, body = await server.post("/api/login", ALICE)
-    assert status == 429 and body["error"] == "too_many_attempts"
+def from_address(address: str, jar: aiohttp.CookieJar | None = None) -> aiohttp.ClientSession:
+    """A client at another loopback address (the brake counts per account and address)."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(address, 0)),
+                                 cookie_jar=jar if jar is not None else aiohttp.CookieJar(unsafe=True))
+
+
+async def attempt(session: aiohttp.ClientSession, server, creds: dict) -> tuple[int, dict]:
+    async with session.post(server.url + "/api/login", json=creds) as r:
+        return r.status, await r.json()
+
+
+async def test_failed_logins_slow_their_source_down_and_do_not_lock_the_owner_out(server):
+    async with from_address("127.0.0.2") as attacker, from_address("127.0.0.3") as owner:
+        for _ in range(5):
+            assert (await attempt(attacker, server, {**ALICE, "password": "guess"}))[0] == 401
+        status, body = await attempt(attacker, server, ALICE)          # even the right password
+        assert status == 429 and body["error"] == "too_many_attempts" and "try again in 1 s" in body["detail"]
+        # the owner, from an address and a browser the account has never used, is not held up
+        assert (await attempt(owner, server, ALICE))[0] == 200
+        # a slow-down, not a lock: after the wait, the attacker may guess once more, then waits twice as long
+        server.clock.advance(seconds=1.5)
+        assert (await attempt(attacker, server, {**ALICE, "password": "guess"}))[0] == 401
+        status, body = await attempt(attacker, server, ALICE)
+        assert status == 429 and "try again in 2 s" in body["detail"]
+        server.clock.advance(seconds=2.5)
+        assert (await attempt(attacker, server, ALICE))[0] == 200
+        # an account that does not exist is throttled exactly the same way: no hint either way
+        for _ in range(5):
+            assert (await attempt(attacker, server, {**ALICE, "email": "nobody@example.com"}))[0] == 401
+        status, nobody = await attempt(attacker, server, {**ALICE, "email": "nobody@example.com"})
+        assert status == 429 and nobody == {**nobody, "error": "too_many_attempts"}
     # other accounts are not affected
     assert (await server.post("/api/login", CAROL))[0] == 200
-    server.clock.advance(minutes=16)
-    assert (await server.post("/api/login", ALICE))[0] == 200
+
+
+async def test_guessing_from_many_addresses_slows_unknown_sources_not_the_owners_device_or_address(server):
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with from_address("127.0.0.2", jar) as owner:                  # the owner has logged in here before
+        assert (await attempt(owner, server, ALICE))[0] == 200
+        assert any(c.key == "chatbot_device" for c in jar)
+    for n in range(5):                                                  # 4 guesses from each of 5 addresses
+        async with from_address(f"127.0.0.{10 + n}") as attacker:
+            for _ in range(4):
+                assert (await attempt(attacker, server, {**ALICE, "password": "guess"}))[0] == 401
+    async with from_address("127.0.0.20") as stranger:                  # a new source waits...
+        status, body = await attempt(stranger, server, ALICE)
+        assert status == 429 and body["error"] == "too_many_attempts"
+    async with from_address("127.0.0.21", jar) as owner_elsewhere:      # ...the owner's browser does not
+        assert (await attempt(owner_elsewhere, server, ALICE))[0] == 200
+    async with from_address("127.0.0.2") as owner_address:              # nor another browser at a known address
+        assert (await attempt(owner_address, server, ALICE))[0] == 200
+    server.clock.advance(seconds=2)                                     # and the new source only waits
+    async with from_address("127.0.0.20") as stranger:
+        assert (await attempt(stranger, server, ALICE))[0] == 200
 
 
 async def test_the_same_email_on_another_brand_is_another_account(server):

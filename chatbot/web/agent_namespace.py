@@ -8,25 +8,26 @@ from typing import Any, Awaitable, Callable
 import socketio
 
 from ..auth import Auth, User
-from ..errors import ChatbotError, InvalidPayload
+from ..errors import InvalidPayload
 from ..handoff import HandoffDesk
 from ..knowledge import Knowledge
 from ..ratelimit import Limits
-from .chat_namespace import Namespace, error_ack, origin_fits, token_from
+from .chat_namespace import Namespace, origin_fits, token_from
 from .payloads import (AgentMessage, AgentNote, AgentStatus, AgentTyping, AgentAuth, ConversationRef, Payload,
                        Transfer, parse_payload)
 from .rooms import CHAT, agent_room, brand_agents_room, conversation_room, session_room, user_room
+from .security import InputGuard
 
 log = logging.getLogger(__name__)
 
 
 class AgentNamespace(Namespace):
-    def __init__(self, auth: Auth, desk: HandoffDesk, knowledge: Knowledge, limits: Limits) -> None:
-        super().__init__("/agent")
+    def __init__(self, auth: Auth, desk: HandoffDesk, knowledge: Knowledge, limits: Limits,
+                 guard: InputGuard) -> None:
+        super().__init__("/agent", limits, guard)
         self.auth = auth
         self.desk = desk
         self.knowledge = knowledge
-        self.limits = limits
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
@@ -58,19 +59,16 @@ class AgentNamespace(Namespace):
             await self.emit("assigned", {"conversation": view}, to=sid)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
-        self.limits.socket_messages.forget(sid)
         session = await self.get_session(sid)
         if session:
             await self.desk.agent_disconnected(session["user"])
 
     async def _handle(self, sid: str, data: Any, model: type[Payload],
                       act: Callable[[User, Any], Awaitable[dict[str, Any] | None]]) -> dict[str, Any]:
-        try:
-            payload = parse_payload(model, data)
-            session = await self.get_session(sid)
-            result = await act(session["user"], payload)
-        except ChatbotError as e:
-            return error_ack(e)
+        """Errors are raised: the namespace's boundary (Namespace) turns them into error acks."""
+        payload = parse_payload(model, data)
+        session = await self.get_session(sid)
+        result = await act(session["user"], payload)
         return {"ok": True, **(result or {})}
 
     async def on_accept(self, sid: str, data: Any = None) -> dict[str, Any]:

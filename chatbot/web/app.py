@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 
-import socketio
 from aiohttp import web
 from engineio.async_socket import AsyncSocket
 
@@ -49,19 +48,23 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     store = Store(settings.db)
     knowledge = Knowledge(settings.intents_dir)
     auth = Auth(store, clock, session_ttl_seconds=settings.session_ttl_seconds,
-                max_failures=settings.login_max_failures, failure_window_seconds=settings.login_window_seconds)
-    limits = Limits(clock)
-    sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=security.socket_origin_check(app),
-                               client_manager=IndexedRoomManager(),
-                               max_http_buffer_size=MAX_SOCKET_MESSAGE)
-    events = SocketEvents(sio)
+                max_failures=settings.login_max_failures, failure_window_seconds=settings.login_window_seconds,
+                account_max_failures=settings.login_account_max_failures,
+                max_delay_seconds=settings.login_max_delay_seconds)
+    limits = Limits(clock, socket_event_burst=settings.socket_event_burst,
+                    socket_strike_burst=settings.socket_strike_burst)
     metrics = Metrics()
+    guard = security.InputGuard(metrics)
+    sio = security.GuardedServer(guard, async_mode="aiohttp", cors_allowed_origins=security.socket_origin_check(app),
+                                 client_manager=IndexedRoomManager(),
+                                 max_http_buffer_size=MAX_SOCKET_MESSAGE)
+    events = SocketEvents(sio)
     chat = ChatService(store, clock, Dialogue(knowledge, store, clock), events, metrics,
                        history_limit=settings.history_limit)
     desk = HandoffDesk(store, clock, knowledge, events)
     chat.desk = desk
-    sio.register_namespace(ChatNamespace(auth, chat, desk, knowledge, limits))
-    sio.register_namespace(AgentNamespace(auth, desk, knowledge, limits))
+    sio.register_namespace(ChatNamespace(auth, chat, desk, knowledge, limits, guard))
+    sio.register_namespace(AgentNamespace(auth, desk, knowledge, limits, guard))
     sio.attach(app)
 
     app[SETTINGS], app[CLOCK], app[STORE], app[KNOWLEDGE] = settings, clock, store, knowledge

@@ -16,9 +16,21 @@ from ..knowledge import Knowledge
 from ..ratelimit import Limits, RateLimited
 from .payloads import ChatAuth, ChatMessage, Rate, Typing, parse_payload
 from .rooms import AGENT, conversation_room, session_room, user_room
+from .security import InputGuard, RefusedEvent
 
 log = logging.getLogger(__name__)
 CUSTOMER_ROLES = ("customer", "merchant")
+# Names the Socket.IO protocol keeps for itself: a client event with one of
+# these names is refused, never dispatched (on_connect and on_disconnect are
+# the server's own handlers).
+RESERVED_EVENTS = frozenset({"connect", "connect_error", "disconnect", "disconnecting", "newListener",
+                             "removeListener"})
+# Refusals that count as strikes against the socket (docs/security.md).
+STRIKE_ERRORS = frozenset({"invalid_payload", "unknown_event", "rate_limited"})
+
+
+class UnknownEvent(ChatbotError):
+    code, status = "unknown_event", 400
 
 
 def token_from(environ: dict[str, Any], auth: ChatAuth) -> str | None:
@@ -42,34 +54,95 @@ def origin_fits(environ: dict[str, Any], brand_origins: list[str]) -> bool:
 
 
 class Namespace(socketio.AsyncNamespace):
-    """What both namespaces do with any event: an unknown event or a payload
-    of the wrong arity gets a clear error ack, and an unexpected failure is
-    logged and acked as internal_error; the connection lives on either way."""
+    """The one boundary every client event crosses, on both namespaces.
 
-    async def trigger_event(self, event: str, *args: Any) -> Any:
-        if event in ("connect", "disconnect"):
+    python-socketio dispatches a client's event by its name to `on_<name>`,
+    and calls the same method for its own connects and disconnects; so a
+    client emitting `disconnect` or `connect` would run those handlers. Here
+    only the server's own calls reach them: a real connect carries the very
+    environ dict python-socketio keeps for the Engine.IO socket, and comes
+    while the socket is still connecting; a real disconnect comes once the
+    socket is marked as leaving. A client's event is neither (python-socketio
+    delivers one only to a connected socket), and a disconnect runs the
+    handler at most once per connect.
+
+    Every client event first spends a token of the socket's event limit,
+    valid or not. Then an unknown or reserved name, a payload of the wrong
+    arity or one that could not be decoded gets a clear error ack; domain
+    errors (ChatbotError) become `{"ok": false, "error", "detail"}`; an
+    unexpected failure is logged and acked as internal_error. Each refused
+    event is reported to the InputGuard (a log line, a count) and spends a
+    strike; a socket out of strikes is disconnected."""
+
+    def __init__(self, namespace: str, limits: Limits, guard: InputGuard) -> None:
+        super().__init__(namespace)
+        self.limits = limits
+        self.guard = guard
+        self._live: set[str] = set()         # sids whose real connect succeeded and that have not left
+
+    async def trigger_event(self, event: Any, *args: Any) -> Any:
+        if event == "connect" and self._is_real_connect(args):
+            result = await super().trigger_event(event, *args)
+            if result is not False:
+                self._live.add(args[0])
+            return result
+        if event == "disconnect" and args and self._is_real_disconnect(args[0]):
+            if args[0] not in self._live:
+                return None
+            self._live.discard(args[0])
+            self.limits.forget_socket(args[0])
             return await super().trigger_event(event, *args)
-        if not hasattr(self, f"on_{event}"):
-            return {"ok": False, "error": "unknown_event", "detail": f"no event {str(event)[:40]!r} here"}
         sid, *data = args
-        if len(data) > 1:
-            return error_ack(InvalidPayload("send one JSON object"))
+        return await self._client_event(sid, event, data)
+
+    def _is_real_connect(self, args: tuple[Any, ...]) -> bool:
+        if len(args) < 2 or self.server.manager.is_connected(args[0], self.namespace):
+            return False
+        eio_sid = self.server.manager.eio_sid_from_sid(args[0], self.namespace)
+        return eio_sid is not None and args[1] is self.server.environ.get(eio_sid)
+
+    def _is_real_disconnect(self, sid: Any) -> bool:
+        return isinstance(sid, str) and not self.server.manager.is_connected(sid, self.namespace)
+
+    async def _client_event(self, sid: str, event: Any, data: list[Any]) -> Any:
         try:
-            return await super().trigger_event(event, sid, *data)
+            self.limits.socket_events.hit(sid, "events")
+            if isinstance(event, RefusedEvent):
+                raise InvalidPayload(event.detail)
+            if not isinstance(event, str) or event in RESERVED_EVENTS or not hasattr(self, f"on_{event}"):
+                raise UnknownEvent(f"no event {str(event)[:40]!r} here")
+            if len(data) > 1:
+                raise InvalidPayload("send one JSON object")
+            result = await super().trigger_event(event, sid, *data)
+        except ChatbotError as e:
+            result = error_ack(e)
         except Exception:
-            log.exception("event %s failed", event)
+            log.exception("event %s failed", str(event)[:40])
             return {"ok": False, "error": "internal_error", "detail": "something went wrong on our side"}
+        if isinstance(result, dict) and result.get("ok") is False and result.get("error") in STRIKE_ERRORS:
+            await self._refused(sid, event, result)
+        return result
+
+    async def _refused(self, sid: str, event: Any, ack: dict[str, Any]) -> None:
+        who = f"{self.namespace} socket {sid}"
+        name = event.reason if isinstance(event, RefusedEvent) else str(event)[:40]
+        self.guard.reject("event", ack["error"], who, f"{name}: {ack.get('detail', '')}")
+        try:
+            self.limits.socket_strikes.hit(sid, "refused events")
+        except RateLimited:
+            if self.server.manager.is_connected(sid, self.namespace):
+                self.guard.abuse_disconnect("event", who)
+                await self.disconnect(sid)
 
 
 class ChatNamespace(Namespace):
     def __init__(self, auth: Auth, chat: ChatService, desk: HandoffDesk, knowledge: Knowledge,
-                 limits: Limits) -> None:
-        super().__init__("/chat")
+                 limits: Limits, guard: InputGuard) -> None:
+        super().__init__("/chat", limits, guard)
         self.auth = auth
         self.chat = chat
         self.desk = desk
         self.knowledge = knowledge
-        self.limits = limits
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
@@ -100,7 +173,6 @@ class ChatNamespace(Namespace):
             await self.emit("handoff", await self.desk.customer_view(conversation["id"]), to=sid)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
-        self.limits.socket_messages.forget(sid)
         session = await self.get_session(sid)
         if session:
             await self.desk.customer_disconnected(session["conversation_id"])

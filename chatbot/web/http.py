@@ -2,22 +2,26 @@
 answers JSON; domain errors become `{"error", "detail"}` in the middleware."""
 from __future__ import annotations
 
-import json
 import logging
 import os
+import secrets
 from typing import Any
 
 from aiohttp import web
 
-from ..auth import User
+from ..auth import LoginSource, LoginThrottled, User
 from ..errors import ChatbotError, Forbidden, InvalidPayload, Unauthorized
 from .rooms import conversation_room, disconnect_room, session_room, user_room
 from .keys import ATTACHMENTS, AUTH, CHAT, DESK, KNOWLEDGE, LIMITS, METRICS, SETTINGS, SIO, STORE
 from .payloads import EmbedLoginBody, LoginBody, ParseBody, PasswordBody, parse_payload
-from .security import CSRF_COOKIE, csrf_token
+from .security import CSRF_COOKIE, InputGuard, bearer_token, csrf_token, loads_bounded, metrics_allowed
 
 log = logging.getLogger(__name__)
 COOKIE = "chatbot_session"
+DEVICE_COOKIE = "chatbot_device"      # marks a browser that has logged in, for the login brake (auth.py)
+DEVICE_COOKIE_SECONDS = 365 * 24 * 3600
+# What python-engineio raises on input it cannot read (an Engine.IO polling body, say): a refused input, not a bug.
+ENGINEIO_INPUT_ERRORS = (ValueError, KeyError, IndexError, TypeError, RecursionError, UnicodeDecodeError)
 MAX_JSON_BODY = 64 * 1024
 MAX_UPLOAD_BODY = 6 * 1024 * 1024
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -54,10 +58,20 @@ async def errors_middleware(request: web.Request, handler) -> web.StreamResponse
         if e.status >= 400 and request.path.startswith("/api/"):
             return error_response(e.status, e.reason.lower().replace(" ", "_"), e.reason)
         raise
+    except ENGINEIO_INPUT_ERRORS as e:
+        if not request.path.startswith("/socket.io/"):
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return error_response(500, "internal_error", "something went wrong on our side")
+        input_guard(request.app).reject("engineio", "bad_request", request.remote or "?", f"{type(e).__name__}: {e}")
+        return error_response(400, "invalid_payload", "the Engine.IO request could not be read")
     except Exception:  # never a stack trace on the wire
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "something went wrong on our side")
     return response
+
+
+def input_guard(app: web.Application) -> InputGuard:
+    return app[SIO].guard
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -69,22 +83,25 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
 
 
 async def read_json(request: web.Request) -> Any:
-    if request.content_length and request.content_length > MAX_JSON_BODY:
-        raise InvalidPayload("body too large")
-    raw = await request.content.read(MAX_JSON_BODY + 1)
-    if len(raw) > MAX_JSON_BODY:
-        raise InvalidPayload("body too large")
+    """The JSON body, at most 64 KB and nested at most MAX_JSON_DEPTH deep;
+    anything else is InvalidPayload (400), reported to the InputGuard."""
     try:
-        return json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidPayload("body is not valid JSON") from None
+        if request.content_length and request.content_length > MAX_JSON_BODY:
+            raise InvalidPayload("body too large")
+        raw = await request.content.read(MAX_JSON_BODY + 1)
+        if len(raw) > MAX_JSON_BODY:
+            raise InvalidPayload("body too large")
+        return loads_bounded(raw or b"null")
+    except InvalidPayload as e:
+        input_guard(request.app).reject("http", "invalid_json", request.remote or "?",
+                                        f"{request.method} {request.path}: {e.detail}")
+        raise
 
 
 def request_token(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip()
-    return request.cookies.get(COOKIE)
+    """A Bearer token if the request has one, else the session cookie
+    (security.authenticated_by_cookie decides the CSRF check the same way)."""
+    return bearer_token(request) or request.cookies.get(COOKIE)
 
 
 async def current_user(request: web.Request) -> User:
@@ -109,8 +126,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text format; meant for the monitoring network, not the public."""
+    """Prometheus text format, for the monitoring system only: to the bearer
+    of `metrics_token` when one is set, else to loopback (docs/security.md)."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+    if not metrics_allowed(request, request.app[SETTINGS].metrics_token):
+        raise Forbidden("metrics are for the monitoring system")
     body = generate_latest(request.app[METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -132,8 +152,20 @@ def session_response(request: web.Request, token: str, user: User) -> web.Respon
 async def login(request: web.Request) -> web.Response:
     request.app[LIMITS].logins.hit(request.remote or "unknown", "login attempts")
     body = parse_payload(LoginBody, await read_json(request))
-    token, user = await request.app[AUTH].login(body.brand, body.email, body.password)
-    return session_response(request, token, user)
+    device = request.cookies.get(DEVICE_COOKIE)
+    new_device = None if device and len(device) <= 64 else secrets.token_urlsafe(32)
+    source = LoginSource(request.remote or "unknown", device if new_device is None else new_device)
+    try:
+        token, user = await request.app[AUTH].login(body.brand, body.email, body.password, source)
+    except LoginThrottled as e:
+        request.app[METRICS].login_throttled.labels(e.scope).inc()
+        raise
+    response = session_response(request, token, user)
+    if new_device:
+        response.set_cookie(DEVICE_COOKIE, new_device, httponly=True, samesite="Lax",
+                            secure=request.app[SETTINGS].cookie_secure, max_age=DEVICE_COOKIE_SECONDS,
+                            path="/api/login")
+    return response
 
 
 @routes.post("/api/login/embed")
