@@ -102,6 +102,7 @@ async def test_deeply_nested_json_bodies_are_400_invalid_payload(server, path, c
                 answer = await r.json()
                 assert r.status == 400 and answer["error"] == "invalid_payload", answer
     no_stack_traces(caplog)
+    assert await metric(server, "chatbot_rejected_inputs_total", layer="http", reason="invalid_payload") == 3
 
 
 async def test_deeply_nested_socket_payloads_are_invalid_payload_and_the_socket_lives(server, clients, caplog):

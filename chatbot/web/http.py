@@ -53,6 +53,9 @@ async def errors_middleware(request: web.Request, handler) -> web.StreamResponse
     try:
         response = await handler(request)
     except ChatbotError as e:
+        if isinstance(e, InvalidPayload):         # refused input: counted, and one rate-limited line
+            input_guard(request.app).reject("http", e.code, request.remote or "?",
+                                            f"{request.method} {request.path}: {e.detail}")
         return error_response(e.status, e.code, e.detail)
     except web.HTTPException as e:
         if e.status >= 400 and request.path.startswith("/api/"):
@@ -84,18 +87,13 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
 
 async def read_json(request: web.Request) -> Any:
     """The JSON body, at most 64 KB and nested at most MAX_JSON_DEPTH deep;
-    anything else is InvalidPayload (400), reported to the InputGuard."""
-    try:
-        if request.content_length and request.content_length > MAX_JSON_BODY:
-            raise InvalidPayload("body too large")
-        raw = await request.content.read(MAX_JSON_BODY + 1)
-        if len(raw) > MAX_JSON_BODY:
-            raise InvalidPayload("body too large")
-        return loads_bounded(raw or b"null")
-    except InvalidPayload as e:
-        input_guard(request.app).reject("http", "invalid_json", request.remote or "?",
-                                        f"{request.method} {request.path}: {e.detail}")
-        raise
+    anything else is InvalidPayload (400), which errors_middleware reports."""
+    if request.content_length and request.content_length > MAX_JSON_BODY:
+        raise InvalidPayload("body too large")
+    raw = await request.content.read(MAX_JSON_BODY + 1)
+    if len(raw) > MAX_JSON_BODY:
+        raise InvalidPayload("body too large")
+    return loads_bounded(raw or b"null")
 
 
 def request_token(request: web.Request) -> str | None:
