@@ -89,7 +89,9 @@ class Dialogue:
     async def _clauses(self, t: TurnContext) -> list[Reply | None]:
         """Answer each clause that means something ("hey where r my earbuds"; two questions in one)."""
         # A record named applies to the whole message ("cancel TT-2001 and get my money back"): one request.
-        whole = t.state.expecting is not None or t.queue is not None or bool(t.numbers())
+        # ... and so is a message left for the team while nobody can take the chat.
+        whole = t.state.expecting is not None or t.queue is not None or bool(t.numbers()) or (
+            t.state.handoff == "offline" and t.has("leave_message"))
         parts = [t.text] if whole else clauses.split(self.cues, t.text)
         if len(parts) == 1:
             return [await self.decide(t)]
