@@ -23,6 +23,16 @@ async def status_of(server, number: str) -> str:
     rows = await server.app[STORE].table_rows("orders")
     return next(r["status"] for r in rows if r["number"] == number)
 
+async def add_mug_delivered_3_days_ago(store, now) -> None:
+    """Alice's CT-100240, a mug delivered three days ago: inside the return window."""
+    await store.insert_rows("orders", [{"number": "CT-100240", "brand": "cltiktok", "user_id": 1,
+                                        "status": "delivered", "items": json.dumps([{"name": "mug", "quantity": 1}]),
+                                        "total_cents": 1200, "currency": "USD", "created_at": isoformat(now),
+                                        "updated_at": isoformat(now), "notes": ""}])
+    await store.insert_rows("shipments", [{"order_number": "CT-100240", "delivered_at":
+                                           isoformat(now - timedelta(days=3))}])
+
+
 
 # -- looking things up -------------------------------------------------------------------
 
@@ -189,12 +199,7 @@ async def test_asked_what_to_change_the_order_number_is_no_change_and_a_better_w
 async def test_a_return_inside_the_window_opens_a_refund_request(server, clients):
     store = server.app[STORE]
     now = server.clock.now()
-    await store.insert_rows("orders", [{"number": "CT-100240", "brand": "cltiktok", "user_id": 1,
-                                        "status": "delivered", "items": json.dumps([{"name": "mug", "quantity": 1}]),
-                                        "total_cents": 1200, "currency": "USD", "created_at": isoformat(now),
-                                        "updated_at": isoformat(now), "notes": ""}])
-    await store.insert_rows("shipments", [{"order_number": "CT-100240", "delivered_at":
-                                           isoformat(now - timedelta(days=3))}])
+    await add_mug_delivered_3_days_ago(store, now)
     alice = await clients(server, ALICE)
     offer = await alice.ask("I'd like to return CT-100240, it's broken")
     assert offer["intent"] == "return_request" and "within the 30-day return window" in offer["text"]
@@ -561,12 +566,7 @@ async def test_no_answer_says_where_the_money_goes(server, clients):
     """Neither the policies nor the demo data say where a refund is paid, when
     it arrives, or what "processing" is physically: no answer may say so."""
     store, now = server.app[STORE], server.clock.now()
-    await store.insert_rows("orders", [{"number": "CT-100240", "brand": "cltiktok", "user_id": 1,
-                                        "status": "delivered", "items": json.dumps([{"name": "mug", "quantity": 1}]),
-                                        "total_cents": 1200, "currency": "USD", "created_at": isoformat(now),
-                                        "updated_at": isoformat(now), "notes": ""}])
-    await store.insert_rows("shipments", [{"order_number": "CT-100240", "delivered_at":
-                                           isoformat(now - timedelta(days=3))}])
+    await add_mug_delivered_3_days_ago(store, now)
     alice, carol = await clients(server, ALICE), await clients(server, CAROL)
     said = [await alice.ask(q) for q in ("what's the status of CT-100235", "please cancel order CT-100235", "yes",
                                          "I'd like to return CT-100240", "yes", "where is my refund RF-5001?")]

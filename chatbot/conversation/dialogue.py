@@ -48,8 +48,7 @@ class Dialogue:
         """The brand's wording; rebuilt when the brand's files were reloaded."""
         known = self._books.get(brand.id)
         if known is None or known[0] is not brand:
-            shared = Phrasebook.for_brands(self.knowledge.intents_dir, {brand.id: brand})[brand.id]
-            self._books[brand.id] = known = (brand, shared)
+            self._books[brand.id] = known = (brand, Phrasebook.for_brand(self.knowledge.intents_dir, brand))
         return known[1]
 
     async def respond(self, user: User, conversation: dict[str, Any], text: str,

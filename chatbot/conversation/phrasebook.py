@@ -55,6 +55,6 @@ class Phrasebook:
         return self.replies[key].format_map(_Blank({**self.facts, **fields}))
 
     @classmethod
-    def for_brands(cls, intents_dir: Path, brands: dict[str, Brand]) -> dict[str, Phrasebook]:
-        shared = _read(intents_dir / "dialogue.yaml")
-        return {brand_id: cls(shared, brand) for brand_id, brand in brands.items()}
+    def for_brand(cls, intents_dir: Path, brand: Brand) -> Phrasebook:
+        """intents/dialogue.yaml with the brand's own dialogue.yaml over it."""
+        return cls(_read(intents_dir / "dialogue.yaml"), brand)

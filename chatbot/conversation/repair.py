@@ -53,8 +53,8 @@ async def why(t: TurnContext) -> Reply | None:
     last = t.state.last
     if last is None or last.number is None:
         return None
-    if last.why:
-        return offer_person(t, t.reply(f"{last.why}\n\n{t.say('offer_person')}", last.key))
+    if last.why:       # the rule behind a refusal, and a person for a case the rule may not fit
+        return offer_person(t, t.reply(t.say("pushback", why=last.why), last.key))
     kind = next((k for k, n in t.state.focus.items() if n == last.number), "record")
     return offer_person(t, t.reply(t.say("why_unknown", kind=KIND_WORD.get(kind, kind), number=last.number),
                                    last.key))

@@ -9,7 +9,7 @@ from ..brands import Brand
 from ..nlu import Parse
 from ..records import ENTITY_KIND, KIND_WORD, RECORD_KIND
 from . import acting, references, repair
-from .expecting import Follow
+from .expecting import VERBS, Follow
 from .phrasebook import Phrasebook
 from .reply import Reply
 from .state import (Action, AwaitChange, AwaitConfirm, AwaitRecord, AwaitYes, Button, DisputeForm, Expectation,
@@ -25,7 +25,7 @@ LOOKUP_OF = {"order": "order_status", "purchase": "service_activation", "refund"
 
 
 async def route(t: TurnContext, follow: Follow) -> Reply:
-    if t.action not in RECORD_KIND:
+    if t.action not in RECORD_KIND or _picks_from_other_list(t):
         reply = await _follow_up(t)
         if reply is not None:
             return reply
@@ -48,6 +48,13 @@ async def route(t: TurnContext, follow: Follow) -> Reply:
     return reply
 
 
+def _picks_from_other_list(t: TurnContext) -> bool:
+    """"the completed one, when did it arrive" right after a list of payouts: a pick from that list,
+    whatever record the rest of it reads as."""
+    last_kind = RECORD_KIND.get(t.state.last_action or "")
+    return bool(t.state.shown) and references.names_one(t.said) and RECORD_KIND.get(t.action or "") != last_kind
+
+
 async def _follow_up(t: TurnContext) -> Reply | None:
     """"what about TT-2002", "and the other one?", "the second one": the last action, on another record;
     a bare number or tracking number: that record's status."""
@@ -57,7 +64,7 @@ async def _follow_up(t: TurnContext) -> Reply | None:
         return await _bare_record(t, numbers)
     kind = RECORD_KIND[last or ""]
     named_again = kind in numbers and t.intent in (*YES_NO, "thanks")     # "ok TT-2003": the same, on that one
-    picks = t.intent in (*YES_NO, "thanks") and (len(t.said) <= 4 or references.names_one(t.said))  # "the lamp one"
+    picks = (t.intent in (*YES_NO, "thanks") and len(t.said) <= 4) or references.names_one(t.said)  # "the lamp one"
     if not (t.intent is None or named_again or picks or t.has("follow_up")):
         return None
     if numbers or t.has("other_one"):
@@ -190,8 +197,7 @@ def ask_again(t: TurnContext, exp: Expectation) -> str:
 def dropped_text(t: TurnContext, exp: Expectation) -> str:
     """What the bot says when the customer calls off what it was waiting for."""
     if isinstance(exp, AwaitConfirm):
-        verb = {"order_cancel": "cancel", "return_request": "open a return for"}.get(exp.action, "change")
-        return t.say("wont_change", verb=verb, number=exp.number)
+        return t.say("wont_change", verb=VERBS.get(exp.action, "change"), number=exp.number)
     if isinstance(exp, AwaitChange):
         return t.say("order_stays", number=exp.number)
     if isinstance(exp, DisputeForm):
