@@ -223,8 +223,9 @@ def not_again(t: TurnContext, reply: Reply) -> Reply:
 def preview(brand: Brand, book: Phrasebook, parse: Parse) -> Reply:
     """The answer to a first message, with no customer: for the operator's try-it panel."""
     if parse.intent is None:
-        topics = ", ".join(brand.settings.topics)
-        return Reply(book.say("fallback", topics=topics), None, parse.confidence)
+        buttons = [Button(title, Action("")) for title in [*brand.settings.suggestions[:3],
+                                                           book.say("button_talk_to_person")]]
+        return Reply(book.say("fallback"), None, parse.confidence, buttons)
     intent = brand.intents[parse.intent]
     text = intent.answer
     if intent.action in RECORD_KIND:
