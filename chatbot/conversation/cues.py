@@ -37,6 +37,7 @@ class CuesFile(BaseModel):
     ordinals: dict[str, int] = {}
     description_filler: list[str] = []
     stopwords: list[str] = []
+    synonyms: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Cues:
         self.ordinals = model.ordinals
         self.description_filler = frozenset(model.description_filler)
         self.stopwords = frozenset(model.stopwords)
+        self.synonyms = {words(k)[0]: v for k, v in model.synonyms.items() if words(k)}
 
     @classmethod
     def load(cls, path: Path) -> Cues:

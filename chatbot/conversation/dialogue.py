@@ -146,7 +146,7 @@ class Dialogue:
         if t.has("cancel") or (t.intent == "deny" and not routing.answers_no(exp)):
             t.state.expecting = None
             return t.reply(routing.dropped_text(t, exp), "deny")
-        reply = await repair.why(t)
+        reply = await repair.why(t) or await repair.pushback(t) or await repair.frustrated(t)
         if reply is None and (reply := await repair.from_topic(t, routing.topic_of(t, exp))) is not None:
             reply.text += "\n\n" + routing.ask_again(t, exp)      # a question on the flow's own topic
         reply = reply or await expecting.handle(t, exp, self.follow)

@@ -44,10 +44,13 @@ def overreach(t: TurnContext) -> Reply | None:
 
 
 async def why(t: TurnContext) -> Reply | None:
-    """"why?", "why not the full 500": the rule behind the offer or the answer just given."""
+    """"why?", "why not the full 500": the rule behind the offer or the answer just given; "how much is
+    the fee exactly": a question about the offer that its explanation answers."""
+    exp = t.state.expecting
+    if isinstance(exp, AwaitConfirm) and exp.why and t.has("question") and best_sentence(t, exp.why)[0] > 0:
+        return t.reply(f"{exp.why}\n\n{t.say('go_ahead')}", exp.action, t.yes_no_buttons())
     if not t.has("why") or not _about_last(t):
         return None
-    exp = t.state.expecting
     if isinstance(exp, AwaitConfirm) and exp.why:
         return t.reply(f"{exp.why}\n\n{t.say('go_ahead')}", exp.action, t.yes_no_buttons())
     last = t.state.last
@@ -114,7 +117,7 @@ async def from_topic(t: TurnContext, topic: str | None) -> Reply | None:
     reads as a topic whose answer has none of its words: the sentence of that answer that shares them."""
     if topic not in t.brand.intents or not t.has("question"):
         return None
-    asked = {_stem(w) for w in t.said if len(w) > 2} - {_stem(w) for w in t.cues.stopwords}
+    asked = _asked(t)
     elsewhere = t.brand.intents.get(t.intent or "")
     if t.intent is not None and t.parse.confidence >= SURE and not (
             t.has("deictic") and elsewhere and not asked & {_stem(w) for w in words(elsewhere.answer)}):
@@ -128,10 +131,15 @@ async def from_topic(t: TurnContext, topic: str | None) -> Reply | None:
 
 def best_sentence(t: TurnContext, answer: str) -> tuple[int, str]:
     """The sentence of `answer` sharing the most words with the message, and how many it shares."""
-    asked = {_stem(w) for w in t.said if len(w) > 2} - {_stem(w) for w in t.cues.stopwords}
+    asked = _asked(t)
     sentences = [s.strip() for s in answer.replace("\n", " ").split(". ") if s.strip()]
     score, best = max(((len(asked & {_stem(w) for w in words(s)}), s) for s in sentences), default=(0, ""))
     return score, (best if best.endswith((".", "?", "!")) else best + ".")
+
+
+def _asked(t: TurnContext) -> set[str]:
+    """The message's telling words, stemmed, each as the answers would put it ("vat" -> "tax")."""
+    return {_stem(t.cues.synonyms.get(w, w)) for w in t.said if len(w) > 2} - {_stem(w) for w in t.cues.stopwords}
 
 
 def _stem(word: str) -> str:

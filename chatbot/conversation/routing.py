@@ -29,7 +29,7 @@ async def route(t: TurnContext, follow: Follow) -> Reply:
         reply = await _follow_up(t)
         if reply is not None:
             return reply
-    if t.has("list") and not t.numbers() and t.action not in CHANGES_AND_FLOWS:
+    if t.action == "list_records" or (t.has("list") and not t.numbers() and t.action not in CHANGES_AND_FLOWS):
         return await list_records(t)
     if t.intent is None:
         return fallback(t)
