@@ -146,7 +146,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _intents_check(args: argparse.Namespace) -> int:
     from .lint import check
-    from .records import KNOWN_ACTIONS
+    from .conversation.records import KNOWN_ACTIONS
 
     findings = check(args.intents or Settings().intents_dir, known_actions=KNOWN_ACTIONS)
     for finding in findings:

@@ -71,7 +71,7 @@ class NluSettings(BaseModel):
 
 RecordTable = Literal["orders", "purchases", "refunds", "withdrawals"]
 
-# The record answers of chatbot/records.py (its ACTIONS), by the kind of record
+# The record answers of chatbot/conversation/records.py (its ACTIONS), by the kind of record
 # each reads: a brand that keeps a kind of record names the policy section each
 # of its answers cites (rules.sections).
 RECORD_ANSWERS: dict[str, tuple[str, ...]] = {
@@ -131,7 +131,7 @@ class RecordRules(BaseModel):
         return f"{(self.processing_fee or 0) * 100:g}%"
 
 
-# The wording of the record answers (chatbot/records.py) and of the handoff desk
+# The wording of the record answers (chatbot/conversation/records.py) and of the handoff desk
 # (chatbot/handoff.py): intents/<brand>/replies.yaml holds one template per key,
 # and here is what the code fills in for each. A template may use any of its
 # fields as {name}, and no others. The first part of a key says who needs it:

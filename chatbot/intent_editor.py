@@ -25,7 +25,7 @@ from .lint import Finding, check_brand
 from .nlu import build_matcher
 from .nlu.evaluate import Item, run
 from .nlu.normalize import normalize
-from .records import KNOWN_ACTIONS
+from .conversation.records import KNOWN_ACTIONS
 from .store import Store
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")

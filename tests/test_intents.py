@@ -12,7 +12,7 @@ from ruamel.yaml import YAML
 
 from chatbot.brands import CONVERSATION_INTENTS, RECORD_ANSWERS, REPLY_FIELDS, IntentFileError, load_brands
 from chatbot.lint import check
-from chatbot.records import KIND_TABLE, RECORD_KIND
+from chatbot.conversation.records import KIND_TABLE, RECORD_KIND
 from chatbot.settings import REPO_ROOT
 
 from helpers import ALICE, CAROL, DATA

@@ -7,8 +7,8 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-from .. import records
-from ..records import KIND_TABLE, KIND_WORD, RECORD_KIND, Step
+from . import records
+from .records import KIND_TABLE, KIND_WORD, RECORD_KIND, Step
 from . import references
 from .reply import Reply
 from .state import Action, AwaitChange, AwaitConfirm, AwaitRecord, AwaitYes, Button, Expectation, LastAnswer

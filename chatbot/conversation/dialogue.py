@@ -26,7 +26,7 @@ from ..clock import Clock
 from ..knowledge import Knowledge
 from ..nlu import Parse
 from ..nlu.language import detect_language
-from ..records import RECORD_KIND, Context
+from .records import RECORD_KIND, Context
 from ..store import Store, dialogue_state_of
 from . import acting, clauses, expecting, repair, routing, waiting
 from .cues import Cues
@@ -99,15 +99,11 @@ class Dialogue:
                 if p.intent is not None and p.intent not in SOCIAL and p.confidence >= repair.SURE]
         whole_unsure = t.intent is None or t.intent in SOCIAL or t.parse.confidence < repair.SURE
         if len({p.intent for _, p in sure}) >= 2 and whole_unsure:
-            return [await self.decide(self._clause(t, part, p)) for part, p in sure]
+            return [await self.decide(t.with_parse(p, part)) for part, p in sure]
         if len(sure) == 1 and whole_unsure:
             # "hey where r my earbuds": the question's reading, with the whole message for its references
-            return [await self.decide(self._clause(t, t.text, sure[0][1]))]
+            return [await self.decide(t.with_parse(sure[0][1]))]
         return [await self.decide(t)]
-
-    @staticmethod
-    def _clause(t: TurnContext, text: str, parse: Parse) -> TurnContext:
-        return TurnContext(t.brand, t.book, t.cues, t.state, t.records, text, parse, t.parser, t.queue)
 
     async def decide(self, t: TurnContext) -> Reply | None:
         for always in (repair.misunderstood, repair.overreach, self._other_language):
@@ -166,7 +162,7 @@ class Dialogue:
 
     async def follow(self, t: TurnContext, action: Action) -> Reply:
         """Take a step offered earlier (a button's payload, or "yes" to a single offer)."""
-        return await self.decide(self._clause(t, t.text, parse_of(action, t.text)))
+        return await self.decide(t.with_parse(parse_of(action, t.text)))
 
     def _other_language(self, t: TurnContext) -> Reply | None:
         """Another language is answered with a note that chat is in English: not a miss, never a handoff."""

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Awaitable, Callable
 
-from .. import records
-from ..records import KIND_WORD, RECORD_KIND
+from . import records
+from .records import KIND_WORD, RECORD_KIND
 from . import acting, references
 from .reply import Reply
 from .state import (Action, AwaitChange, AwaitConfirm, AwaitRecord, AwaitYes, DisputeForm, Expectation, LeaveMessage,

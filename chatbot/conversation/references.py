@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .cues import Cues, words
-from ..records import described_as
+from .records import described_as
 
 
 def _singular(word: str) -> str:

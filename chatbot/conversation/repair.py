@@ -5,7 +5,7 @@ frustrated, or asks for something beyond their own account. Each pattern
 returns a Reply when it applies, else None."""
 from __future__ import annotations
 
-from ..records import KIND_TABLE, KIND_WORD, RECORD_KIND
+from .records import KIND_TABLE, KIND_WORD, RECORD_KIND
 from . import acting, references
 from .reply import Reply
 from .state import Action, AwaitConfirm, AwaitYes

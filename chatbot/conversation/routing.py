@@ -4,10 +4,10 @@ record just discussed, a record action, a list of one's records, a flow
 dialogue says when it drops, re-asks or would repeat itself."""
 from __future__ import annotations
 
-from .. import records
+from . import records
 from ..brands import Brand
 from ..nlu import Parse
-from ..records import ENTITY_KIND, KIND_WORD, RECORD_KIND
+from .records import ENTITY_KIND, KIND_WORD, RECORD_KIND
 from . import acting, references, repair
 from .expecting import VERBS, Follow
 from .phrasebook import Phrasebook
@@ -16,6 +16,7 @@ from .state import (Action, AwaitChange, AwaitConfirm, AwaitRecord, AwaitYes, Bu
                     LeaveMessage, LeaveQueue)
 from .turn import SOCIAL, YES_NO, TurnContext
 
+CLOSE_BEHIND = 0.3      # a runner-up this likely is a real reading of the message
 SIDE_QUESTION = 0.8     # a policy question this sure, asked mid-flow, is answered and the flow asked again
 # "which of my purchases can I still cancel" asks for a change, not a list.
 CHANGES_AND_FLOWS = frozenset({"order_cancel", "order_modify", "return_request", "service_cancel", "refund_request",
@@ -25,6 +26,7 @@ LOOKUP_OF = {"order": "order_status", "purchase": "service_activation", "refund"
 
 
 async def route(t: TurnContext, follow: Follow) -> Reply:
+    t = _change_over_list(t)
     if t.action not in RECORD_KIND or _picks_from_other_list(t):
         reply = await _follow_up(t)
         if reply is not None:
@@ -46,6 +48,19 @@ async def route(t: TurnContext, follow: Follow) -> Reply:
         reply.text += "\n\n" + t.say("offer_person")
         return repair.offer_person(t, reply)
     return reply
+
+
+def _change_over_list(t: TurnContext) -> TurnContext:
+    """"which of my purchases can i still cancel" reads close to a list, but asks about a change: a change
+    (or a flow) ranked close behind a list is what the customer wants."""
+    if t.action != "list_records" or len(t.parse.ranking) < 2:
+        return t
+    runner_up, confidence = t.parse.ranking[1]
+    intent = t.brand.intents.get(runner_up)
+    if intent is None or intent.action not in CHANGES_AND_FLOWS or confidence < CLOSE_BEHIND:
+        return t
+    parse = Parse(t.parse.text, runner_up, confidence, t.parse.ranking, t.parse.entities)
+    return t.with_parse(parse)
 
 
 def _picks_from_other_list(t: TurnContext) -> bool:

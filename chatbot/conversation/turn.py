@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from ..brands import Brand
 from ..nlu import Entity, Parse
-from ..records import ENTITY_KIND, RECORD_KIND, Context, label
+from .records import ENTITY_KIND, RECORD_KIND, Context, label
 from .cues import Cues, words
 from .phrasebook import Phrasebook
 from .reply import Reply
@@ -33,6 +33,11 @@ class TurnContext:
 
     def __post_init__(self) -> None:
         self.said = words(self.text)
+
+    def with_parse(self, parse: Parse, text: str | None = None) -> TurnContext:
+        """The same turn read another way (a clause, a button's payload, a closer reading)."""
+        return TurnContext(self.brand, self.book, self.cues, self.state, self.records,
+                           self.text if text is None else text, parse, self.parser, self.queue)
 
     def knowledge_parse(self, text: str) -> Parse:
         return self.parser(text)

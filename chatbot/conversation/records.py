@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable
 
-from .auth import User
-from .brands import Brand, RecordRules
-from .clock import Clock, parse_iso
-from .store import Store
+from ..auth import User
+from ..brands import Brand, RecordRules
+from ..clock import Clock, parse_iso
+from ..store import Store
 
 
 def money(cents: int) -> str:
