@@ -12,7 +12,6 @@ call it after moving the clock."""
 from __future__ import annotations
 
 import math
-import re
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,7 +28,6 @@ from .hours import Hours
 from .knowledge import Knowledge
 from .store import Store
 
-EMAIL_YES = re.compile(r"\b(e-?mail|yes|yeah|ok|please do|sure)\b", re.I)
 STATUSES = ("online", "away")
 
 
@@ -214,13 +212,21 @@ class HandoffDesk:
         position = next(i for i, h in enumerate(queue, start=1) if h["id"] == handoff["id"])
         return {"state": "queued", "position": position, "eta_seconds": await self.estimate(handoff["brand"], position)}
 
-    async def customer_wrote(self, user: User, conversation_id: int, text: str) -> bool:
-        """A customer message while a person is in charge. True if it answered
-        the breach offer (the conversation then continues by email)."""
+    async def customer_wrote(self, user: User, conversation_id: int) -> None:
+        """A customer message while a person is in charge: the queue's preview changes."""
         handoff = await self.store.live_handoff(conversation_id)
         if handoff and handoff["state"] == "queued":
             await self.events.to_agents(handoff["brand"], "queue", await self.queue(handoff["brand"]))  # new preview
-        if not handoff or not handoff["breached_at"] or handoff["first_response_at"] or not EMAIL_YES.search(text):
+
+    async def email_offer_open(self, conversation_id: int) -> bool:
+        """Past the breach with no first reply: the customer was offered to continue by email."""
+        handoff = await self.store.live_handoff(conversation_id)
+        return bool(handoff and handoff["breached_at"] and not handoff["first_response_at"])
+
+    async def continue_by_email(self, user: User, conversation_id: int, text: str) -> bool:
+        """The customer took the breach offer: the conversation becomes a ticket, answered by email."""
+        handoff = await self.store.live_handoff(conversation_id)
+        if not handoff or not handoff["breached_at"] or handoff["first_response_at"]:
             return False
         if not await self.store.move_handoff(handoff["id"], to="ticket", from_states=("queued", "assigned"),
                                              conversation_state="closed",

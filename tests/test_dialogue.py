@@ -9,6 +9,8 @@ from chatbot.conversation.cues import Cues, words
 from chatbot.conversation.state import Action, AwaitConfirm, Button, DialogueState, LastAnswer
 from chatbot.settings import REPO_ROOT
 
+from chatbot.web.keys import DESK, STORE
+
 from helpers import ALICE, BOB, CAROL, DANA
 
 CUES = Cues.load(REPO_ROOT / "intents" / "cues.yaml")
@@ -126,3 +128,20 @@ def test_every_phrase_list_in_the_data_is_one_the_dialogue_listens_for():
     source = "\n".join(p.read_text() for p in (REPO_ROOT / "chatbot" / "conversation").glob("*.py"))
     unused = [n for n in CUES.names() if f'"{n}"' not in source and not n.startswith("kind_")]
     assert unused == []
+
+
+async def test_past_the_breach_keep_waiting_keeps_the_queue_and_a_yes_continues_by_email(server, clients):
+    from test_handoff import ask_for_person, set_cap
+    set_cap(server, 0)
+    await clients(server, DANA, namespace="/agent")
+    alice = await clients(server, ALICE)
+    await ask_for_person(alice)
+    server.clock.advance(seconds=600)
+    await server.app[DESK].tick()
+    await alice.wait_for("message", lambda m: "Continue by email" in m.get("quick_replies", []))
+    stay = await alice.ask("i'll keep waiting thanks")
+    assert "stay in the queue" in stay["text"]
+    assert await server.app[STORE].tickets("cltiktok") == []
+    await alice.send("ok sure")
+    await alice.wait_for("handoff", lambda h: h["state"] == "closed")
+    assert [t["kind"] for t in await server.app[STORE].tickets("cltiktok")] == ["breach_followup"]

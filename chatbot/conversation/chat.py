@@ -74,7 +74,7 @@ class ChatService:
         started = time.perf_counter()
         async with self._turns[conversation_id]:
             conversation = await self.store.conversation(conversation_id)
-            queue = await self._person_in_charge(user, conversation, text)
+            queue = await self._person_in_charge(user, conversation)
             if queue is False:
                 return
             if conversation["state"] == "closed":
@@ -94,15 +94,16 @@ class ChatService:
                 self.metrics.reply_seconds.labels(user.brand).observe(time.perf_counter() - started)
                 await self._carry_out(user, conversation_id, reply)
 
-    async def _person_in_charge(self, user: User, conversation: dict[str, Any],
-                                text: str) -> dict[str, Any] | bool | None:
+    async def _person_in_charge(self, user: User, conversation: dict[str, Any]) -> dict[str, Any] | bool | None:
         """While a person has the chat the bot stays quiet (False); while the customer waits in the queue
-        it still answers what it can, and questions about the wait (the live queue view)."""
+        it still answers what it can, and questions about the wait (the live queue view); past the breach
+        it reads the answer to the offer of email."""
         if conversation["state"] not in ("queued", "agent"):
             return None
-        if await self.desk.customer_wrote(user, conversation["id"], text) or conversation["state"] == "agent":
-            return False
+        await self.desk.customer_wrote(user, conversation["id"])
         view = await self.desk.customer_view(conversation["id"])
+        if await self.desk.email_offer_open(conversation["id"]):
+            return {**view, "email_offer": True}      # past the breach: the bot reads the answer to the offer
         return view if view.get("state") == "queued" else False
 
     async def _rated(self, user: User, conversation_id: int, text: str) -> bool:
@@ -121,6 +122,8 @@ class ChatService:
                 f"{user.email}.", "leave_message", 1.0))
         if reply.leave_queue:
             await self.desk.withdraw(user, conversation_id)
+        if reply.continue_by_email:
+            await self.desk.continue_by_email(user, conversation_id, reply.continue_by_email)
         if reply.wants_human:
             event = await self.desk.request(user, conversation_id, reason=reply.intent or "not_understood",
                                             intent=reply.intent, confidence=reply.confidence)

@@ -110,6 +110,10 @@ class Dialogue:
             reply = always(t)
             if reply is not None:
                 return reply
+        if t.queue is not None and t.queue.get("email_offer"):
+            reply = waiting.email_offer(t)
+            if reply is not None or t.queue.get("state") != "queued":
+                return reply            # an agent holds the chat: only the offer is the bot's to answer
         if t.queue is not None and t.state.expecting is None:
             reply = waiting.queued(t)
             if reply is not None or t.parse.confidence < waiting.SURE or t.intent in SOCIAL:

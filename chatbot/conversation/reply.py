@@ -18,6 +18,7 @@ class Reply:
     case_id: int | None = None
     leave_message: str | None = None   # left while the team is away: becomes a ticket
     leave_queue: bool = False          # the customer leaves the queue
+    continue_by_email: str | None = None   # the customer's answer taking the breach offer: a ticket
 
     @property
     def quick_replies(self) -> list[str]:

@@ -24,6 +24,15 @@ def asks_about_wait(t: TurnContext) -> bool:
     return t.intent in ("human_agent", "response_times") or (t.has("wait") and t.parse.confidence < SURE)
 
 
+def email_offer(t: TurnContext) -> Reply | None:
+    """Past the breach, the desk offered to continue by email ("Continue by email" / "Keep waiting")."""
+    if t.has("keep_waiting") or expecting.yes_or_no(t) is False:
+        return t.reply(t.say("stay_in_queue"), "deny")
+    if t.has("email_followup") or expecting.yes_or_no(t) is True:
+        return Reply("", "continue_by_email", 1.0, continue_by_email=t.text.strip())
+    return None
+
+
 def queued(t: TurnContext) -> Reply | None:
     """A reply about the queue itself, or None to answer the message as usual."""
     if wants_to_leave_queue(t):
