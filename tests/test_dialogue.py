@@ -145,3 +145,23 @@ async def test_past_the_breach_keep_waiting_keeps_the_queue_and_a_yes_continues_
     await alice.send("ok sure")
     await alice.wait_for("handoff", lambda h: h["state"] == "closed")
     assert [t["kind"] for t in await server.app[STORE].tickets("cltiktok")] == ["breach_followup"]
+
+
+async def test_nobody_online_is_not_forever_a_later_ask_for_a_person_goes_to_the_desk_again(server, clients):
+    from test_handoff import ask_for_person
+    alice = await clients(server, ALICE)
+    assert (await ask_for_person(alice))["state"] == "offline"
+    wait = await alice.ask("how long will i have to wait")
+    assert "Nobody from our team can take the chat right now" in wait["text"]
+    await clients(server, DANA, namespace="/agent")                     # Dana comes online
+    await alice.send("ok please get me a person now")
+    assert (await alice.wait_for("handoff", lambda h: h["state"] == "assigned"))["agent"]["name"] == "Dana"
+
+
+async def test_in_hours_nobody_online_holds_half_an_hour_then_the_bot_stops_saying_so(server, clients):
+    from test_handoff import ask_for_person
+    alice = await clients(server, ALICE)
+    assert (await ask_for_person(alice))["state"] == "offline"
+    server.clock.advance(minutes=31)
+    later = await alice.ask("how long does an email reply take")
+    assert "Nobody from our team" not in later["text"] and "24 hours" in later["text"]

@@ -128,7 +128,7 @@ class ChatService:
             event = await self.desk.request(user, conversation_id, reason=reply.intent or "not_understood",
                                             intent=reply.intent, confidence=reply.confidence)
             self.metrics.handoffs.labels(user.brand, event["state"]).inc()
-            await self.dialogue.handoff_is(conversation_id, event["state"])
+            await self.dialogue.handoff_is(conversation_id, event)
 
     async def _say(self, conversation_id: int, reply: Reply,
                    dialogue_state: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -18,11 +18,12 @@ lists are data (intents/cues.yaml)."""
 from __future__ import annotations
 
 import zlib
+from datetime import timedelta
 from typing import Any
 
 from ..auth import User
 from ..brands import Brand
-from ..clock import Clock
+from ..clock import Clock, isoformat, parse_iso
 from ..knowledge import Knowledge
 from ..nlu import Parse
 from ..nlu.language import detect_language
@@ -34,6 +35,10 @@ from .phrasebook import Phrasebook
 from .reply import Reply, Turn
 from .state import Action, AwaitYes, DialogueState
 from .turn import SOCIAL, TurnContext, parse_of
+
+
+# In hours with nobody online, someone may come online any minute: "nobody is online" holds this long.
+NOBODY_ONLINE_HOLD = timedelta(minutes=30)
 
 
 class Dialogue:
@@ -90,7 +95,7 @@ class Dialogue:
         # A record named applies to the whole message ("cancel TT-2001 and get my money back"): one request.
         # ... and so is a message left for the team while nobody can take the chat.
         whole = t.state.expecting is not None or t.queue is not None or bool(t.numbers()) or (
-            t.state.handoff == "offline" and t.has("leave_message"))
+            t.offline and t.has("leave_message"))
         parts = [t.text] if whole else clauses.split(self.cues, t.text)
         if len(parts) == 1:
             return [await self.decide(t)]
@@ -133,7 +138,7 @@ class Dialogue:
         reply = await repair.from_topic(t, last.key if last and last.number is None else None)
         if reply is not None:
             return reply
-        if t.state.handoff == "offline":
+        if t.offline:
             reply = await waiting.offline(t)
             if reply is not None:
                 return reply
@@ -191,10 +196,15 @@ class Dialogue:
             t.state.last.text_crc = crc
         return reply
 
-    async def handoff_is(self, conversation_id: int, handoff_state: str) -> None:
-        """The desk's answer to a handoff: while nobody can take the chat, the dialogue says so."""
+    async def handoff_is(self, conversation_id: int, event: dict[str, Any]) -> None:
+        """The desk's answer to a handoff. While nobody can take the chat (until the team opens, or for a
+        while when it is open but nobody is online) the dialogue says so instead of promising a wait."""
         state = DialogueState.from_json(await self.store.dialogue_state(conversation_id))
-        state.handoff = "offline" if handoff_state == "offline" else None
+        state.offline_until = None
+        if event["state"] == "offline":
+            now = self.clock.now()
+            opens = parse_iso(event["opens_at"])
+            state.offline_until = isoformat(opens if opens > now else now + NOBODY_ONLINE_HOLD)
         await self.store.set_dialogue_state(conversation_id, state.to_json())
 
     def preview(self, brand: Brand, parse: Parse) -> Reply:

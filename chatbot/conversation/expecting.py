@@ -170,7 +170,7 @@ async def on_leave_message(t: TurnContext, exp: LeaveMessage, follow: Follow | N
         t.state.expecting = LeaveMessage(step="text")
         return t.reply(t.say("leave_message_redo"), "leave_message")
     t.state.expecting = None
-    t.state.handoff = None
+    t.state.offline_until = None
     return Reply("", "leave_message", 1.0, leave_message=exp.text)
 
 

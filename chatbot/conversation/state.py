@@ -120,7 +120,7 @@ class DialogueState:
     expecting: Expectation | None = None
     buttons: list[Button] = field(default_factory=list)      # offered last: a text equal to a title is a click
     fallbacks: int = 0                                       # misunderstandings in a row
-    handoff: str | None = None                               # "offline" after a handoff nobody could take
+    offline_until: str | None = None                         # nobody could take the chat: until when (ISO)
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)
@@ -137,7 +137,7 @@ class DialogueState:
         try:
             state = cls(focus=dict(data.get("focus") or {}), shown=list(data.get("shown") or []),
                         last_action=data.get("last_action"), fallbacks=int(data.get("fallbacks") or 0),
-                        handoff=data.get("handoff"))
+                        offline_until=data.get("offline_until"))
             if data.get("last"):
                 state.last = LastAnswer(**data["last"])
             state.buttons = [Button(b["title"], action_of(b["payload"])) for b in data.get("buttons") or []]

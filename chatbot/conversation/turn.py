@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..brands import Brand
+from ..clock import parse_iso
 from ..nlu import Entity, Parse
 from .records import ENTITY_KIND, RECORD_KIND, Context, label
 from .cues import Cues, words
@@ -38,6 +39,12 @@ class TurnContext:
         """The same turn read another way (a clause, a button's payload, a closer reading)."""
         return TurnContext(self.brand, self.book, self.cues, self.state, self.records,
                            self.text if text is None else text, parse, self.parser, self.queue)
+
+    @property
+    def offline(self) -> bool:
+        """A handoff was asked for and nobody could take the chat, and that still holds."""
+        until = self.state.offline_until
+        return until is not None and self.records.clock.now() < parse_iso(until)
 
     def knowledge_parse(self, text: str) -> Parse:
         return self.parser(text)

@@ -64,7 +64,7 @@ async def offline(t: TurnContext) -> Reply | None:
             return await expecting.on_leave_message(t, LeaveMessage(step="text"))
         t.state.expecting = LeaveMessage(step="text")
         return t.reply(t.say("leave_message_ask", user_email=t.records.user.email), "leave_message")
-    if t.intent in ("human_agent", "response_times") or t.has("wait"):
+    if t.intent == "response_times" or (t.has("wait") and t.intent != "human_agent"):
         return t.reply(offline_text(t), t.intent or "response_times",
                        [t.button("button_leave_message", "leave_message")])
     return None
