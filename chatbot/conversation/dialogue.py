@@ -33,7 +33,7 @@ from . import acting, clauses, expecting, repair, routing, waiting
 from .cues import Cues
 from .phrasebook import Phrasebook
 from .reply import Reply, Turn
-from .state import Action, AwaitYes, DialogueState
+from .state import Action, AwaitConfirm, AwaitYes, DialogueState
 from .turn import SOCIAL, TurnContext, parse_of
 
 
@@ -161,6 +161,12 @@ class Dialogue:
             reply = await about_last(t)
             if reply is not None:
                 return reply
+        if isinstance(exp, AwaitConfirm) and t.action in RECORD_KIND and not t.numbers():
+            # "wait, what happens to my money?" before saying yes: about the record of the change on offer
+            answer = await acting.act(t, t.action or "", {RECORD_KIND[exp.action]: exp.number})
+            answer.text += "\n\n" + routing.ask_again(t, exp)
+            t.state.expecting = exp
+            return answer
         if routing.is_side_question(t, exp):
             answer = await routing.route(t, self.follow)
             answer.text += "\n\n" + routing.ask_again(t, exp)

@@ -230,9 +230,11 @@ def not_again(t: TurnContext, reply: Reply) -> Reply:
     last = t.state.last
     if last is not None and last.why:
         return repair.offer_person(t, t.reply(t.say("pushback", why=last.why), reply.intent))
-    best = repair.best_sentence(t, reply.text)[1] or reply.text
-    return repair.offer_person(t, Reply(t.say("policy_silent", answer=best), reply.intent, reply.confidence,
-                                  citation=reply.citation))
+    score, best = repair.best_sentence(t, reply.text)
+    answer = best if score else reply.text
+    text = (t.say("record_silent", answer=answer, number=last.number) if last and last.number
+            else t.say("policy_silent", answer=answer))
+    return repair.offer_person(t, Reply(text, reply.intent, reply.confidence, citation=reply.citation))
 
 
 def preview(brand: Brand, book: Phrasebook, parse: Parse) -> Reply:
