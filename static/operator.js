@@ -2329,9 +2329,34 @@
           el("a", { href: "#intents/" + encodeURIComponent(name), class: "op-mono", "data-testid": "review-link", "data-intent": name, text: name }),
           info && info.policy_section ? el("span", { class: "op-small op-muted", text: " § " + info.policy_section }) : null
         ]);
-      })) : el("p", { class: "op-muted", "data-testid": "policy-review", text: "No intent cites a changed section." })
+      })) : el("p", { class: "op-muted", "data-testid": "policy-review", text: "No intent cites a changed section." }),
+      replyReview(result)
     ]);
     show(ui.policyResult, true);
+  }
+
+  // The wording of record and handoff answers (intents/<brand>/replies.yaml)
+  // and the record answers whose citation is a changed section.
+  function replyReview(result) {
+    var replies = result.replies_to_review || [];
+    var answers = result.record_answers_to_review || [];
+    var items = replies.map(function (key) {
+      return el("li", { "data-testid": "reply-to-review", "data-key": key }, [
+        el("span", { class: "op-mono", text: key }),
+        el("span", { class: "op-small op-muted", text: " in replies.yaml" })
+      ]);
+    }).concat(answers.map(function (action) {
+      return el("li", { "data-testid": "record-answer-to-review", "data-action": action }, [
+        el("span", { class: "op-mono", text: action }),
+        el("span", { class: "op-small op-muted", text: " (the record answer's citation, brand.yaml rules)" })
+      ]);
+    }));
+    return el("div", null, [
+      el("h4", { class: "op-h4", text: "Answers to review" }),
+      items.length
+        ? el("ul", { class: "op-review", "data-testid": "reply-review" }, items)
+        : el("p", { class: "op-muted", "data-testid": "reply-review", text: "No answer template cites a changed section." })
+    ]);
   }
 
   // ================================================================ boot ==

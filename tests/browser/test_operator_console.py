@@ -523,6 +523,9 @@ def test_a_policy_change_lists_the_intents_to_review(new_context):
     links = result.get_by_test_id("review-link")
     expect(links.filter(has_text="response_times")).to_have_count(1)
     expect(links.filter(has_text="order_status")).to_have_count(0)
+    # the answers' wording that cites section 3 (replies.yaml), beside the intents
+    expect(result.locator('[data-testid="reply-to-review"][data-key="handoff.ticket_opened"]')).to_have_count(1)
+    expect(result.locator('[data-testid="reply-to-review"][data-key="order.summary"]')).to_have_count(0)
     expect(op.get_by_test_id("policy-dirty")).to_be_hidden()
     # a changed section can be shown in the text
     result.get_by_test_id("section-jump").click()
