@@ -190,6 +190,20 @@ def test_cancel_an_order_through_quick_replies(new_context, live_server, session
     assert s == sorted(s) and len(s) == len(set(s)), s
 
 
+def test_a_button_sends_its_payload_beside_its_title(new_context, live_server, sessions):
+    """Buttons carry payloads (docs/protocol.md): the widget sends the one the server offered."""
+    page, sign_in = customer_page(new_context, live_server, sessions, ALICE)
+    sent_frames: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda frame: sent_frames.append(str(frame))))
+    sign_in()
+    reply_to(page, send(page, f"where is my order {tag()}"))
+    click_reply(page, quick_reply(page, "CT-100236"))
+    messages_sent = [json.loads(f[f.index("["):]) for f in sent_frames if '"message"' in f and "[" in f]
+    clicked = [data for event, data, *_ in messages_sent if event == "message" and "payload" in data]
+    assert clicked and clicked[-1]["payload"] == {"intent": "order_status", "entities": {"order": "CT-100236"}}
+    assert clicked[-1]["text"].startswith("CT-100236")
+
+
 def test_policy_answer_shows_its_source(new_context, live_server, sessions):
     page = signed_in(new_context, live_server, sessions, BOB)
     question = send(page, f"what is your phone number {tag()}")
