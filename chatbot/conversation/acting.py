@@ -113,7 +113,7 @@ async def _none_of_kind(t: TurnContext, action: str, kind: str) -> Reply:
 
 def ask_which(t: TurnContext, action: str, kind: str, rows: list[dict[str, Any]]) -> Reply:
     question = t.say("which_record", kind=KIND_WORD[kind])
-    only = records.only_one_qualifying(action, rows, t.records.clock.now())
+    only = records.only_one_qualifying(action, rows, t.records.clock.now(), t.brand)
     if only:        # "which of them can i still cancel": say so, and list that one first
         question += " " + t.say("only_one_qualifies", kind=KIND_WORD[kind], number=only[0]["number"],
                                 phrase=only[1])

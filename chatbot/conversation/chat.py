@@ -7,33 +7,31 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..auth import User
 from ..clock import Clock
 from ..events import Events
+from ..handoff import HandoffDesk
 from ..metrics import Metrics
 from ..store import Store
 from ..wire import to_wire
 from .dialogue import Dialogue
 from .reply import Reply
 
-if TYPE_CHECKING:
-    from ..handoff import HandoffDesk
-
 BOT_NAME = "Assistant"
 
 
 class ChatService:
-    def __init__(self, store: Store, clock: Clock, dialogue: Dialogue, events: Events, metrics: Metrics,
-                 history_limit: int = 50) -> None:
+    def __init__(self, store: Store, clock: Clock, dialogue: Dialogue, desk: HandoffDesk, events: Events,
+                 metrics: Metrics, history_limit: int = 50) -> None:
         self.metrics = metrics
         self.store = store
         self.clock = clock
         self.dialogue = dialogue
         self.events = events
         self.history_limit = history_limit
-        self.desk: HandoffDesk | None = None    # set by the app factory: the two need each other
+        self.desk = desk        # who answers once a person is asked for
         # Turns of one conversation are handled one at a time, in order.
         self._turns: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 

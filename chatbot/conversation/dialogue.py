@@ -175,7 +175,7 @@ class Dialogue:
         t.state.expecting = None            # the customer moved on
         return None
 
-    async def follow(self, t: TurnContext, action: Action) -> Reply:
+    async def follow(self, t: TurnContext, action: Action) -> Reply | None:
         """Take a step offered earlier (a button's payload, or "yes" to a single offer)."""
         return await self.decide(t.with_parse(parse_of(action, t.text)))
 

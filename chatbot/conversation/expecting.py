@@ -16,7 +16,7 @@ from .state import (Action, AwaitChange, AwaitConfirm, AwaitRecord, AwaitYes, Di
                     LeaveQueue)
 from .turn import SOCIAL, YES_NO, TurnContext
 
-Follow = Callable[[TurnContext, Action], Awaitable[Reply]]
+Follow = Callable[[TurnContext, Action], Awaitable[Reply | None]]
 VERBS = {"order_cancel": "cancel", "return_request": "open a return for", "order_modify": "change",
          "service_cancel": "cancel", "refund_request": "cancel"}
 

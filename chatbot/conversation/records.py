@@ -79,13 +79,6 @@ class Context:
                 "action": action}
 
 
-class _Row(dict):
-    """A record as `candidates` returns it, knowing its brand: the dialogue calls
-    `only_one_qualifying(action, rows, now)` without one, and the rules that
-    decide are the brand's."""
-    brand: Brand
-
-
 # Which kind of record each action needs.
 RECORD_KIND = {
     "order_status": "order", "delivery_tracking": "order", "order_modify": "order", "order_cancel": "order",
@@ -109,12 +102,7 @@ async def candidates(ctx: Context, kind: str) -> list[dict[str, Any]]:
         rows = await ctx.store.refunds_of(ctx.user.id)
     else:
         rows = await ctx.store.withdrawals_of(ctx.user.id)
-    tagged = []
-    for row in rows:
-        record = _Row(row)
-        record.brand = ctx.brand
-        tagged.append(record)
-    return tagged
+    return rows
 
 
 # Words of what a record is that name nothing in particular: "phone case x2", "ALL IN ONE"
@@ -261,11 +249,12 @@ async def return_request(ctx: Context, order: dict[str, Any]) -> Step:
         return Step(ctx.say("order.return_not_delivered", number=number, status=_order_status(ctx, order),
                             return_window_days=window), ["Tracking details"], section=section)
     shipment = next(iter(await ctx.store.shipments_of(number)), None)
-    delivered = parse_iso(shipment["delivered_at"]) if shipment and shipment["delivered_at"] else None
+    delivered_at = shipment["delivered_at"] if shipment else None
+    delivered = parse_iso(delivered_at) if delivered_at else None
     if delivered and ctx.clock.now() - delivered > timedelta(days=window):
-        return Step(ctx.say("order.return_too_late", number=number, delivered=day(shipment["delivered_at"]),
+        return Step(ctx.say("order.return_too_late", number=number, delivered=day(delivered_at),
                             return_window_days=window), ["Talk to a person"], section=section,
-                    why=ctx.say("order.why_too_late", number=number, delivered=day(shipment["delivered_at"]),
+                    why=ctx.say("order.why_too_late", number=number, delivered=day(delivered_at),
                                 days=(ctx.clock.now() - delivered).days, return_window_days=window),
                     options=ctx.say("order.options_too_late"))
     return Step(ctx.say("order.return_offer", number=number, items=items_text(order),
@@ -315,19 +304,9 @@ async def settlement_withdrawal(ctx: Context, withdrawal: dict[str, Any]) -> Ste
 
 # -- purchases ---------------------------------------------------------------------------
 
-def _brand_of(rows: list[dict[str, Any]], brand: Brand | None) -> Brand:
-    if brand is not None:
-        return brand
-    tagged = next((row.brand for row in rows if isinstance(row, _Row)), None)
-    if tagged is None:
-        raise ValueError("no brand: pass brand=, or rows from candidates()")
-    return tagged
-
-
-def refund_rule(purchase: dict[str, Any], now: datetime, brand: Brand | None = None) -> tuple[bool, str, int]:
+def refund_rule(purchase: dict[str, Any], now: datetime, brand: Brand) -> tuple[bool, str, int]:
     """(eligible, the rule that applied, refund in cents) for a purchase, by
     the brand's cancel window and processing fee."""
-    brand = _brand_of([purchase], brand)
     rules = brand.settings.rules
     window = rules.cancel_window_days or 0
     age = now - parse_iso(purchase["purchased_at"])
@@ -414,14 +393,13 @@ _QUALIFIES: dict[str, tuple[str, Callable[[Brand, dict[str, Any], datetime], boo
 
 
 def only_one_qualifying(action: str, rows: list[dict[str, Any]], now: datetime,
-                        brand: Brand | None = None) -> tuple[dict[str, Any], str] | None:
+                        brand: Brand) -> tuple[dict[str, Any], str] | None:
     """The one record of several that a change can apply to, and what to say
     of it ("can still be cancelled"); None when the change has no such rule
     or more or fewer than one qualify (then the customer is asked which).
-    The brand's rules decide: `brand`, or the one `candidates` tagged the rows with."""
+    The brand's rules decide."""
     if action not in _QUALIFIES or not rows:
         return None
-    brand = _brand_of(rows, brand)
     key, qualifies = _QUALIFIES[action]
     fitting = [row for row in rows if qualifies(brand, row, now)]
     return (fitting[0], brand.say(key)) if len(fitting) == 1 else None

@@ -59,10 +59,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                                  client_manager=IndexedRoomManager(),
                                  max_http_buffer_size=MAX_SOCKET_MESSAGE)
     events = SocketEvents(sio)
-    chat = ChatService(store, clock, Dialogue(knowledge, store, clock), events, metrics,
-                       history_limit=settings.history_limit)
     desk = HandoffDesk(store, clock, knowledge, events)
-    chat.desk = desk
+    chat = ChatService(store, clock, Dialogue(knowledge, store, clock), desk, events, metrics,
+                       history_limit=settings.history_limit)
     sio.register_namespace(ChatNamespace(auth, chat, desk, knowledge, limits, guard))
     sio.register_namespace(AgentNamespace(auth, desk, knowledge, limits, guard))
     sio.attach(app)
