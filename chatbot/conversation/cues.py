@@ -38,6 +38,7 @@ class CuesFile(BaseModel):
     description_filler: list[str] = []
     stopwords: list[str] = []
     synonyms: dict[str, str] = {}
+    message_request_words: list[str] = []
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class Cues:
         self.ordinals = model.ordinals
         self.description_filler = frozenset(model.description_filler)
         self.stopwords = frozenset(model.stopwords)
+        self.message_request_words = frozenset(model.message_request_words)
         self.synonyms = {words(k)[0]: v for k, v in model.synonyms.items() if words(k)}
 
     @classmethod

@@ -95,7 +95,7 @@ class Dialogue:
         # A record named applies to the whole message ("cancel TT-2001 and get my money back"): one request.
         # ... and so is a message left for the team while nobody can take the chat.
         whole = t.state.expecting is not None or t.queue is not None or bool(t.numbers()) or (
-            t.offline and t.has("leave_message"))
+            t.intent == "leave_message" or (t.offline and t.has("leave_message")))
         parts = [t.text] if whole else clauses.split(self.cues, t.text)
         if len(parts) == 1:
             return [await self.decide(t)]
@@ -103,7 +103,10 @@ class Dialogue:
         sure = [(part, p) for part, p in parsed
                 if p.intent is not None and p.intent not in SOCIAL and p.confidence >= repair.SURE]
         whole_unsure = t.intent is None or t.intent in SOCIAL or t.parse.confidence < repair.SURE
-        if len({p.intent for _, p in sure}) >= 2 and whole_unsure:
+        # Two policy questions are answered each; two record requests only when the whole reads as neither
+        # ("i got the wrong colour, i want to send it back" is one return).
+        questions = all(t.brand.intents[p.intent or ""].action is None for _, p in sure)
+        if len({p.intent for _, p in sure}) >= 2 and (whole_unsure or questions):
             return [await self.decide(t.with_parse(p, part)) for part, p in sure]
         if len(sure) == 1 and whole_unsure:
             # "hey where r my earbuds": the question's reading, with the whole message for its references

@@ -422,7 +422,7 @@ ACTIONS: dict[str, Callable[[Context, dict[str, Any]], Awaitable[Step]]] = {
 }
 # What an intent file may name as its action: the record actions, and the
 # flows the dialogue runs itself.
-KNOWN_ACTIONS = set(ACTIONS) | {"dispute_case", "human_agent", "list_records"}
+KNOWN_ACTIONS = set(ACTIONS) | {"dispute_case", "human_agent", "list_records", "leave_message"}
 
 
 # -- changes, after the customer confirmed ----------------------------------------------------

@@ -5,10 +5,10 @@ dialogue says when it drops, re-asks or would repeat itself."""
 from __future__ import annotations
 
 from . import records
-from ..brands import Brand
+from ..brands import CONVERSATION_INTENTS, Brand
 from ..nlu import Parse
 from .records import ENTITY_KIND, KIND_WORD, RECORD_KIND
-from . import acting, references, repair
+from . import acting, references, repair, waiting
 from .expecting import VERBS, Follow
 from .phrasebook import Phrasebook
 from .reply import Reply
@@ -40,6 +40,8 @@ async def route(t: TurnContext, follow: Follow) -> Reply:
         return await _record_question(t, action or "")
     if action == "dispute_case":
         return await _start_dispute(t)
+    if action == "leave_message":
+        return await waiting.start_leave_message(t) or acting.policy_answer(t, t.intent)
     if action == "human_agent":
         # The desk says next whether someone can take the chat, and how long the wait is: no promise here.
         return t.reply(t.brand.intents[t.intent].answer, t.intent, wants_human=True)
@@ -102,7 +104,8 @@ async def _bare_record(t: TurnContext, numbers: dict[str, str]) -> Reply | None:
             if any(s["tracking_number"] == tracking for s in shipments):
                 return await acting.act(t, "delivery_tracking", {"order": row["number"]})
     kind = next((k for k in numbers if LOOKUP_OF.get(k) in t.brand.intents), None)
-    if kind is None or t.intent is not None:
+    says_little = t.intent is None or t.intent in CONVERSATION_INTENTS or t.parse.confidence < repair.SURE
+    if kind is None or not says_little:        # "can you check TT-1234 for me" reads as what the bot can do
         return None
     return await acting.act(t, LOOKUP_OF[kind], {kind: numbers[kind]})
 

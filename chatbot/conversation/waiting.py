@@ -60,20 +60,24 @@ def queue_position(t: TurnContext) -> str:
 async def offline(t: TurnContext) -> Reply | None:
     """While nobody can take the chat: questions about the wait, and leaving a message."""
     if t.has("leave_message") or t.intent == "leave_message":
-        if _says_more(t):          # "my earbuds stopped working, please email me": that is the message
-            return await expecting.on_leave_message(t, LeaveMessage(step="text"))
-        t.state.expecting = LeaveMessage(step="text")
-        return t.reply(t.say("leave_message_ask", user_email=t.records.user.email), "leave_message")
+        return await start_leave_message(t)
     if t.intent == "response_times" or (t.has("wait") and t.intent != "human_agent"):
         return t.reply(offline_text(t), t.intent or "response_times",
                        [t.button("button_leave_message", "leave_message")])
     return None
 
 
+async def start_leave_message(t: TurnContext) -> Reply | None:
+    """"Can I leave a message?" asks for it; "my earbuds stopped working, please email me" is it."""
+    if _says_more(t):
+        return await expecting.on_leave_message(t, LeaveMessage(step="text"))
+    t.state.expecting = LeaveMessage(step="text")
+    return t.reply(t.say("leave_message_ask", user_email=t.records.user.email), "leave_message")
+
+
 def _says_more(t: TurnContext) -> bool:
-    """More than "can I leave a message": words of its own beyond the request."""
-    own = [w for w in t.said if len(w) > 2 and w not in t.cues.stopwords
-           and not t.cues.has("leave_message", (w,)) and w not in ("leave", "message", "email", "like", "please")]
+    """More than the request to leave a message: words of its own."""
+    own = [w for w in t.said if len(w) > 2 and w not in t.cues.stopwords and w not in t.cues.message_request_words]
     return len(own) >= MESSAGE_CONTENT_WORDS
 
 
