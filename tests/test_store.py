@@ -3,14 +3,19 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from datetime import timedelta
 
+import pytest
+from aiohttp import web
+
 from chatbot.clock import ManualClock, parse_iso
 from chatbot.demo import demo_rows
-from chatbot.store import Store, atomic
+from chatbot.store import Store, StoreClosed, StoreNotOpen, atomic
 from chatbot.store.schema import MIGRATIONS
-from chatbot.web.keys import STORE
+from chatbot.web.app import create_app
+from chatbot.web.keys import DESK, STORE
 
 from helpers import make_settings, start_server
 
@@ -205,3 +210,87 @@ async def test_the_write_ahead_log_is_copied_back_and_stays_small(tmp_path):
     often = await wal_bytes_after_writes("often.db", checkpoint_every=20)
     # copied back every 20 batches, the log is reused from its start instead of growing with every write
     assert often * 5 < never, (often, never)
+
+
+# -- the engine's lifecycle ------------------------------------------------------------------
+
+def store_threads() -> int:
+    return sum(1 for t in threading.enumerate() if t.name == "store")
+
+
+async def test_a_store_starts_nothing_until_it_is_opened(tmp_path):
+    before = store_threads()
+    store = Store(tmp_path / "d" / "lazy.db")
+    assert store_threads() == before and store._thread is None and not store.is_open
+    assert not (tmp_path / "d").exists()
+    with pytest.raises(StoreNotOpen):
+        await store.user(1)
+    assert await store.open() == len(MIGRATIONS)
+    assert store_threads() == before + 1 and store.is_open
+    await store.close()
+    assert store_threads() == before and not store._thread.is_alive()
+
+
+async def test_a_call_after_close_raises_store_closed_and_close_is_idempotent(tmp_path):
+    store = Store(tmp_path / "e.db")
+    await store.open()
+    await store.close()
+    with pytest.raises(StoreClosed, match="closed"):
+        await store.create_user({"brand": "cltiktok", "email": "x@example.com", "name": "X", "role": "customer"})
+    with pytest.raises(StoreClosed):
+        await store._call(lambda conn: None)
+    await store.close()
+    with pytest.raises(RuntimeError):
+        await store.open()          # a closed store stays closed: make a new one
+
+
+async def test_async_with_opens_and_closes_the_store(tmp_path):
+    async with Store(tmp_path / "f.db") as store:
+        assert store.is_open
+        await seed(store)
+    assert not store.is_open and not store._thread.is_alive()
+    async with Store(tmp_path / "f.db") as again:
+        assert len(await again.table_rows("users")) == 9
+
+
+async def test_calls_made_before_close_are_committed_before_it_returns(tmp_path):
+    """Stored before acknowledged, also at shutdown: close() lets the calls
+    already queued run and commit, and only then stops the thread."""
+    store = Store(tmp_path / "h.db")
+    await store.open()
+    await seed(store)
+    now = ManualClock().now()
+    conversation = await store.open_conversation("cltiktok", 1, now)
+    pending = [asyncio.ensure_future(store.add_message(
+        conversation["id"], sender_type="customer", sender_name="A", sender_id=1, text=f"m{i}",
+        client_id=f"c{i}", now=now)) for i in range(50)]
+    await asyncio.sleep(0)               # every call is queued, none is answered yet
+    await store.close()
+    assert all(task.done() and task.result()[1] for task in pending)
+    async with Store(tmp_path / "h.db") as again:
+        assert [m["seq"] for m in await again.messages(conversation["id"])] == list(range(1, 51))
+
+
+async def test_the_server_opens_its_store_on_startup_and_closes_it_on_cleanup(tmp_path):
+    srv = await start_server(make_settings(tmp_path, demo=False))
+    store = srv.app[STORE]
+    assert store.is_open and store._thread.is_alive()
+    await srv.runner.cleanup()
+    assert not store._thread.is_alive()
+    with pytest.raises(StoreClosed):
+        await store.user(1)
+
+
+async def test_a_startup_step_that_fails_after_the_store_opened_still_closes_it(tmp_path):
+    app = create_app(make_settings(tmp_path, demo=False), clock=ManualClock())
+
+    async def broken_recover() -> None:
+        raise RuntimeError("recover failed")
+    app[DESK].recover = broken_recover
+    runner = web.AppRunner(app)
+    with pytest.raises(RuntimeError, match="recover failed"):
+        await runner.setup()
+    store = app[STORE]
+    assert store._thread.is_alive()
+    await runner.cleanup()              # what web.run_app does when startup fails
+    assert not store._thread.is_alive()

@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.add_routes(operator_api.routes)
     app.router.add_get("/api/openapi.json", openapi.serve)
     http.add_static_routes(app)
+    app.cleanup_ctx.append(_store_lifetime)    # first in, last out: open before the rest, closed after it
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_close_sockets)
     return app
@@ -122,7 +123,6 @@ async def _close_socket(socket: AsyncSocket, reason: str) -> None:
 
 async def _lifecycle(app: web.Application):
     settings, store, knowledge = app[SETTINGS], app[STORE], app[KNOWLEDGE]
-    await store.open()
     for brand in knowledge.brands.values():
         await store.upsert_brand(brand.id, brand.settings.name)
     if settings.demo and await store.is_empty():
@@ -138,7 +138,13 @@ async def _lifecycle(app: web.Application):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    await store.close()
+
+
+async def _store_lifetime(app: web.Application):
+    """The store's thread and connection live from here to the end of cleanup,
+    also when a later startup step fails."""
+    async with app[STORE]:
+        yield
 
 
 async def _ticker(desk: HandoffDesk, interval: float) -> None:

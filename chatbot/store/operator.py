@@ -1,0 +1,121 @@
+"""The operator's data: intent and policy versions, evaluation runs, the
+misses inbox and the analytics figures.
+
+Port notes: the analytics read SQLite's date functions (`substr` of ISO
+text for the day, `julianday` for durations) and sum booleans; PostgreSQL
+would use `date_trunc`/`extract(epoch ...)` on timestamps and `count(*)
+FILTER (WHERE ...)`. `ON CONFLICT ... DO UPDATE SET ... = excluded...` is the
+same in both."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from chatbot.clock import isoformat
+from .sql import Connection, Row, atomic, insert, rows, value
+
+
+def add_intent_version(conn: Connection, record: Row) -> int:
+    """Record a new version of an intent file; returns its number."""
+    with atomic(conn):
+        top = value(conn, "SELECT max(version) FROM intent_versions WHERE brand = ? AND intent = ?",
+                    [record["brand"], record["intent"]])
+        version: int = (top or 0) + 1
+        insert(conn, "intent_versions", {**record, "version": version})
+        return version
+
+
+def intent_versions(conn: Connection, brand: str, intent: str) -> list[Row]:
+    return rows(conn, "SELECT * FROM intent_versions WHERE brand = ? AND intent = ? ORDER BY version DESC",
+                [brand, intent])
+
+
+def add_eval_run(conn: Connection, record: Row) -> int:
+    run_id: int = insert(conn, "eval_runs", record)
+    return run_id
+
+
+def eval_runs(conn: Connection, brand: str, limit: int = 20) -> list[Row]:
+    return rows(conn, "SELECT * FROM eval_runs WHERE brand = ? ORDER BY id DESC LIMIT ?", [brand, limit])
+
+
+def add_policy_version(conn: Connection, record: Row) -> int:
+    version_id: int = insert(conn, "policy_versions", record)
+    return version_id
+
+
+def policy_versions(conn: Connection, brand: str, limit: int = 20) -> list[Row]:
+    """The brand's earlier policy texts, newest first, with who replaced each."""
+    return rows(conn, "SELECT v.id, v.at, v.content, u.name AS author_name FROM policy_versions v "
+                      "LEFT JOIN users u ON u.id = v.author_id WHERE v.brand = ? ORDER BY v.id DESC LIMIT ?",
+                [brand, limit])
+
+
+def review_miss(conn: Connection, record: Row) -> None:
+    conn.execute(
+        "INSERT INTO miss_reviews (brand, text_key, action, intent, author_id, at) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (brand, text_key) DO UPDATE SET action = excluded.action, intent = excluded.intent, "
+        "author_id = excluded.author_id, at = excluded.at",
+        [record["brand"], record["text_key"], record["action"], record.get("intent"), record["author_id"],
+         record["at"]])
+
+
+def reviewed_misses(conn: Connection, brand: str) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT text_key FROM miss_reviews WHERE brand = ?", [brand]).fetchall()}
+
+
+_CUSTOMER_TURNS = (
+    "SELECT m.id, m.conversation_id, m.seq, m.text, m.sender_id AS user_id, m.created_at, "
+    "r.sender_type AS reply_type, r.intent AS reply_intent, r.confidence AS reply_confidence, "
+    "(SELECT n.text FROM messages n WHERE n.conversation_id = m.conversation_id AND n.seq > m.seq "
+    " AND n.sender_type = 'customer' ORDER BY n.seq LIMIT 1) AS next_text, "
+    "(SELECT h.rating FROM handoffs h WHERE h.conversation_id = m.conversation_id "
+    " AND h.rating IS NOT NULL ORDER BY h.id DESC LIMIT 1) AS rating, "
+    "(SELECT min(h.queued_at) FROM handoffs h WHERE h.conversation_id = m.conversation_id "
+    " AND h.queued_at >= m.created_at AND NOT EXISTS (SELECT 1 FROM messages later "
+    "  WHERE later.conversation_id = m.conversation_id AND later.sender_type = 'customer' "
+    "  AND later.seq > m.seq AND later.created_at <= h.queued_at)) AS handoff_after "
+    "FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+    "LEFT JOIN messages r ON r.conversation_id = m.conversation_id AND r.seq = m.seq + 1 "
+    "WHERE c.brand = ? AND m.sender_type = 'customer' AND m.created_at >= ? "
+    "AND (m.client_id IS NULL OR m.client_id NOT LIKE 'attachment:%') ORDER BY m.id")
+
+
+def customer_turns(conn: Connection, brand: str, since: datetime) -> list[Row]:
+    """Each customer message with the reply that followed it and what came
+    next: the raw material of the misses inbox."""
+    return rows(conn, _CUSTOMER_TURNS, [brand, isoformat(since)])
+
+
+_DAILY: dict[str, str] = {
+    "conversations":
+        "SELECT substr(c.created_at, 1, 10) AS day, count(*) AS conversations, "
+        "sum(NOT EXISTS (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id)) AS bot_only "
+        "FROM conversations c WHERE c.brand = ? AND c.created_at >= ? AND c.last_seq > 0 "
+        "GROUP BY day ORDER BY day",
+    "bot_replies":
+        "SELECT substr(m.created_at, 1, 10) AS day, count(*) AS replies, "
+        "sum(m.intent IS NULL) AS fallbacks FROM messages m JOIN conversations c "
+        "ON c.id = m.conversation_id WHERE c.brand = ? AND m.created_at >= ? AND m.sender_type = 'bot' "
+        "GROUP BY day ORDER BY day",
+    "handoffs":
+        "SELECT substr(queued_at, 1, 10) AS day, count(*) AS handoffs, "
+        "sum(first_response_at IS NOT NULL AND (julianday(first_response_at) - julianday(queued_at)) "
+        "* 86400 <= 300) AS within_5, sum(first_response_at IS NOT NULL AND "
+        "(julianday(first_response_at) - julianday(queued_at)) * 86400 <= 600) AS within_10, "
+        "avg(rating) AS rating, count(rating) AS ratings "
+        "FROM handoffs WHERE brand = ? AND queued_at >= ? GROUP BY day ORDER BY day",
+    "reasons":
+        "SELECT coalesce(reason, 'unknown') AS reason, count(*) AS handoffs FROM handoffs "
+        "WHERE brand = ? AND queued_at >= ? GROUP BY reason ORDER BY handoffs DESC",
+    "top_intents":
+        "SELECT m.intent, count(*) AS replies FROM messages m JOIN conversations c "
+        "ON c.id = m.conversation_id WHERE c.brand = ? AND m.created_at >= ? AND m.sender_type = 'bot' "
+        "AND m.intent IS NOT NULL GROUP BY m.intent ORDER BY replies DESC LIMIT 10",
+}
+
+
+def daily_figures(conn: Connection, brand: str, since: datetime) -> dict[str, list[Row]]:
+    """Per-day aggregates for the operator's analytics."""
+    args: list[Any] = [brand, isoformat(since)]
+    return {name: rows(conn, sql, args) for name, sql in _DAILY.items()}

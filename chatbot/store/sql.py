@@ -1,0 +1,141 @@
+"""What the repositories need of a database connection, and no more.
+
+The repository modules (users, conversations, records, handoffs, operator,
+tables) are plain functions of a DB-API connection: they run SQL through
+`conn.execute(sql, params)` and turn rows into dicts with the helpers here.
+They never commit: the engine runs each call in a transaction (or a savepoint
+of a group commit), and a call of several statements says so with `atomic`.
+
+Porting notes, for the PostgreSQL engine of the next issue:
+- placeholders are qmark (`?`); psycopg wants `%s`. No statement has a `?`
+  inside a string literal, so its connection can rewrite them on the way in
+  (the one dialect seam: `Connection.execute`).
+- `insert` gets the new key with `RETURNING`, which both speak.
+- `atomic` uses `in_transaction` (sqlite3's); psycopg has the same fact as
+  `conn.info.transaction_status`, and SAVEPOINT / RELEASE / ROLLBACK TO are
+  standard SQL.
+- The SQLite-only functions a query uses are named in its module's docstring."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor the repositories use."""
+    @property
+    def description(self) -> Any: ...
+    @property
+    def rowcount(self) -> int: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class Connection(Protocol):
+    """The part of a DB-API connection the repositories use (sqlite3's and
+    psycopg's both have `execute` returning a cursor)."""
+    @property
+    def in_transaction(self) -> bool: ...
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any: ...
+
+
+Row = dict[str, Any]
+
+
+def _dicts(cursor: Cursor) -> list[Row]:
+    keys = [d[0] for d in cursor.description or ()]
+    return [dict(zip(keys, values)) for values in cursor.fetchall()]
+
+
+def rows(conn: Connection, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+    """Every row of a query, as dicts."""
+    return _dicts(conn.execute(sql, args))
+
+
+def row(conn: Connection, sql: str, args: Sequence[Any] = ()) -> Row | None:
+    """The first row of a query, or None."""
+    cursor = conn.execute(sql, args)
+    values = cursor.fetchone()
+    if values is None:
+        return None
+    return dict(zip([d[0] for d in cursor.description], values))
+
+
+def value(conn: Connection, sql: str, args: Sequence[Any] = ()) -> Any:
+    """The first column of the first row, or None."""
+    values = conn.execute(sql, args).fetchone()
+    return values[0] if values else None
+
+
+def changed(conn: Connection, sql: str, args: Sequence[Any] = ()) -> int:
+    """Run a statement; how many rows it changed."""
+    count: int = conn.execute(sql, args).rowcount
+    return count
+
+
+def marks(values: Sequence[Any]) -> str:
+    """The placeholders of an IN (...) list."""
+    return ",".join("?" * len(values))
+
+
+def _cell(cell: Any) -> Any:
+    """A dict or list is stored as its JSON text, as sqlite-utils did."""
+    return json.dumps(cell) if isinstance(cell, (dict, list, tuple)) else cell
+
+
+def _insert_sql(table: str, columns: Sequence[str]) -> str:
+    names = ", ".join(f'"{c}"' for c in columns)
+    return f'INSERT INTO "{table}" ({names}) VALUES ({marks(columns)})'
+
+
+def insert(conn: Connection, table: str, record: Row, key: str = "id") -> Any:
+    """Insert one row (the table and column names come from code, never from
+    a request); returns its `key` column."""
+    sql = _insert_sql(table, list(record)) + f' RETURNING "{key}"'
+    return conn.execute(sql, [_cell(v) for v in record.values()]).fetchall()[0][0]
+
+
+def insert_all(conn: Connection, table: str, records: Sequence[Row]) -> None:
+    """Insert rows in their order; each run of rows with the same columns is
+    one prepared statement (a column a row leaves out gets its default)."""
+    start = 0
+    while start < len(records):
+        columns = list(records[start])
+        end = start + 1
+        while end < len(records) and list(records[end]) == columns:
+            end += 1
+        sql = _insert_sql(table, columns)
+        for record in records[start:end]:
+            conn.execute(sql, [_cell(record[c]) for c in columns])
+        start = end
+
+
+@contextmanager
+def atomic(conn: Connection) -> Iterator[None]:
+    """A transaction, or a savepoint inside one. One fixed savepoint name:
+    sqlite-utils' random names cost a `urandom` call and two statements SQLite
+    prepares afresh (its statement cache is keyed by text) on every store call
+    of a group commit, a fifth of the store thread's time (bench/turns.py).
+    Savepoints of the same name nest: ROLLBACK TO and RELEASE act on the
+    innermost."""
+    if conn.in_transaction:
+        conn.execute("SAVEPOINT store_call")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:     # an error may have ended the transaction already
+                conn.execute("ROLLBACK TO store_call")
+                conn.execute("RELEASE store_call")
+            raise
+        conn.execute("RELEASE store_call")
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
