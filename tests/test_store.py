@@ -16,7 +16,6 @@ from chatbot.store import Store, StoreClosed, StoreNotOpen, atomic
 from chatbot.store.schema import MIGRATIONS
 from chatbot.web.app import create_app
 from chatbot.web.keys import DESK, STORE
-
 from helpers import make_settings, start_server
 
 

@@ -20,9 +20,10 @@ store:` does both. The server opens and closes it in a `cleanup_ctx`
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from .conversations import MESSAGE_COLUMNS, dialogue_state_of
 from .engine import SQLiteEngine, StoreClosed, StoreNotOpen

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from chatbot.clock import isoformat
+
 from .sql import Connection, Row, atomic, row, rows
 
 MESSAGE_COLUMNS = ("id, conversation_id, seq, sender_type, sender_name, sender_id, text, client_id, "
@@ -20,7 +21,7 @@ _MESSAGE_KEYS = tuple(c.strip() for c in MESSAGE_COLUMNS.split(","))
 
 
 def _message_row(values: Sequence[Any]) -> Row:
-    message = dict(zip(_MESSAGE_KEYS, values))
+    message = dict(zip(_MESSAGE_KEYS, values, strict=True))
     message["meta"] = json.loads(message["meta"]) if message["meta"] else {}
     return message
 

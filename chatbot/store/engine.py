@@ -21,11 +21,13 @@ A second engine (PostgreSQL) offers the same `open`, `close`, `read` and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
@@ -204,13 +206,11 @@ class SQLiteEngine:
     def _hand_back(batch: list[Call], outcomes: list[Outcome]) -> None:
         """One wake-up per event loop for the whole batch."""
         by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
-        for (_, _, loop, _), outcome in zip(batch, outcomes):
+        for (_, _, loop, _), outcome in zip(batch, outcomes, strict=True):
             by_loop.setdefault(loop, []).append(outcome)
         for loop, settled in by_loop.items():
-            try:
+            with contextlib.suppress(RuntimeError):     # a closed loop: nobody is waiting any more
                 loop.call_soon_threadsafe(_settle, settled)
-            except RuntimeError:       # that loop has closed: nobody is waiting any more
-                pass
 
     def _checkpoints_apart(self) -> bool:
         return self.path != ":memory:" and self.checkpoint_every > 0
@@ -228,7 +228,5 @@ class SQLiteEngine:
         if self._batches_since_checkpoint < self.checkpoint_every:
             return
         self._batches_since_checkpoint = 0
-        try:
+        with contextlib.suppress(sqlite3.Error):
             self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except sqlite3.Error:
-            pass

@@ -3,9 +3,10 @@ one line: a repository function, sent down the engine's read or write path.
 `Store` (store/__init__.py) is all of them on one engine."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from . import conversations, handoffs, operator, records, tables, users
 from .engine import SQLiteEngine

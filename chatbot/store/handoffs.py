@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from chatbot.clock import isoformat
+
 from .sql import Connection, Row, atomic, changed, insert, marks, row, rows
 
 HANDOFF_FIELDS = frozenset({"state", "assigned_agent_id", "assigned_at", "first_response_at", "flagged_at",

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from chatbot.clock import isoformat
+
 from .sql import Connection, Row, atomic, insert, rows, value
 
 

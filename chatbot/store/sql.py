@@ -46,7 +46,7 @@ Row = dict[str, Any]
 
 def _dicts(cursor: Cursor) -> list[Row]:
     keys = [d[0] for d in cursor.description or ()]
-    return [dict(zip(keys, values)) for values in cursor.fetchall()]
+    return [dict(zip(keys, values, strict=True)) for values in cursor.fetchall()]
 
 
 def rows(conn: Connection, sql: str, args: Sequence[Any] = ()) -> list[Row]:
@@ -60,7 +60,7 @@ def row(conn: Connection, sql: str, args: Sequence[Any] = ()) -> Row | None:
     values = cursor.fetchone()
     if values is None:
         return None
-    return dict(zip([d[0] for d in cursor.description], values))
+    return dict(zip([d[0] for d in cursor.description], values, strict=True))
 
 
 def value(conn: Connection, sql: str, args: Sequence[Any] = ()) -> Any:
@@ -112,6 +112,11 @@ def insert_all(conn: Connection, table: str, records: Sequence[Row]) -> None:
         start = end
 
 
+def in_transaction(conn: Connection) -> bool:
+    """Read afresh each time: a statement may have begun or ended one."""
+    return conn.in_transaction
+
+
 @contextmanager
 def atomic(conn: Connection) -> Iterator[None]:
     """A transaction, or a savepoint inside one. One fixed savepoint name:
@@ -120,12 +125,12 @@ def atomic(conn: Connection) -> Iterator[None]:
     of a group commit, a fifth of the store thread's time (bench/turns.py).
     Savepoints of the same name nest: ROLLBACK TO and RELEASE act on the
     innermost."""
-    if conn.in_transaction:
+    if in_transaction(conn):
         conn.execute("SAVEPOINT store_call")
         try:
             yield
         except BaseException:
-            if conn.in_transaction:     # an error may have ended the transaction already
+            if in_transaction(conn):     # an error may have ended the transaction already
                 conn.execute("ROLLBACK TO store_call")
                 conn.execute("RELEASE store_call")
             raise
@@ -136,6 +141,6 @@ def atomic(conn: Connection) -> Iterator[None]:
         yield
         conn.execute("COMMIT")
     except BaseException:
-        if conn.in_transaction:
+        if in_transaction(conn):
             conn.execute("ROLLBACK")
         raise

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from chatbot.clock import isoformat
+
 from .sql import Connection, Row, atomic, changed, insert, marks, row, rows, value
 
 
