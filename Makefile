@@ -4,13 +4,28 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test setup setup-test browser check-contract eval lint-intents bench clean
+.PHONY: run test lint setup setup-test browser check-contract eval lint-intents bench clean
 
 run: setup
 	$(BIN)/python run.py
 
+# The suite on pytest-xdist workers, one a core (PYTEST_WORKERS=0: in this
+# process, serially). The browser tests and the wheel test each stay on one
+# worker (tests/conftest.py). The slowest tests and the wall time are printed
+# at the end (docs/development.md).
+PYTEST_WORKERS ?= auto
 test: setup-test browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --durations=15
+
+# ruff (lint and format), mypy on chatbot/ and the import rules
+# (tests/test_imports.py): every check runs, and the target fails if any did.
+lint: setup-test
+	@status=0; \
+	echo "== ruff check"; $(BIN)/ruff check . || status=1; \
+	echo "== ruff format --check"; $(BIN)/ruff format --check . || status=1; \
+	echo "== mypy chatbot"; $(BIN)/mypy chatbot || status=1; \
+	echo "== import rules"; $(BIN)/python -m pytest -q --noconftest tests/test_imports.py || status=1; \
+	exit $$status
 
 setup: $(VENV)/.installed node_modules/.installed
 

@@ -1,5 +1,6 @@
 """The real server in a subprocess, for the browser tests: `python run.py` on
 a port of its own with its own database (and intents), stopped after."""
+
 from __future__ import annotations
 
 import contextlib
@@ -10,8 +11,8 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from ruamel.yaml import YAML
@@ -22,8 +23,9 @@ LISTENING = re.compile(r"Listening on (http://\S+)")
 
 
 @contextlib.contextmanager
-def run_server(db: Path, port: int = 0, intents: Path | None = None,
-               **env_vars: str) -> Iterator[tuple[str, subprocess.Popen]]:
+def run_server(
+    db: Path, port: int = 0, intents: Path | None = None, **env_vars: str
+) -> Iterator[tuple[str, subprocess.Popen]]:
     """`python run.py` on `port` (0: a free one) with the database `db` (demo
     data seeded when new), the intents folder `intents` (the repository's by
     default) and extra environment variables; yields its URL and process, and
@@ -66,11 +68,16 @@ def run_server(db: Path, port: int = 0, intents: Path | None = None,
             if alive:
                 proc.kill()
             proc.wait(10)
+            reader.join(5)
+            proc.stdout.close()
             log.flush()
             output = log_path.read_text("utf-8", "replace")[-4000:]
             pytest.fail(
-                ("the server did not print 'Listening on http://HOST:PORT' within "
-                 f"{STARTUP_TIMEOUT:.0f}s" if alive else f"the server exited with code {proc.returncode}")
+                (
+                    f"the server did not print 'Listening on http://HOST:PORT' within {STARTUP_TIMEOUT:.0f}s"
+                    if alive
+                    else f"the server exited with code {proc.returncode}"
+                )
                 + f"\n--- server output ---\n{output}",
                 pytrace=False,
             )
@@ -85,6 +92,8 @@ def run_server(db: Path, port: int = 0, intents: Path | None = None,
                     proc.kill()
                     proc.wait(5)
             reader.join(5)
+            assert proc.stdout is not None
+            proc.stdout.close()
 
 
 def always_open_intents(target: Path, agent_chat_cap: int | None = None) -> Path:
