@@ -2,6 +2,7 @@
 embedded SQLite database, seeding the demo data on first start. `--help` lists
 the flags (docs/protocol.md, docs/configuration.md), among them `--start-time ISO`
 to run the server as if it were another day."""
+
 import sys
 
 from chatbot.__main__ import main

@@ -9,6 +9,7 @@ bound on what the server alone does; `--profile` adds cProfile's top lines.
 
 Used for docs/benchmarks.md (changes 9 and 10, and the shutdown note).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,9 @@ async def measure(n: int, profile: bool) -> None:
     work = Path(tempfile.mkdtemp(prefix="disconnects-"))
     settings = Settings(db=work / "chat.db", demo=False, watch_intents=False, tick_seconds=0)
     tune_garbage_collector(settings.gc_freeze, settings.gc_threshold, settings.gc_full_seconds)
-    pacer = asyncio.ensure_future(pace_collections(settings.gc_young_seconds, settings.gc_young_pause_ms,
-                                                   settings.gc_full_seconds))
+    pacer = asyncio.ensure_future(
+        pace_collections(settings.gc_young_seconds, settings.gc_young_pause_ms, settings.gc_full_seconds)
+    )
     customers = await lg.create_customers(settings.db, n)
     app = create_app(settings)
     runner = web.AppRunner(app)
@@ -63,8 +65,10 @@ async def measure(n: int, profile: bool) -> None:
         if profiler:
             profiler.disable()
         seconds = time.perf_counter() - started
-        print(f"{opened['connected']} disconnects handled in {seconds:.2f} s "
-              f"({opened['connected'] / seconds:.0f} a second)")
+        print(
+            f"{opened['connected']} disconnects handled in {seconds:.2f} s "
+            f"({opened['connected'] / seconds:.0f} a second)"
+        )
         if profiler:
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(15)

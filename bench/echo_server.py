@@ -12,15 +12,16 @@ mean here what they mean for the product (bench/tuned_server.py), so both
 sides of a comparison always run on the same stack. The one thing it takes
 from the product is chatbot/runtime.py, the collector pacing, for that reason.
 """
+
 from __future__ import annotations
 
 import argparse
-import logging
 import asyncio
 import itertools
+import logging
 import signal
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +31,11 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tuning import apply_tuning, tuning_args  # noqa: E402
 
-MAX_SOCKET_MESSAGE = 64 * 1024      # as chatbot/web/app.py
+MAX_SOCKET_MESSAGE = 64 * 1024  # as chatbot/web/app.py
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class EchoNamespace(socketio.AsyncNamespace):
@@ -47,17 +48,23 @@ class EchoNamespace(socketio.AsyncNamespace):
         if not isinstance(auth, dict) or not auth.get("token"):
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")
         self.seqs[sid] = 0
-        self.server.start_background_task(self.emit, "conversation",
-                                          {"id": next(self.ids), "state": "bot", "messages": []}, to=sid)
+        self.server.start_background_task(
+            self.emit, "conversation", {"id": next(self.ids), "state": "bot", "messages": []}, to=sid
+        )
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self.seqs.pop(sid, None)
 
     def _message(self, sid: str, sender: str, text: str) -> dict[str, Any]:
         self.seqs[sid] = seq = self.seqs.get(sid, 0) + 1
-        return {"id": next(self.ids), "conversation_id": 1, "seq": seq,
-                "sender": {"type": sender, "name": "Assistant" if sender == "bot" else "Customer"},
-                "text": text, "created_at": now_iso()}
+        return {
+            "id": next(self.ids),
+            "conversation_id": 1,
+            "seq": seq,
+            "sender": {"type": sender, "name": "Assistant" if sender == "bot" else "Customer"},
+            "text": text,
+            "created_at": now_iso(),
+        }
 
     async def on_message(self, sid: str, data: Any = None) -> dict[str, Any]:
         if not isinstance(data, dict) or not isinstance(data.get("text"), str) or not data.get("client_id"):
@@ -81,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
 
     async def serve() -> None:
         app = web.Application()
-        sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=[],
-                                   max_http_buffer_size=MAX_SOCKET_MESSAGE)
+        sio = socketio.AsyncServer(
+            async_mode="aiohttp", cors_allowed_origins=[], max_http_buffer_size=MAX_SOCKET_MESSAGE
+        )
         sio.register_namespace(EchoNamespace())
         sio.attach(app)
         app.router.add_get("/healthz", lambda request: web.json_response({"ok": True}))

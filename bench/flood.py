@@ -14,6 +14,7 @@ invalid (messages of the wrong types), reserved (events named `disconnect`),
 deep (60 KB of nested arrays per frame) and frames (empty and unknown
 Engine.IO frames). Loopback only; each run takes about `--seconds` plus 3 s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,6 +55,7 @@ def frame(mode: str, i: int) -> str:
 
 # -- the flooders (a process of their own) ---------------------------------------------------------
 
+
 async def flood_one(url: str, token: str, mode: str, seconds: float, stats: dict[str, int]) -> None:
     deadline = time.monotonic() + seconds
     join = "40/chat," + json.dumps({"token": token})
@@ -76,7 +78,7 @@ async def flood_one(url: str, token: str, mode: str, seconds: float, stats: dict
                         await ws.send_str("3")
                     elif message.data.startswith("41/chat"):
                         stats["kicked"] += 1
-                        await ws.send_str(join)               # and straight back in
+                        await ws.send_str(join)  # and straight back in
                     elif message.data.startswith("43/chat"):
                         stats["acks"] += 1
 
@@ -105,17 +107,22 @@ async def flood_all(url: str, tokens: list[str], mode: str, seconds: float) -> d
 
 # -- the calm customers (this process) -----------------------------------------------------------
 
-async def calm_one(url: str, token: str, until: float, start_flood: float, latencies: list[float],
-                   errors: list[str]) -> None:
+
+async def calm_one(
+    url: str, token: str, until: float, start_flood: float, latencies: list[float], errors: list[str]
+) -> None:
     client = socketio.AsyncClient(reconnection=False)
-    await client.connect(url, namespaces=["/chat"], auth={"token": token}, transports=["websocket"],
-                         wait_timeout=10)
+    await client.connect(url, namespaces=["/chat"], auth={"token": token}, transports=["websocket"], wait_timeout=10)
     try:
         while time.monotonic() < until:
             started = time.perf_counter()
             try:
-                ack = await client.call("message", {"client_id": str(uuid.uuid4()), "text": "where is my order"},
-                                        namespace="/chat", timeout=10)
+                ack = await client.call(
+                    "message",
+                    {"client_id": str(uuid.uuid4()), "text": "where is my order"},
+                    namespace="/chat",
+                    timeout=10,
+                )
             except Exception as e:
                 errors.append(type(e).__name__)
                 continue
@@ -136,8 +143,11 @@ async def metrics_text(url: str) -> str:
 
 
 def metric_sum(text: str, name: str) -> float:
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(name + "{") or line.startswith(name + " "))
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + "{") or line.startswith(name + " ")
+    )
 
 
 async def run_mode(url: str, mode: str, flooders: list[str], calm: list[str], seconds: float) -> None:
@@ -146,14 +156,22 @@ async def run_mode(url: str, mode: str, flooders: list[str], calm: list[str], se
     start_flood = time.monotonic() + warmup
     latencies: list[float] = []
     errors: list[str] = []
-    calm_tasks = [asyncio.create_task(calm_one(url, t, start_flood + seconds, start_flood, latencies, errors))
-                  for t in calm]
+    calm_tasks = [
+        asyncio.create_task(calm_one(url, t, start_flood + seconds, start_flood, latencies, errors)) for t in calm
+    ]
     await asyncio.sleep(warmup)
     stats = {"sent": 0, "acks": 0, "kicked": 0, "connections": 0}
     if mode != "none":
         child = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--flood-child", url, mode, str(seconds), *flooders,
-            stdout=asyncio.subprocess.PIPE)
+            sys.executable,
+            __file__,
+            "--flood-child",
+            url,
+            mode,
+            str(seconds),
+            *flooders,
+            stdout=asyncio.subprocess.PIPE,
+        )
         out, _ = await child.communicate()
         stats = json.loads(out.decode().strip().splitlines()[-1])
     await asyncio.gather(*calm_tasks)
@@ -161,9 +179,11 @@ async def run_mode(url: str, mode: str, flooders: list[str], calm: list[str], se
     refused = metric_sum(after, "chatbot_rejected_inputs_total") - metric_sum(before, "chatbot_rejected_inputs_total")
     cut = metric_sum(after, "chatbot_abuse_disconnects_total") - metric_sum(before, "chatbot_abuse_disconnects_total")
     s = lg.summary_ms(latencies)
-    print(f"{mode:<9} {stats['sent'] / seconds:>10.0f} {stats['acks']:>8} {int(refused):>9} {int(cut):>6} "
-          f"{s['count']:>6} {s['p50'] or 0:>8.1f} {s['p99'] or 0:>8.1f} {s['max'] or 0:>8.1f} {len(errors):>6}",
-          flush=True)
+    print(
+        f"{mode:<9} {stats['sent'] / seconds:>10.0f} {stats['acks']:>8} {int(refused):>9} {int(cut):>6} "
+        f"{s['count']:>6} {s['p50'] or 0:>8.1f} {s['p99'] or 0:>8.1f} {s['max'] or 0:>8.1f} {len(errors):>6}",
+        flush=True,
+    )
 
 
 async def main() -> None:
@@ -179,9 +199,12 @@ async def main() -> None:
     per_mode = args.flooders + args.calm
     customers = await lg.create_customers(db, per_mode * len(modes))
     env = dict(os.environ, CHATBOT_WATCH_INTENTS="false", PYTHONUNBUFFERED="1")
-    server = subprocess.Popen([sys.executable, str(HERE.parent / "run.py"), "--port", "0", "--db", str(db),
-                               "--no-demo"], stdout=subprocess.PIPE, stderr=open(work / "server.log", "wb"),
-                              env=env)
+    server = subprocess.Popen(
+        [sys.executable, str(HERE.parent / "run.py"), "--port", "0", "--db", str(db), "--no-demo"],
+        stdout=subprocess.PIPE,
+        stderr=open(work / "server.log", "wb"),  # noqa: SIM115 - the server writes to it until it stops
+        env=env,
+    )
     try:
         url = None
         assert server.stdout is not None
@@ -191,17 +214,28 @@ async def main() -> None:
                 url = found.group(1)
                 break
         assert url, f"the server did not start: {work / 'server.log'}"
-        print(f"server {url} (pid {server.pid}); {args.flooders} flooding sockets, {args.calm} calm customers "
-              f"sending a message every 0.6 s; {args.seconds:.0f} s per kind; cores: {os.cpu_count()}")
-        print(f"{'flood':<9} {'frames/s':>10} {'fl. acks':>8} {'refused':>9} {'cut':>6} "
-              f"{'acks':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6}")
+        print(
+            f"server {url} (pid {server.pid}); {args.flooders} flooding sockets, {args.calm} calm customers "
+            f"sending a message every 0.6 s; {args.seconds:.0f} s per kind; cores: {os.cpu_count()}"
+        )
+        print(
+            f"{'flood':<9} {'frames/s':>10} {'fl. acks':>8} {'refused':>9} {'cut':>6} "
+            f"{'acks':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6}"
+        )
         for index, mode in enumerate(modes):
-            group = customers[index * per_mode:(index + 1) * per_mode]
-            await run_mode(url, mode, [c.token for c in group[:args.flooders]],
-                           [c.token for c in group[args.flooders:]], args.seconds)
-        print("frames/s: what the flooders sent; fl. acks: answers they got; refused: inputs the server refused "
-              "(chatbot_rejected_inputs_total); cut: sockets it disconnected for it; acks, p50, p99, max: the calm "
-              "customers' message acks during the flood")
+            group = customers[index * per_mode : (index + 1) * per_mode]
+            await run_mode(
+                url,
+                mode,
+                [c.token for c in group[: args.flooders]],
+                [c.token for c in group[args.flooders :]],
+                args.seconds,
+            )
+        print(
+            "frames/s: what the flooders sent; fl. acks: answers they got; refused: inputs the server refused "
+            "(chatbot_rejected_inputs_total); cut: sockets it disconnected for it; acks, p50, p99, max: the calm "
+            "customers' message acks during the flood"
+        )
     finally:
         server.terminate()
         server.wait(30)

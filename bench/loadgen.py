@@ -27,12 +27,14 @@ Used by bench/run.py; can also be run alone against a running server:
 
     python bench/loadgen.py --url http://127.0.0.1:8080 --tokens tokens.txt --rate 500 --seconds 20
 """
+
 from __future__ import annotations
 
 import argparse
 import asyncio
 import base64
 import collections
+import contextlib
 import hashlib
 import json
 import os
@@ -42,11 +44,10 @@ import sys
 import time
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-
 
 REPO = Path(__file__).resolve().parent.parent
 NAMESPACE = "/chat"
@@ -58,6 +59,7 @@ perf = time.perf_counter
 
 # -- statistics ----------------------------------------------------------------------------------
 
+
 def percentile(ordered: list[float], share: float) -> float | None:
     """Nearest-rank percentile of an already sorted list."""
     if not ordered:
@@ -68,10 +70,18 @@ def percentile(ordered: list[float], share: float) -> float | None:
 
 def summary_ms(values: list[float]) -> dict[str, float | None]:
     ordered = sorted(values)
-    ms = (lambda v: None if v is None else round(v * 1000, 3))
-    return {"count": len(ordered), "p50": ms(percentile(ordered, 0.50)), "p95": ms(percentile(ordered, 0.95)),
-            "p99": ms(percentile(ordered, 0.99)), "max": ms(ordered[-1] if ordered else None),
-            "mean": ms(sum(ordered) / len(ordered) if ordered else None)}
+
+    def ms(v: float | None) -> float | None:
+        return None if v is None else round(v * 1000, 3)
+
+    return {
+        "count": len(ordered),
+        "p50": ms(percentile(ordered, 0.50)),
+        "p95": ms(percentile(ordered, 0.95)),
+        "p99": ms(percentile(ordered, 0.99)),
+        "max": ms(ordered[-1] if ordered else None),
+        "mean": ms(sum(ordered) / len(ordered) if ordered else None),
+    }
 
 
 class ProcWatch:
@@ -133,7 +143,7 @@ class Sampler:
                 return
             await asyncio.sleep(self.interval)
 
-    def __enter__(self) -> "Sampler":
+    def __enter__(self) -> Sampler:
         self.peak_kb = self.watch.rss_kb()
         self._task = asyncio.get_running_loop().create_task(self._run())
         return self
@@ -141,10 +151,8 @@ class Sampler:
     def __exit__(self, *exc: Any) -> None:
         if self._task:
             self._task.cancel()
-        try:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
             self.peak_kb = max(self.peak_kb, self.watch.rss_kb())
-        except (FileNotFoundError, ProcessLookupError):
-            pass
 
 
 def own_cpu_seconds() -> float:
@@ -162,9 +170,11 @@ def machine_busy_seconds() -> float:
 
 # -- the texts customers type -----------------------------------------------------------------
 
+
 def load_texts(path: Path | None = None) -> dict[str, list[str]]:
     """Customer sentences per brand from the development set (dev.yaml)."""
     from ruamel.yaml import YAML
+
     candidates = [path] if path else list(DEV_SETS)
     for p in candidates:
         if p and p.exists():
@@ -178,6 +188,7 @@ def load_texts(path: Path | None = None) -> dict[str, list[str]]:
 
 # -- customers for the run --------------------------------------------------------------------
 
+
 @dataclass
 class Customer:
     user_id: int
@@ -187,11 +198,12 @@ class Customer:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-async def create_customers(db: Path, n: int, password: str = "bench-password-1", sessions: bool = True,
-                           first_id: int = 1_000_000) -> list[Customer]:
+async def create_customers(
+    db: Path, n: int, password: str = "bench-password-1", sessions: bool = True, first_id: int = 1_000_000
+) -> list[Customer]:
     """Create `n` customers in the database (before the server starts), with the
     project's own store and password hashing: one argon2 hash, reused by every
     user. With `sessions`, also a session per customer, stored the way
@@ -206,27 +218,55 @@ async def create_customers(db: Path, n: int, password: str = "bench-password-1",
         for brand in BRANDS:
             await store.upsert_brand(brand, brand)
         password_hash = hash_password(password)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         stamp, expires = _iso(now), _iso(now + timedelta(days=2))
-        customers = [Customer(first_id + i, BRANDS[i % len(BRANDS)], f"bench{i}@example.test",
-                              secrets.token_urlsafe(32)) for i in range(n)]
+        customers = [
+            Customer(first_id + i, BRANDS[i % len(BRANDS)], f"bench{i}@example.test", secrets.token_urlsafe(32))
+            for i in range(n)
+        ]
         for start in range(0, n, 5000):
-            chunk = customers[start:start + 5000]
-            await store.insert_rows("users", [
-                {"id": c.user_id, "brand": c.brand, "email": c.email, "name": f"Bench Customer {c.user_id}",
-                 "role": "customer", "password_hash": password_hash, "created_at": stamp,
-                 "password_changed_at": stamp} for c in chunk])
+            chunk = customers[start : start + 5000]
+            await store.insert_rows(
+                "users",
+                [
+                    {
+                        "id": c.user_id,
+                        "brand": c.brand,
+                        "email": c.email,
+                        "name": f"Bench Customer {c.user_id}",
+                        "role": "customer",
+                        "password_hash": password_hash,
+                        "created_at": stamp,
+                        "password_changed_at": stamp,
+                    }
+                    for c in chunk
+                ],
+            )
             if sessions:
-                await store.insert_rows("sessions", [
-                    {"token_hash": hash_token(c.token), "user_id": c.user_id, "created_at": stamp,
-                     "expires_at": expires} for c in chunk])
+                await store.insert_rows(
+                    "sessions",
+                    [
+                        {
+                            "token_hash": hash_token(c.token),
+                            "user_id": c.user_id,
+                            "created_at": stamp,
+                            "expires_at": expires,
+                        }
+                        for c in chunk
+                    ],
+                )
     finally:
         await store.close()
     return customers
 
 
-async def login_all(base_url: str, customers: list[Customer], password: str = "bench-password-1",
-                    concurrency: int = 4, per_address: int = 15) -> dict[str, Any]:
+async def login_all(
+    base_url: str,
+    customers: list[Customer],
+    password: str = "bench-password-1",
+    concurrency: int = 4,
+    per_address: int = 15,
+) -> dict[str, Any]:
     """Log customers in through POST /api/login (argon2 on the server), with
     bounded concurrency; fills in their tokens. Returns rate and latency.
 
@@ -235,6 +275,7 @@ async def login_all(base_url: str, customers: list[Customer], password: str = "b
     (127.0.1.x: all of 127.0.0.0/8 is loopback on Linux), as customers on
     their own machines would."""
     import aiohttp
+
     sem = asyncio.Semaphore(concurrency)
     latencies: list[float] = []
     errors: collections.Counter = collections.Counter()
@@ -243,20 +284,26 @@ async def login_all(base_url: str, customers: list[Customer], password: str = "b
         async with sem:
             t0 = perf()
             try:
-                async with session.post(f"{base_url}/api/login", json={
-                        "brand": c.brand, "email": c.email, "password": password}) as r:
+                async with session.post(
+                    f"{base_url}/api/login", json={"brand": c.brand, "email": c.email, "password": password}
+                ) as r:
                     body = await r.json()
                     if r.status == 200:
                         c.token = body["token"]
                         latencies.append(perf() - t0)
                     else:
                         errors[f"http_{r.status}"] += 1
-            except Exception as e:        # noqa: BLE001 - counted, not raised
+            except Exception as e:  # noqa: BLE001 - counted, not raised
                 errors[type(e).__name__] += 1
 
-    groups = [customers[i:i + per_address] for i in range(0, len(customers), per_address)]
-    sessions = [aiohttp.ClientSession(trust_env=False, connector=aiohttp.TCPConnector(
-        limit=concurrency, local_addr=(f"127.0.{1 + g // 250}.{2 + g % 250}", 0))) for g in range(len(groups))]
+    groups = [customers[i : i + per_address] for i in range(0, len(customers), per_address)]
+    sessions = [
+        aiohttp.ClientSession(
+            trust_env=False,
+            connector=aiohttp.TCPConnector(limit=concurrency, local_addr=(f"127.0.{1 + g // 250}.{2 + g % 250}", 0)),
+        )
+        for g in range(len(groups))
+    ]
     started = perf()
     try:
         await asyncio.gather(*(one(sessions[g], c) for g, group in enumerate(groups) for c in group))
@@ -264,17 +311,23 @@ async def login_all(base_url: str, customers: list[Customer], password: str = "b
         for session in sessions:
             await session.close()
     elapsed = perf() - started
-    return {"logins": len(latencies), "seconds": round(elapsed, 3),
-            "per_second": round(len(latencies) / elapsed, 1) if elapsed else None,
-            "latency_ms": summary_ms(latencies), "errors": dict(errors), "concurrency": concurrency}
+    return {
+        "logins": len(latencies),
+        "seconds": round(elapsed, 3),
+        "per_second": round(len(latencies) / elapsed, 1) if elapsed else None,
+        "latency_ms": summary_ms(latencies),
+        "errors": dict(errors),
+        "concurrency": concurrency,
+    }
 
 
 # -- one connection ---------------------------------------------------------------------------------
 
+
 class Sent:
     __slots__ = ("t_send", "t_ack", "t_reply", "acks", "replies", "round")
 
-    def __init__(self, t_send: float, rnd: "Round") -> None:
+    def __init__(self, t_send: float, rnd: Round) -> None:
         self.t_send = t_send
         self.t_ack = 0.0
         self.t_reply = 0.0
@@ -286,6 +339,7 @@ class Sent:
 @dataclass
 class Round:
     """What happened to the messages of one chat round."""
+
     name: str
     sent: list[Sent] = field(default_factory=list)
     errors: collections.Counter = field(default_factory=collections.Counter)
@@ -294,7 +348,7 @@ class Round:
     system_messages: int = 0
     handoff_events: int = 0
     send_lag: list[float] = field(default_factory=list)
-    complete: int = 0            # messages with both their ack and their reply
+    complete: int = 0  # messages with both their ack and their reply
 
     def outstanding(self) -> int:
         return len(self.sent) - self.complete
@@ -307,7 +361,7 @@ class Conn(asyncio.Protocol):
     and Socket.IO v5 packets. Everything happens in data_received: no task
     per connection, no future per frame."""
 
-    def __init__(self, gen: "LoadGen", index: int, customer: Customer) -> None:
+    def __init__(self, gen: LoadGen, index: int, customer: Customer) -> None:
         self.gen = gen
         self.index = index
         self.customer = customer
@@ -315,8 +369,8 @@ class Conn(asyncio.Protocol):
         self.buf = bytearray()
         self.upgraded = False
         self.ws_key = ""
-        self.inflate = None            # zlib decompressor when permessage-deflate was agreed
-        self.inflate_reset = False     # server_no_context_takeover
+        self.inflate = None  # zlib decompressor when permessage-deflate was agreed
+        self.inflate_reset = False  # server_no_context_takeover
         self.fragments: list[bytes] = []
         self.fragment_compressed = False
         self.fragment_opcode = 1
@@ -337,11 +391,16 @@ class Conn(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         self.ws_key = base64.b64encode(os.urandom(16)).decode()
         host = f"{self.gen.host}:{self.gen.port}"
-        extension = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" \
-            if self.gen.deflate else ""
-        transport.write((f"GET {self.gen.path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
-                         f"Connection: Upgrade\r\nSec-WebSocket-Key: {self.ws_key}\r\n"
-                         f"Sec-WebSocket-Version: 13\r\n{extension}\r\n").encode())  # type: ignore[attr-defined]
+        extension = (
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" if self.gen.deflate else ""
+        )
+        transport.write(
+            (
+                f"GET {self.gen.path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {self.ws_key}\r\n"
+                f"Sec-WebSocket-Version: 13\r\n{extension}\r\n"
+            ).encode()
+        )  # type: ignore[attr-defined]
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed:
@@ -363,7 +422,7 @@ class Conn(asyncio.Protocol):
                 self.gen.errors["ws_handshake"] += 1
                 self.transport.close()
                 return
-            del buf[:end + 4]
+            del buf[: end + 4]
             self.upgraded = True
         now = perf()
         while len(buf) >= 2:
@@ -380,14 +439,14 @@ class Conn(asyncio.Protocol):
                     return
                 length = int.from_bytes(buf[2:10], "big")
                 head = 10
-            if b1 & 0x80:              # a server must not mask
+            if b1 & 0x80:  # a server must not mask
                 self.gen.errors["ws_masked_by_server"] += 1
                 self.transport.close()
                 return
             if len(buf) < head + length:
                 return
-            payload = bytes(buf[head:head + length])
-            del buf[:head + length]
+            payload = bytes(buf[head : head + length])
+            del buf[: head + length]
             self._on_ws_frame(b0, payload, now)
 
     def _check_upgrade(self, head: str) -> bool:
@@ -398,8 +457,9 @@ class Conn(asyncio.Protocol):
         for line in lines[1:]:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
-        accept = base64.b64encode(hashlib.sha1(
-            (self.ws_key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+        accept = base64.b64encode(
+            hashlib.sha1((self.ws_key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+        ).decode()
         if headers.get("sec-websocket-accept") != accept:
             return False
         ext = headers.get("sec-websocket-extensions", "")
@@ -413,7 +473,7 @@ class Conn(asyncio.Protocol):
 
     def _on_ws_frame(self, b0: int, payload: bytes, now: float) -> None:
         opcode = b0 & 0x0F
-        if opcode >= 8:                               # control frames
+        if opcode >= 8:  # control frames
             if opcode == 9:
                 self._write_frame(0xA, payload)
             elif opcode == 8:
@@ -427,7 +487,7 @@ class Conn(asyncio.Protocol):
             self.fragment_compressed = bool(b0 & 0x40)
         else:
             self.fragments.append(payload)
-        if not b0 & 0x80:                             # more fragments to come
+        if not b0 & 0x80:  # more fragments to come
             return
         message = b"".join(self.fragments) if len(self.fragments) > 1 else self.fragments[0]
         self.fragments = []
@@ -443,7 +503,7 @@ class Conn(asyncio.Protocol):
             return
         try:
             self.on_packet(message.decode(), now)
-        except Exception as e:                        # noqa: BLE001 - a bad packet is an error, not a crash
+        except Exception as e:  # noqa: BLE001 - a bad packet is an error, not a crash
             self.gen.errors[f"packet_{type(e).__name__}"] += 1
 
     def _write_frame(self, opcode: int, payload: bytes) -> None:
@@ -471,10 +531,10 @@ class Conn(asyncio.Protocol):
         kind = raw[:1]
         if kind == "4":
             self._on_socketio(raw, now)
-        elif kind == "2":                             # Engine.IO ping
+        elif kind == "2":  # Engine.IO ping
             gen.pings += 1
             self.send_text("3")
-        elif kind == "0":                             # Engine.IO open: join the namespace
+        elif kind == "0":  # Engine.IO open: join the namespace
             self.send_text(f"40{NAMESPACE}," + json.dumps({"token": self.customer.token}))
         elif kind == "1":
             gen.errors["engineio_close"] += 1
@@ -487,17 +547,17 @@ class Conn(asyncio.Protocol):
         rest = raw[2:]
         if rest.startswith("/"):
             comma = rest.find(",")
-            namespace, rest = (rest, "") if comma < 0 else (rest[:comma], rest[comma + 1:])
+            namespace, rest = (rest, "") if comma < 0 else (rest[:comma], rest[comma + 1 :])
             if namespace != NAMESPACE:
                 gen.errors["other_namespace"] += 1
                 return
         i = 0
         while i < len(rest) and rest[i].isdigit():
             i += 1
-        if ptype == "2":                              # EVENT
+        if ptype == "2":  # EVENT
             event, *args = json.loads(rest[i:])
             self._on_event(event, args[0] if args else None, now)
-        elif ptype == "3":                            # ACK
+        elif ptype == "3":  # ACK
             sent = self.acks.pop(int(rest[:i]) if i else -1, None)
             if sent is None:
                 gen.errors["unknown_or_repeated_ack"] += 1
@@ -510,16 +570,16 @@ class Conn(asyncio.Protocol):
                 sent.round.complete += 1
             if not (isinstance(answer, dict) and answer.get("ok")):
                 sent.round.errors[f"ack_{(answer or {}).get('error', 'bad')}"] += 1
-        elif ptype == "0":                            # CONNECT accepted
+        elif ptype == "0":  # CONNECT accepted
             self.connected = True
             self.t_connected = now
             if self.ready and not self.ready.done():
                 self.ready.set_result(True)
-        elif ptype == "4":                            # CONNECT refused: connect_error
+        elif ptype == "4":  # CONNECT refused: connect_error
             self.refused = (json.loads(rest) or {}).get("message", "refused") if rest else "refused"
             if self.ready and not self.ready.done():
                 self.ready.set_result(False)
-        elif ptype == "1":                            # DISCONNECT from the namespace
+        elif ptype == "1":  # DISCONNECT from the namespace
             self.connected = False
             gen.errors["namespace_disconnect"] += 1
         else:
@@ -534,7 +594,7 @@ class Conn(asyncio.Protocol):
                     gen.current.followups += 1
                     return
                 if not self.pending:
-                    if self.stale:                # the reply to a message an earlier round gave up on
+                    if self.stale:  # the reply to a message an earlier round gave up on
                         self.stale -= 1
                         gen.late_replies += 1
                     else:
@@ -566,7 +626,7 @@ class Conn(asyncio.Protocol):
         self.pending.append(sent)
         rnd.sent.append(sent)
         try:
-            self.send_text(f"42{NAMESPACE},{ack}[\"message\",{payload}]")
+            self.send_text(f'42{NAMESPACE},{ack}["message",{payload}]')
         except ConnectionError:
             rnd.errors["send_on_closed"] += 1
 
@@ -581,9 +641,11 @@ class Conn(asyncio.Protocol):
 
 # -- the generator ------------------------------------------------------------------------------------
 
+
 class LoadGen:
-    def __init__(self, url: str, customers: list[Customer], texts: dict[str, list[str]], *,
-                 deflate: bool = False, seed: int = 7) -> None:
+    def __init__(
+        self, url: str, customers: list[Customer], texts: dict[str, list[str]], *, deflate: bool = False, seed: int = 7
+    ) -> None:
         self.url = url.rstrip("/")
         parts = urlsplit(self.url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -609,7 +671,7 @@ class LoadGen:
         try:
             await asyncio.wait_for(self.loop.create_connection(lambda: conn, self.host, self.port), timeout)
             ok = await asyncio.wait_for(asyncio.shield(conn.ready), timeout)
-        except Exception as e:                        # noqa: BLE001 - counted
+        except Exception as e:  # noqa: BLE001 - counted
             self.errors[f"connect_{type(e).__name__}"] += 1
             conn.close()
             return False
@@ -617,8 +679,7 @@ class LoadGen:
             self.errors[f"connect_refused_{conn.refused}" if conn.refused else "connect_closed"] += 1
         return ok
 
-    async def connect_all(self, n: int | None = None, concurrency: int = 64,
-                          timeout: float = 30.0) -> dict[str, Any]:
+    async def connect_all(self, n: int | None = None, concurrency: int = 64, timeout: float = 30.0) -> dict[str, Any]:
         """Open (more) connections until `n` customers are connected; bounded concurrency."""
         n = len(self.customers) if n is None else n
         start_index = len(self.conns)
@@ -637,10 +698,17 @@ class LoadGen:
         ok = sum(results)
         times = [c.t_connected - c.t_start for c in new if c.connected]
         firsts = [c.t_conversation - c.t_start for c in new if c.t_conversation]
-        return {"requested": len(new), "connected": ok, "failed": len(new) - ok, "seconds": round(elapsed, 3),
-                "per_second": round(ok / elapsed, 1) if elapsed else None,
-                "connect_ms": summary_ms(times), "conversation_event_ms": summary_ms(firsts),
-                "generator_cpu_seconds": round(own_cpu_seconds() - cpu0, 3), "concurrency": concurrency}
+        return {
+            "requested": len(new),
+            "connected": ok,
+            "failed": len(new) - ok,
+            "seconds": round(elapsed, 3),
+            "per_second": round(ok / elapsed, 1) if elapsed else None,
+            "connect_ms": summary_ms(times),
+            "conversation_event_ms": summary_ms(firsts),
+            "generator_cpu_seconds": round(own_cpu_seconds() - cpu0, 3),
+            "concurrency": concurrency,
+        }
 
     def connected(self) -> int:
         return sum(1 for c in self.conns if c.connected and not c.closed)
@@ -655,13 +723,14 @@ class LoadGen:
             await asyncio.sleep(0.05)
         return sum(1 for c in self.conns if c.t_conversation)
 
-    async def chat(self, rate: float, seconds: float, share: float = 1.0, grace: float = 10.0,
-                   name: str | None = None) -> dict[str, Any]:
+    async def chat(
+        self, rate: float, seconds: float, share: float = 1.0, grace: float = 10.0, name: str | None = None
+    ) -> dict[str, Any]:
         """Open loop: `rate` messages a second for `seconds`, spread round-robin
         over a `share` of the connected customers; sends never wait for replies.
         Then up to `grace` seconds for the last acks and replies."""
         live = [c for c in self.conns if c.connected and not c.closed]
-        chatters = live[:max(1, int(len(live) * share))]
+        chatters = live[: max(1, int(len(live) * share))]
         self.rng.shuffle(chatters)
         rnd = Round(name or f"{rate:g}/s")
         self.current = rnd
@@ -693,17 +762,34 @@ class LoadGen:
         while rnd.outstanding() and perf() < deadline:
             await asyncio.sleep(0.02)
         drain_seconds = perf() - started - send_seconds
-        for c in chatters:            # what never came back is lost; do not match later replies to it
+        for c in chatters:  # what never came back is lost; do not match later replies to it
             if c.pending:
                 kept = collections.deque(s for s in c.pending if s.round is not rnd)
                 c.stale += len(c.pending) - len(kept)
                 c.pending = kept
         cpu = own_cpu_seconds() - cpu0
-        return self.report(rnd, rate, send_seconds, drain_seconds, len(chatters), cpu,
-                           drops=self.drops - drops0, conn_errors=sum(self.errors.values()) - errors0)
+        return self.report(
+            rnd,
+            rate,
+            send_seconds,
+            drain_seconds,
+            len(chatters),
+            cpu,
+            drops=self.drops - drops0,
+            conn_errors=sum(self.errors.values()) - errors0,
+        )
 
-    def report(self, rnd: Round, rate: float, send_seconds: float, drain_seconds: float, chatters: int,
-               cpu: float, drops: int, conn_errors: int) -> dict[str, Any]:
+    def report(
+        self,
+        rnd: Round,
+        rate: float,
+        send_seconds: float,
+        drain_seconds: float,
+        chatters: int,
+        cpu: float,
+        drops: int,
+        conn_errors: int,
+    ) -> dict[str, Any]:
         replies = [s.t_reply - s.t_send for s in rnd.sent if s.replies]
         acks = [s.t_ack - s.t_send for s in rnd.sent if s.acks]
         no_ack = sum(1 for s in rnd.sent if s.acks == 0)
@@ -711,16 +797,27 @@ class LoadGen:
         lost = sum(1 for s in rnd.sent if s.acks != 1 or s.replies != 1)
         errors = dict(rnd.errors)
         return {
-            "name": rnd.name, "target_rate": rate, "chatters": chatters, "sent": len(rnd.sent),
+            "name": rnd.name,
+            "target_rate": rate,
+            "chatters": chatters,
+            "sent": len(rnd.sent),
             "achieved_rate": round(len(rnd.sent) / send_seconds, 1) if send_seconds else None,
             "replies_per_second": round(len(replies) / (send_seconds + drain_seconds), 1),
-            "reply_ms": summary_ms(replies), "ack_ms": summary_ms(acks),
+            "reply_ms": summary_ms(replies),
+            "ack_ms": summary_ms(acks),
             "send_lag_ms": summary_ms(rnd.send_lag),
-            "lost": lost, "no_ack": no_ack, "no_reply": no_reply,
+            "lost": lost,
+            "no_ack": no_ack,
+            "no_reply": no_reply,
             "errors": sum(errors.values()) + rnd.unexpected_replies + conn_errors,
-            "error_kinds": errors, "unexpected_replies": rnd.unexpected_replies, "followups": rnd.followups,
-            "system_messages": rnd.system_messages, "handoff_events": rnd.handoff_events,
-            "drops": drops, "send_seconds": round(send_seconds, 3), "drain_seconds": round(drain_seconds, 3),
+            "error_kinds": errors,
+            "unexpected_replies": rnd.unexpected_replies,
+            "followups": rnd.followups,
+            "system_messages": rnd.system_messages,
+            "handoff_events": rnd.handoff_events,
+            "drops": drops,
+            "send_seconds": round(send_seconds, 3),
+            "drain_seconds": round(drain_seconds, 3),
             "generator_cpu_seconds": round(cpu, 3),
             "generator_cpu_share": round(cpu / (send_seconds + drain_seconds), 3),
         }
@@ -737,9 +834,14 @@ class LoadGen:
             if progress:
                 progress(perf() - started, self.connected())
         elapsed = perf() - started
-        return {"seconds": round(elapsed, 1), "connected_at_end": self.connected(), "lowest_connected": lowest,
-                "drops": self.drops - drops0, "pings_answered": self.pings - pings0,
-                "generator_cpu_share": round((own_cpu_seconds() - cpu0) / elapsed, 3)}
+        return {
+            "seconds": round(elapsed, 1),
+            "connected_at_end": self.connected(),
+            "lowest_connected": lowest,
+            "drops": self.drops - drops0,
+            "pings_answered": self.pings - pings0,
+            "generator_cpu_share": round((own_cpu_seconds() - cpu0) / elapsed, 3),
+        }
 
     async def close(self) -> None:
         self.closing = True
@@ -761,11 +863,15 @@ def use_uvloop() -> str:
 
 # -- command line -------------------------------------------------------------------------------
 
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", required=True, help="http://HOST:PORT of a running server")
-    p.add_argument("--tokens", type=Path, help="file of `brand token` lines; without it, random tokens "
-                                               "(for bench/echo_server.py, which accepts any)")
+    p.add_argument(
+        "--tokens",
+        type=Path,
+        help="file of `brand token` lines; without it, random tokens (for bench/echo_server.py, which accepts any)",
+    )
     p.add_argument("--connections", type=int, default=1000)
     p.add_argument("--rate", type=float, default=500, help="customer messages per second (open loop)")
     p.add_argument("--seconds", type=float, default=10)
@@ -784,9 +890,8 @@ def main(argv: list[str] | None = None) -> int:
                     brand, token = line.split()
                     customers.append(Customer(i, brand, "", token))
         else:
-            customers = [Customer(i, BRANDS[i % 2], "", secrets.token_urlsafe(32))
-                         for i in range(args.connections)]
-        gen = LoadGen(args.url, customers[:args.connections], load_texts(), deflate=args.deflate)
+            customers = [Customer(i, BRANDS[i % 2], "", secrets.token_urlsafe(32)) for i in range(args.connections)]
+        gen = LoadGen(args.url, customers[: args.connections], load_texts(), deflate=args.deflate)
         out: dict[str, Any] = {"loop": loop_kind}
         out["connect"] = await gen.connect_all()
         await gen.wait_conversations()

@@ -17,6 +17,7 @@ The messages are built from the brands' own examples (intents/*/intents/*.yaml),
 joined and cut to a length drawn uniformly from 3..40 words, with a fixed seed.
 Needs the optional packages: pip install --no-deps -r requirements-semantic.lock
 """
+
 from __future__ import annotations
 
 import argparse
@@ -86,8 +87,13 @@ REFERENCE_SENTENCES = [
     "I ordered a blue jacket on Monday, paid with my card, got a confirmation "
     "e-mail, and now the app says the order does not exist; what happened?",
     "a a a a a a a a a a a a a a a a a a a a",
-    " ".join(["I placed an order last month and it still has not arrived, the "
-              "tracking page has not changed for two weeks and nobody answers my e-mails"] * 6),
+    " ".join(
+        [
+            "I placed an order last month and it still has not arrived, the "
+            "tracking page has not changed for two weeks and nobody answers my e-mails"
+        ]
+        * 6
+    ),
 ]
 PINNED = ["where is my parcel", "I want to cancel my order"]
 
@@ -123,6 +129,7 @@ def customer_messages(n: int, seed: int = 18) -> list[str]:
     import random
 
     from ruamel.yaml import YAML
+
     yaml = YAML(typ="safe")
     pool: list[str] = []
     for path in sorted(ROOT.glob("intents/*/intents/*.yaml")):
@@ -146,9 +153,11 @@ def percentile(values: list[float], q: float) -> float:
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
+
     before, _ = rss_kib()
     t0 = time.perf_counter()
     from chatbot.nlu import semantic
+
     if not semantic.available():
         sys.exit("the optional packages are not installed: " + semantic.INSTALL_HINT)
     t_import = time.perf_counter()
@@ -158,9 +167,9 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
 
     messages = customer_messages(args.messages)
     token_counts = [len(encoder.tokens(m)) for m in messages]
-    for m in messages[:20]:                      # warm-up
+    for m in messages[:20]:  # warm-up
         encoder.encode_one(m)
-    latencies, cpu = [], []     # wall clock, and this thread's CPU time (steady on a shared machine)
+    latencies, cpu = [], []  # wall clock, and this thread's CPU time (steady on a shared machine)
     for _ in range(args.repeat):
         for m in messages:
             start, start_cpu = time.perf_counter(), time.thread_time()
@@ -169,8 +178,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             latencies.append((time.perf_counter() - start) * 1000)
     by_length = {}
     for lo, hi in ((3, 10), (11, 25), (26, 40)):
-        sel = [lat for i, lat in enumerate(latencies)
-               if lo <= len(messages[i % len(messages)].split()) <= hi]
+        sel = [lat for i, lat in enumerate(latencies) if lo <= len(messages[i % len(messages)].split()) <= hi]
         if sel:
             by_length[f"{lo}-{hi} words"] = round(percentile(sel, 50), 2)
     throughput, throughput_cpu = {}, {}
@@ -208,6 +216,7 @@ def reference(python: str) -> dict[str, Any]:
     import numpy as np
 
     from chatbot.nlu import semantic
+
     zip_path = semantic.model_zip_path()
     with tempfile.TemporaryDirectory(prefix="minilm-ref-") as tmp:
         model_dir = Path(tmp) / "model"
@@ -218,8 +227,12 @@ def reference(python: str) -> dict[str, Any]:
         out = Path(tmp) / "ref.npy"
         script = Path(tmp) / "ref.py"
         script.write_text(REFERENCE_SCRIPT)
-        run = subprocess.run([python, str(script), str(model_dir), str(sentences_file), str(out)],
-                             capture_output=True, text=True, check=True)
+        run = subprocess.run(
+            [python, str(script), str(model_dir), str(sentences_file), str(out)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         ref_info = json.loads(run.stdout.strip().splitlines()[-1])
         ref = np.load(out)
     ref_unit = ref / np.linalg.norm(ref, axis=1, keepdims=True)
@@ -242,8 +255,9 @@ def reference(python: str) -> dict[str, Any]:
             "max_abs_diff_batch_vs_one": float(np.abs(batch - one).max()),
             "ref_norm_range": [float(np.linalg.norm(ref, axis=1).min()), float(np.linalg.norm(ref, axis=1).max())],
         }
-    results["pinned_first5"] = {s: [round(float(x), 6) for x in ref_unit[REFERENCE_SENTENCES.index(s)][:5]]
-                                for s in PINNED}
+    results["pinned_first5"] = {
+        s: [round(float(x), 6) for x in ref_unit[REFERENCE_SENTENCES.index(s)][:5]] for s in PINNED
+    }
     return results
 
 
@@ -252,8 +266,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=3, help="passes over the messages for encode_one")
-    parser.add_argument("--reference", metavar="PYTHON",
-                        help="an interpreter with sentence-transformers: compare against it instead")
+    parser.add_argument(
+        "--reference", metavar="PYTHON", help="an interpreter with sentence-transformers: compare against it instead"
+    )
     args = parser.parse_args()
     set_threads(args.threads)
     sys.path.insert(0, str(ROOT))

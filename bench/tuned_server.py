@@ -3,6 +3,7 @@ from outside, so a proposed change can be measured without editing chatbot/:
 
     python bench/tuned_server.py --gc-freeze --uvloop -- --port 0 --db /tmp/x.db --no-demo
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,13 +23,14 @@ def main() -> int:
     rest: list[str] = []
     if "--" in argv:
         cut = argv.index("--")
-        argv, rest = argv[:cut], argv[cut + 1:]
+        argv, rest = argv[:cut], argv[cut + 1 :]
     p = argparse.ArgumentParser(description=__doc__)
     tuning_args(p)
     args = p.parse_args(argv)
     os.environ.update(product_settings(args))
     apply_tuning(args, runtime=False)
     from chatbot.__main__ import main as chatbot_main
+
     print(f"chatbot from {Path(sys.modules['chatbot.__main__'].__file__).parent}", file=sys.stderr, flush=True)
     return chatbot_main(["serve", *rest])
 

@@ -23,6 +23,7 @@ is per turn, one after another (concurrency 1) or with N customers writing
 at once (group commit in play). --profile prints cProfile's top functions of
 the concurrent round.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,19 +51,30 @@ async def _customers(app: Any, brand: str, count: int) -> list[tuple[Any, int]]:
     from chatbot.auth import User
     from chatbot.clock import isoformat
     from chatbot.web.keys import CHAT, CLOCK, STORE
+
     store, chat, now = app[STORE], app[CHAT], app[CLOCK].now()
     out = []
     for i in range(count):
-        user_id = await store.create_user({"brand": brand, "email": f"turns{i}@{brand}.test", "name": f"Turns {i}",
-                                           "role": "customer", "password_hash": "-", "created_at": isoformat(now)})
+        user_id = await store.create_user(
+            {
+                "brand": brand,
+                "email": f"turns{i}@{brand}.test",
+                "name": f"Turns {i}",
+                "role": "customer",
+                "password_hash": "-",
+                "created_at": isoformat(now),
+            }
+        )
         user = User.from_row(await store.user(user_id))
         out.append((user, (await chat.open(user))["id"]))
     return out
 
 
-async def _round(app: Any, work: list[tuple[Any, int, str]], concurrency: int,
-                 profile: cProfile.Profile | None) -> dict[str, Any]:
+async def _round(
+    app: Any, work: list[tuple[Any, int, str]], concurrency: int, profile: cProfile.Profile | None
+) -> dict[str, Any]:
     from chatbot.web.keys import CHAT, STORE
+
     chat = app[CHAT]
     store_clock = time.pthread_getcpuclockid(app[STORE]._thread.ident)
     walls: list[float] = []
@@ -85,22 +97,29 @@ async def _round(app: Any, work: list[tuple[Any, int, str]], concurrency: int,
         profile.disable()
     cpu, elapsed = time.process_time() - cpu0, time.perf_counter() - t0
     store_cpu = time.clock_gettime(store_clock) - store0
-    return {"concurrency": concurrency, "turns": len(walls), "cpu_ms_per_turn": round(cpu / len(walls) * 1000, 3),
-            "store_thread_cpu_ms_per_turn": round(store_cpu / len(walls) * 1000, 3),
-            "turns_per_second": round(len(walls) / elapsed, 1), "wall_ms": summary_ms(walls)}
+    return {
+        "concurrency": concurrency,
+        "turns": len(walls),
+        "cpu_ms_per_turn": round(cpu / len(walls) * 1000, 3),
+        "store_thread_cpu_ms_per_turn": round(store_cpu / len(walls) * 1000, 3),
+        "turns_per_second": round(len(walls) / elapsed, 1),
+        "wall_ms": summary_ms(walls),
+    }
 
 
 async def run(turns: int, customers: int, levels: list[int], want_profile: bool) -> dict[str, Any]:
     from aiohttp import web
+
     from chatbot.settings import Settings
     from chatbot.web.app import create_app
 
     texts = load_texts()
     with tempfile.TemporaryDirectory() as tmp:
-        app = create_app(Settings(db=Path(tmp) / "turns.db", tick_seconds=0, watch_intents=False,
-                                  uploads_dir=Path(tmp) / "uploads"))
+        app = create_app(
+            Settings(db=Path(tmp) / "turns.db", tick_seconds=0, watch_intents=False, uploads_dir=Path(tmp) / "uploads")
+        )
         runner = web.AppRunner(app)
-        await runner.setup()          # the app's start-up: store open, brands, demo data
+        await runner.setup()  # the app's start-up: store open, brands, demo data
         try:
             people = {brand: await _customers(app, brand, customers) for brand in texts}
             work = []
@@ -108,15 +127,17 @@ async def run(turns: int, customers: int, levels: list[int], want_profile: bool)
                 for i in range(turns // len(texts)):
                     user, conversation_id = people[brand][i % customers]
                     work.append((user, conversation_id, sentences[i % len(sentences)]))
-            work.sort(key=lambda w: hash(w[2]))           # brands and customers interleaved
-            await _round(app, work[: len(work) // 10], max(levels), None)     # warm-up
+            work.sort(key=lambda w: hash(w[2]))  # brands and customers interleaved
+            await _round(app, work[: len(work) // 10], max(levels), None)  # warm-up
             out: dict[str, Any] = {"rounds": []}
             profile = cProfile.Profile() if want_profile else None
             for level in levels:
                 out["rounds"].append(await _round(app, work, level, profile if level == max(levels) else None))
             if profile:
                 text = io.StringIO()
-                pstats.Stats(profile, stream=text).sort_stats(os.environ.get("BENCH_SORT", "tottime")).print_stats(int(os.environ.get("BENCH_TOP", "25")))
+                pstats.Stats(profile, stream=text).sort_stats(os.environ.get("BENCH_SORT", "tottime")).print_stats(
+                    int(os.environ.get("BENCH_TOP", "25"))
+                )
                 out["profile"] = text.getvalue()
             return out
         finally:
@@ -136,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         result = asyncio.run(main_coroutine)
     else:
         import uvloop
+
         result = uvloop.run(main_coroutine)
     profile = result.pop("profile", None)
     print(json.dumps(result, indent=2))

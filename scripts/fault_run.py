@@ -13,10 +13,12 @@ and `PRAGMA integrity_check` says ok.
     python scripts/fault_run.py --cycles 300          # the long run (docs/security.md)
     python scripts/fault_run.py --cycles 4 --seed 7   # what the test suite runs
 """
+
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -36,11 +38,21 @@ import aiohttp
 import socketio
 
 REPO = Path(__file__).resolve().parent.parent
-CUSTOMERS = [("alice@example.com", "alice-demo-pass"), ("bob@example.com", "bob-demo-pass"),
-             ("sunny@example.com", "sunny-demo-pass")]
+CUSTOMERS = [
+    ("alice@example.com", "alice-demo-pass"),
+    ("bob@example.com", "bob-demo-pass"),
+    ("sunny@example.com", "sunny-demo-pass"),
+]
 AGENT = ("dana@cltiktok.example", "dana-demo-pass")
-TEXTS = ["where is my order", "hi", "what payment methods do you take", "thanks", "how do I contact you",
-         "refund status", "I want to talk to a person"]
+TEXTS = [
+    "where is my order",
+    "hi",
+    "what payment methods do you take",
+    "thanks",
+    "how do I contact you",
+    "refund status",
+    "I want to talk to a person",
+]
 
 
 @dataclass
@@ -76,9 +88,14 @@ def open_all_hours_intents(workdir: Path) -> Path:
 
 
 def start_server(db: Path, intents: Path) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, str(REPO / "run.py"), "--port", "0", "--db", str(db),
-                             "--intents", str(intents)], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "run.py"), "--port", "0", "--db", str(db), "--intents", str(intents)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
@@ -93,8 +110,9 @@ def start_server(db: Path, intents: Path) -> tuple[subprocess.Popen, str]:
 
 async def login(url: str, party: Party) -> None:
     async with aiohttp.ClientSession() as s:
-        async with s.post(url + "/api/login", json={"brand": "cltiktok", "email": party.email,
-                                                    "password": party.password}) as r:
+        async with s.post(
+            url + "/api/login", json={"brand": "cltiktok", "email": party.email, "password": party.password}
+        ) as r:
             party.token = (await r.json())["token"]
 
 
@@ -113,8 +131,9 @@ async def chat(url: str, party: Party, rng: random.Random, stop: asyncio.Event) 
             held.append(data["conversation"]["id"])
 
     try:
-        await sio.connect(url, namespaces=[party.namespace], auth={"token": party.token},
-                          transports=["websocket"], wait_timeout=5)
+        await sio.connect(
+            url, namespaces=[party.namespace], auth={"token": party.token}, transports=["websocket"], wait_timeout=5
+        )
         while not stop.is_set() and sio.connected:
             if party.namespace == "/agent":
                 if not held:
@@ -126,22 +145,27 @@ async def chat(url: str, party: Party, rng: random.Random, stop: asyncio.Event) 
             if not party.pending:
                 party.pending.append(Sent(str(uuid.uuid4()), rng.choice(TEXTS)))
             sent = party.pending[0]
-            ack = await sio.call("message", {**payload_extra, "client_id": sent.client_id, "text": sent.text},
-                                 namespace=party.namespace, timeout=3)
+            ack = await sio.call(
+                "message",
+                {**payload_extra, "client_id": sent.client_id, "text": sent.text},
+                namespace=party.namespace,
+                timeout=3,
+            )
             if ack.get("ok"):
                 sent.ack = ack["message"]
                 party.acked.append(party.pending.pop(0))
             elif ack.get("error") == "rate_limited":
                 await asyncio.sleep(0.5)
             await asyncio.sleep(rng.uniform(0.01, 0.08))
-    except (socketio.exceptions.ConnectionError, socketio.exceptions.TimeoutError,
-            socketio.exceptions.BadNamespaceError):
-        pass        # the server was killed: what was not acked is retried next cycle
+    except (
+        socketio.exceptions.ConnectionError,
+        socketio.exceptions.TimeoutError,
+        socketio.exceptions.BadNamespaceError,
+    ):
+        pass  # the server was killed: what was not acked is retried next cycle
     finally:
-        try:
+        with contextlib.suppress(Exception):
             await sio.disconnect()
-        except Exception:
-            pass
 
 
 def check(db: Path, parties: list[Party]) -> list[str]:
@@ -154,16 +178,23 @@ def check(db: Path, parties: list[Party]) -> list[str]:
         for party in parties:
             prefix = "agent:" if party.namespace == "/agent" else ""
             for sent in party.acked:
-                rows = conn.execute("SELECT id, seq, text FROM messages WHERE client_id = ?",
-                                    [prefix + sent.client_id]).fetchall()
+                rows = conn.execute(
+                    "SELECT id, seq, text FROM messages WHERE client_id = ?", [prefix + sent.client_id]
+                ).fetchall()
                 if len(rows) != 1:
                     problems.append(f"{party.email} {sent.client_id}: {len(rows)} copies")
                 elif (rows[0][0], rows[0][1]) != (sent.ack["id"], sent.ack["seq"]):
-                    problems.append(f"{party.email} {sent.client_id}: stored as {rows[0][:2]}, acked as "
-                                    f"{(sent.ack['id'], sent.ack['seq'])}")
+                    problems.append(
+                        f"{party.email} {sent.client_id}: stored as {rows[0][:2]}, acked as "
+                        f"{(sent.ack['id'], sent.ack['seq'])}"
+                    )
         for conversation_id, last_seq in conn.execute("SELECT id, last_seq FROM conversations"):
-            seqs = [r[0] for r in conn.execute("SELECT seq FROM messages WHERE conversation_id = ? ORDER BY seq",
-                                                [conversation_id])]
+            seqs = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT seq FROM messages WHERE conversation_id = ? ORDER BY seq", [conversation_id]
+                )
+            ]
             if seqs != list(range(1, len(seqs) + 1)) or (seqs and seqs[-1] != last_seq):
                 problems.append(f"conversation {conversation_id}: seqs {seqs[:5]}... last_seq {last_seq}")
     finally:
@@ -194,12 +225,19 @@ async def run(cycles: int, seed: int, workdir: Path, verbose: bool = False) -> d
         await asyncio.gather(*tasks)
         problems = check(db, parties)
         acked = sum(len(p.acked) for p in parties)
-        totals.update(cycles=cycle + 1, acked=acked, retried=totals["retried"] + retried,
-                      acked_by={p.email: len(p.acked) for p in parties})
+        totals.update(
+            cycles=cycle + 1,
+            acked=acked,
+            retried=totals["retried"] + retried,
+            acked_by={p.email: len(p.acked) for p in parties},
+        )
         totals["problems"].extend(f"cycle {cycle + 1}: {p}" for p in problems)
         if verbose:
-            print(f"cycle {cycle + 1}: {acked} acknowledged so far, {retried} retried after the kill, "
-                  f"{len(problems)} problems", flush=True)
+            print(
+                f"cycle {cycle + 1}: {acked} acknowledged so far, {retried} retried after the kill, "
+                f"{len(problems)} problems",
+                flush=True,
+            )
     return totals
 
 
@@ -211,8 +249,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="fault-run-") as tmp:
         started = time.monotonic()
         totals = asyncio.run(run(args.cycles, args.seed, Path(tmp), verbose=True))
-    print(json.dumps({**totals, "problems": totals["problems"][:20], "seconds": round(time.monotonic() - started)},
-                     indent=2))
+    print(
+        json.dumps(
+            {**totals, "problems": totals["problems"][:20], "seconds": round(time.monotonic() - started)}, indent=2
+        )
+    )
     sys.exit(1 if totals["problems"] else 0)
 
 

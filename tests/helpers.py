@@ -1,12 +1,14 @@
 """What the tests share: the demo accounts, a real server started in this
 process on a free port, and an official-client wrapper that records events."""
+
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import aiohttp
 import socketio
@@ -89,10 +91,17 @@ class ChatClient:
                 self.events.append((event, data))
                 self._arrived.notify_all()
 
-    async def connect(self, auth: dict | None = None, headers: dict | None = None,
-                      transports: tuple[str, ...] = ("websocket",)) -> None:
-        await self.sio.connect(self.url, namespaces=[self.namespace], auth=auth, headers=headers or {},
-                               transports=list(transports), wait_timeout=5)
+    async def connect(
+        self, auth: dict | None = None, headers: dict | None = None, transports: tuple[str, ...] = ("websocket",)
+    ) -> None:
+        await self.sio.connect(
+            self.url,
+            namespaces=[self.namespace],
+            auth=auth,
+            headers=headers or {},
+            transports=list(transports),
+            wait_timeout=5,
+        )
 
     async def call(self, event: str, data: Any, timeout: float = 5) -> Any:
         return await self.sio.call(event, data, namespace=self.namespace, timeout=timeout)
@@ -108,17 +117,20 @@ class ChatClient:
     def received(self, event: str, where: Callable[[Any], bool] = lambda d: True) -> list[Any]:
         return [d for e, d in self.events if e == event and where(d)]
 
-    async def wait_for(self, event: str, where: Callable[[Any], bool] = lambda d: True,
-                       count: int = 1, timeout: float = 5) -> Any:
+    async def wait_for(
+        self, event: str, where: Callable[[Any], bool] = lambda d: True, count: int = 1, timeout: float = 5
+    ) -> Any:
         async def _wait() -> Any:
             async with self._arrived:
                 await self._arrived.wait_for(lambda: len(self.received(event, where)) >= count)
                 return self.received(event, where)[count - 1]
+
         return await asyncio.wait_for(_wait(), timeout)
 
     async def bot_reply(self, after_seq: int, timeout: float = 5) -> dict:
-        return await self.wait_for("message", lambda m: m["sender"]["type"] == "bot" and m["seq"] > after_seq,
-                                   timeout=timeout)
+        return await self.wait_for(
+            "message", lambda m: m["sender"]["type"] == "bot" and m["seq"] > after_seq, timeout=timeout
+        )
 
     async def ask(self, text: str) -> dict:
         """Send a message and return the bot's answer to it."""

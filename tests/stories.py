@@ -12,6 +12,7 @@ tests/data/stories/), prints each step's result, the failed expectations and
 the turn's text of failures (of every step with -v), then the totals:
 `steps: P/N (x%)  stories: P/N (y%)`. It exits 1 when a story fails.
 tests/test_stories.py runs the same and asserts the pass rates."""
+
 from __future__ import annotations
 
 import argparse
@@ -22,20 +23,41 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 
 from chatbot.clock import StartedClock, parse_iso
-
-from helpers import ALICE, BOB, CAROL, DANA, ELI, OLGA, OMAR, SUNNY, TOM, ChatClient, Server, make_settings, \
-    start_server
+from helpers import (
+    ALICE,
+    BOB,
+    CAROL,
+    DANA,
+    ELI,
+    OLGA,
+    OMAR,
+    SUNNY,
+    TOM,
+    ChatClient,
+    Server,
+    make_settings,
+    start_server,
+)
 
 STORIES_DIR = Path(__file__).parent / "data" / "stories"
-ACCOUNTS: dict[str, dict[str, str]] = {"alice": ALICE, "bob": BOB, "sunny": SUNNY, "carol": CAROL, "dana": DANA,
-                                       "eli": ELI, "tom": TOM, "olga": OLGA, "omar": OMAR}
+ACCOUNTS: dict[str, dict[str, str]] = {
+    "alice": ALICE,
+    "bob": BOB,
+    "sunny": SUNNY,
+    "carol": CAROL,
+    "dana": DANA,
+    "eli": ELI,
+    "tom": TOM,
+    "olga": OLGA,
+    "omar": OMAR,
+}
 STEP_KINDS = ("say", "click", "agent", "agent_do")
 EXPECTATIONS = ("says", "says_any", "not_says", "intent", "handoff", "buttons", "no_buttons", "silent")
 HANDOFF_STATES = ("queued", "assigned", "offline", "closed", "none")
@@ -61,6 +83,7 @@ class StoryError(ValueError):
 
 
 # -- the stories ----------------------------------------------------------------------------
+
 
 @dataclass
 class Story:
@@ -178,9 +201,11 @@ def story_files(paths: list[Path] | None = None) -> list[Path]:
 
 # -- what a step saw and whether it held --------------------------------------------------------
 
+
 @dataclass
 class Turn:
     """What came back on the customer's /chat socket after a step."""
+
     events: list[tuple[str, Any]]
     # The seq of the step's own message (the customer's, or the agent's minus
     # one): a message stored before it belongs to an earlier turn, and only
@@ -188,8 +213,12 @@ class Turn:
     after_seq: int | None = None
 
     def _late(self, data: Any) -> bool:
-        return (self.after_seq is not None and isinstance(data, dict) and isinstance(data.get("seq"), int)
-                and data["seq"] <= self.after_seq)
+        return (
+            self.after_seq is not None
+            and isinstance(data, dict)
+            and isinstance(data.get("seq"), int)
+            and data["seq"] <= self.after_seq
+        )
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -198,8 +227,11 @@ class Turn:
     @property
     def late(self) -> list[dict[str, Any]]:
         """Messages of an earlier turn that came during this one: kept out of it."""
-        return [d for e, d in self.events if e == "message" and self._late(d)
-                and d.get("sender", {}).get("type") != "customer"]
+        return [
+            d
+            for e, d in self.events
+            if e == "message" and self._late(d) and d.get("sender", {}).get("type") != "customer"
+        ]
 
     @property
     def replies(self) -> list[dict[str, Any]]:
@@ -326,7 +358,7 @@ class StepResult:
 class StoryResult:
     story: Story
     steps: list[StepResult]
-    error: str | None = None        # the story could not be set up or run on
+    error: str | None = None  # the story could not be set up or run on
 
     @property
     def passed(self) -> bool:
@@ -334,6 +366,7 @@ class StoryResult:
 
 
 # -- running one story ------------------------------------------------------------------------
+
 
 class _Agent:
     """A demo agent on /agent, and the conversations it holds (from its events)."""
@@ -346,7 +379,7 @@ class _Agent:
 
     def holds(self, conversation_id: int) -> bool:
         holding = False
-        for event, data in self.client.events[self.dropped.get(conversation_id, 0):]:
+        for event, data in self.client.events[self.dropped.get(conversation_id, 0) :]:
             if event == "assigned" and data["conversation"]["id"] == conversation_id:
                 holding = True
             elif event == "unassigned" and data.get("conversation_id") == conversation_id:
@@ -384,10 +417,11 @@ async def _login(server: Server, account: str, brand: str) -> str:
     return await server.login({**ACCOUNTS[account], "brand": brand})
 
 
-async def run_story(story: Story, tmp_dir: Path, quiet_seconds: float = QUIET_SECONDS,
-                    first_event_seconds: float = FIRST_EVENT_SECONDS) -> StoryResult:
+async def run_story(
+    story: Story, tmp_dir: Path, quiet_seconds: float = QUIET_SECONDS, first_event_seconds: float = FIRST_EVENT_SECONDS
+) -> StoryResult:
     """Start a fresh server, play the story, stop the server."""
-    clock = StartedClock(story.at or datetime.now(timezone.utc))
+    clock = StartedClock(story.at or datetime.now(UTC))
     # start_server's hint says ManualClock, but any Clock does.
     server = await start_server(make_settings(tmp_dir), clock=clock)  # type: ignore[arg-type]
     clients: list[ChatClient] = []
@@ -407,7 +441,7 @@ async def run_story(story: Story, tmp_dir: Path, quiet_seconds: float = QUIET_SE
         clients.append(customer)
         await customer.connect({"token": await _login(server, story.user, story.brand)})
         conversation_id = (await customer.wait_for("conversation"))["id"]
-        await quiet(customer, 0, quiet_seconds, quiet_seconds)   # whatever a connect brings is no turn
+        await quiet(customer, 0, quiet_seconds, quiet_seconds)  # whatever a connect brings is no turn
         last = Turn([])
         for number, step in enumerate(story.steps, start=1):
             mark = len(customer.events)
@@ -419,7 +453,7 @@ async def run_story(story: Story, tmp_dir: Path, quiet_seconds: float = QUIET_SE
             failures = [problem] if problem else check(step.get("expect") or {}, turn)
             results.append(StepResult(number, step, turn, failures))
             last = turn
-    except Exception as e:    # a broken server or harness: the story fails with the reason
+    except Exception as e:  # a broken server or harness: the story fails with the reason
         return StoryResult(story, results, f"{type(e).__name__}: {e}")
     finally:
         for client in clients:
@@ -428,8 +462,9 @@ async def run_story(story: Story, tmp_dir: Path, quiet_seconds: float = QUIET_SE
     return StoryResult(story, results)
 
 
-async def _act(step: dict[str, Any], customer: ChatClient, agents: list[_Agent], conversation_id: int,
-               last: Turn) -> tuple[str | None, int | None]:
+async def _act(
+    step: dict[str, Any], customer: ChatClient, agents: list[_Agent], conversation_id: int, last: Turn
+) -> tuple[str | None, int | None]:
     """Do the step: (a reason when it could not be done, the seq after which
     the turn's messages come, when the step wrote one)."""
     if "say" in step:
@@ -444,10 +479,11 @@ async def _act(step: dict[str, Any], customer: ChatClient, agents: list[_Agent],
         return f"no agent of {[a.name for a in agents]} holds the chat", None
     after_seq = None
     if "agent" in step:
-        ack = await holder.client.call("message", {"conversation_id": conversation_id,
-                                                   "client_id": str(uuid.uuid4()), "text": step["agent"]})
+        ack = await holder.client.call(
+            "message", {"conversation_id": conversation_id, "client_id": str(uuid.uuid4()), "text": step["agent"]}
+        )
         if ack.get("ok"):
-            after_seq = ack["message"]["seq"] - 1       # the agent's message is part of what the customer sees
+            after_seq = ack["message"]["seq"] - 1  # the agent's message is part of what the customer sees
     else:
         ack = await holder.client.call(step["agent_do"], {"conversation_id": conversation_id})
         if ack.get("ok"):
@@ -475,15 +511,19 @@ async def _send(customer: ChatClient, body: dict[str, Any]) -> tuple[str | None,
     return None, ack["message"]["seq"]
 
 
-async def run_stories(stories: list[Story], quiet_seconds: float = QUIET_SECONDS,
-                      first_event_seconds: float = FIRST_EVENT_SECONDS, jobs: int = JOBS) -> list[StoryResult]:
+async def run_stories(
+    stories: list[Story],
+    quiet_seconds: float = QUIET_SECONDS,
+    first_event_seconds: float = FIRST_EVENT_SECONDS,
+    jobs: int = JOBS,
+) -> list[StoryResult]:
     """Every story on its own server and database, `jobs` of them at a time:
     a story mostly waits for quiet, so a few side by side cost little CPU."""
     slots = asyncio.Semaphore(max(1, jobs))
 
     async def one(number: int, story: Story, tmp: Path) -> StoryResult:
         async with slots:
-            folder = tmp / str(number)      # a fresh database for every story
+            folder = tmp / str(number)  # a fresh database for every story
             folder.mkdir()
             return await run_story(story, folder, quiet_seconds, first_event_seconds)
 
@@ -492,6 +532,7 @@ async def run_stories(stories: list[Story], quiet_seconds: float = QUIET_SECONDS
 
 
 # -- the report -------------------------------------------------------------------------------
+
 
 @dataclass
 class Totals:
@@ -509,31 +550,36 @@ class Totals:
         return self.stories_passed / self.stories if self.stories else 1.0
 
     def __str__(self) -> str:
-        return (f"steps: {self.steps_passed}/{self.steps} ({self.step_rate:.0%})  "
-                f"stories: {self.stories_passed}/{self.stories} ({self.story_rate:.0%})")
+        return (
+            f"steps: {self.steps_passed}/{self.steps} ({self.step_rate:.0%})  "
+            f"stories: {self.stories_passed}/{self.stories} ({self.story_rate:.0%})"
+        )
 
 
 def totals(results: list[StoryResult]) -> Totals:
     scored = [s for r in results for s in r.steps if s.scored]
     # A story that broke off counts its steps that never ran as failed.
-    missing = sum(sum(1 for st in r.story.steps if "expect" in st) - sum(1 for s in r.steps if "expect" in s.step)
-                  for r in results if r.error)
-    return Totals(sum(s.passed for s in scored), len(scored) + missing,
-                  sum(r.passed for r in results), len(results))
+    missing = sum(
+        sum(1 for st in r.story.steps if "expect" in st) - sum(1 for s in r.steps if "expect" in s.step)
+        for r in results
+        if r.error
+    )
+    return Totals(sum(s.passed for s in scored), len(scored) + missing, sum(r.passed for r in results), len(results))
 
 
 def _indent(text: str, prefix: str = "        ") -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
 
-def report(results: list[StoryResult], verbose: bool = False, failures_only: bool = False,
-           footer: str = "") -> str:
+def report(results: list[StoryResult], verbose: bool = False, failures_only: bool = False, footer: str = "") -> str:
     lines = []
     for result in results:
         if failures_only and result.passed:
             continue
-        lines.append(f"{'PASS' if result.passed else 'FAIL'} {result.story.name}"
-                     + (f"  (at {result.story.at.isoformat()})" if result.story.at else ""))
+        lines.append(
+            f"{'PASS' if result.passed else 'FAIL'} {result.story.name}"
+            + (f"  (at {result.story.at.isoformat()})" if result.story.at else "")
+        )
         for step in result.steps:
             if failures_only and step.passed:
                 continue
@@ -542,8 +588,10 @@ def report(results: list[StoryResult], verbose: bool = False, failures_only: boo
             for failure in step.failures:
                 lines.append(f"         - {failure}")
             if step.turn.late:
-                lines.append(f"         note: {len(step.turn.late)} message(s) of an earlier turn came only now "
-                             f"(kept out of this turn; a longer --quiet gives them to their own)")
+                lines.append(
+                    f"         note: {len(step.turn.late)} message(s) of an earlier turn came only now "
+                    f"(kept out of this turn; a longer --quiet gives them to their own)"
+                )
             if not step.passed or verbose:
                 lines.append(_indent(step.turn.shown()))
         if result.error:
@@ -558,16 +606,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tests/stories.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="*", type=Path, help="story files or folders (default: tests/data/stories/)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show every step's turn, not only failures")
-    parser.add_argument("--quiet", type=float, default=QUIET_SECONDS,
-                        help=f"seconds of silence that end a turn (default {QUIET_SECONDS})")
-    parser.add_argument("-j", "--jobs", type=int, default=JOBS,
-                        help=f"stories run side by side, each on its own server (default {JOBS})")
+    parser.add_argument(
+        "--quiet",
+        type=float,
+        default=QUIET_SECONDS,
+        help=f"seconds of silence that end a turn (default {QUIET_SECONDS})",
+    )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=JOBS,
+        help=f"stories run side by side, each on its own server (default {JOBS})",
+    )
     args = parser.parse_args(argv)
     stories = [s for f in story_files(args.files) for s in load_stories(f)]
     started = time.perf_counter()
     results = asyncio.run(run_stories(stories, args.quiet, jobs=args.jobs))
-    print(report(results, verbose=args.verbose, footer=f"{len(stories)} stories in "
-                                                      f"{time.perf_counter() - started:.1f} s"))
+    print(
+        report(results, verbose=args.verbose, footer=f"{len(stories)} stories in {time.perf_counter() - started:.1f} s")
+    )
     return 0 if all(r.passed for r in results) else 1
 
 

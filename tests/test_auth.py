@@ -1,4 +1,5 @@
 """Login, sessions and logout over real HTTP."""
+
 from __future__ import annotations
 
 import aiohttp
@@ -30,12 +31,15 @@ async def test_the_session_cookie_alone_identifies_the_user(server):
             assert (await r.json())["user"]["name"] == "Alice Chen"
 
 
-@pytest.mark.parametrize("creds", [
-    {**ALICE, "password": "wrong"},
-    {**ALICE, "email": "nobody@example.com"},
-    {**ALICE, "brand": "ttr-e"},            # alice is a cltiktok customer only
-    {**CAROL, "brand": "cltiktok"},
-])
+@pytest.mark.parametrize(
+    "creds",
+    [
+        {**ALICE, "password": "wrong"},
+        {**ALICE, "email": "nobody@example.com"},
+        {**ALICE, "brand": "ttr-e"},  # alice is a cltiktok customer only
+        {**CAROL, "brand": "cltiktok"},
+    ],
+)
 async def test_bad_credentials_are_401_invalid_credentials(server, creds):
     status, body = await server.post("/api/login", creds)
     assert status == 401
@@ -51,8 +55,10 @@ async def test_malformed_login_is_400(server, body):
 
 def from_address(address: str, jar: aiohttp.CookieJar | None = None) -> aiohttp.ClientSession:
     """A client at another loopback address (the brake counts per account and address)."""
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(address, 0)),
-                                 cookie_jar=jar if jar is not None else aiohttp.CookieJar(unsafe=True))
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(local_addr=(address, 0)),
+        cookie_jar=jar if jar is not None else aiohttp.CookieJar(unsafe=True),
+    )
 
 
 async def attempt(session: aiohttp.ClientSession, server, creds: dict) -> tuple[int, dict]:
@@ -64,7 +70,7 @@ async def test_failed_logins_slow_their_source_down_and_do_not_lock_the_owner_ou
     async with from_address("127.0.0.2") as attacker, from_address("127.0.0.3") as owner:
         for _ in range(5):
             assert (await attempt(attacker, server, {**ALICE, "password": "guess"}))[0] == 401
-        status, body = await attempt(attacker, server, ALICE)          # even the right password
+        status, body = await attempt(attacker, server, ALICE)  # even the right password
         assert status == 429 and body["error"] == "too_many_attempts" and "try again in 1 s" in body["detail"]
         # the owner, from an address and a browser the account has never used, is not held up
         assert (await attempt(owner, server, ALICE))[0] == 200
@@ -86,30 +92,38 @@ async def test_failed_logins_slow_their_source_down_and_do_not_lock_the_owner_ou
 
 async def test_guessing_from_many_addresses_slows_unknown_sources_not_the_owners_device_or_address(server):
     jar = aiohttp.CookieJar(unsafe=True)
-    async with from_address("127.0.0.2", jar) as owner:                  # the owner has logged in here before
+    async with from_address("127.0.0.2", jar) as owner:  # the owner has logged in here before
         assert (await attempt(owner, server, ALICE))[0] == 200
         assert any(c.key == "chatbot_device" for c in jar)
-    for n in range(5):                                                  # 4 guesses from each of 5 addresses
+    for n in range(5):  # 4 guesses from each of 5 addresses
         async with from_address(f"127.0.0.{10 + n}") as attacker:
             for _ in range(4):
                 assert (await attempt(attacker, server, {**ALICE, "password": "guess"}))[0] == 401
-    async with from_address("127.0.0.20") as stranger:                  # a new source waits...
+    async with from_address("127.0.0.20") as stranger:  # a new source waits...
         status, body = await attempt(stranger, server, ALICE)
         assert status == 429 and body["error"] == "too_many_attempts"
-    async with from_address("127.0.0.21", jar) as owner_elsewhere:      # ...the owner's browser does not
+    async with from_address("127.0.0.21", jar) as owner_elsewhere:  # ...the owner's browser does not
         assert (await attempt(owner_elsewhere, server, ALICE))[0] == 200
-    async with from_address("127.0.0.2") as owner_address:              # nor another browser at a known address
+    async with from_address("127.0.0.2") as owner_address:  # nor another browser at a known address
         assert (await attempt(owner_address, server, ALICE))[0] == 200
-    server.clock.advance(seconds=2)                                     # and the new source only waits
+    server.clock.advance(seconds=2)  # and the new source only waits
     async with from_address("127.0.0.20") as stranger:
         assert (await attempt(stranger, server, ALICE))[0] == 200
 
 
 async def test_the_same_email_on_another_brand_is_another_account(server):
     from chatbot.web.keys import STORE
-    await server.app[STORE].create_user({"brand": "ttr-e", "email": ALICE["email"], "name": "Alice at TTR-E",
-                                         "role": "customer", "password_hash": hash_password("other-pass"),
-                                         "created_at": "2026-01-01T00:00:00Z"})
+
+    await server.app[STORE].create_user(
+        {
+            "brand": "ttr-e",
+            "email": ALICE["email"],
+            "name": "Alice at TTR-E",
+            "role": "customer",
+            "password_hash": hash_password("other-pass"),
+            "created_at": "2026-01-01T00:00:00Z",
+        }
+    )
     status, body = await server.post("/api/login", {**ALICE, "brand": "ttr-e", "password": "other-pass"})
     assert status == 200 and body["user"]["brand"] == "ttr-e" and body["user"]["name"] == "Alice at TTR-E"
     status, body = await server.post("/api/login", ALICE)
@@ -119,6 +133,7 @@ async def test_the_same_email_on_another_brand_is_another_account(server):
 
 async def test_tokens_are_stored_hashed(server):
     from chatbot.web.keys import STORE
+
     token = await server.login(ALICE)
     sessions = await server.app[STORE].table_rows("sessions")
     assert sessions and all(token not in str(row) for row in sessions)

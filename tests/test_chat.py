@@ -1,4 +1,5 @@
 """The /chat namespace, driven by socketio.AsyncClient against the real server."""
+
 from __future__ import annotations
 
 import asyncio
@@ -33,8 +34,9 @@ async def test_agents_do_not_chat_on_the_customer_namespace(server):
 async def test_the_session_cookie_also_opens_a_chat(server):
     token = await server.login(ALICE)
     client = ChatClient(server.url)
-    await client.sio.connect(server.url, namespaces=["/chat"], headers={"Cookie": f"chatbot_session={token}"},
-                             transports=["websocket"])
+    await client.sio.connect(
+        server.url, namespaces=["/chat"], headers={"Cookie": f"chatbot_session={token}"}, transports=["websocket"]
+    )
     try:
         conversation = await client.wait_for("conversation")
         assert conversation["state"] == "bot"
@@ -86,8 +88,9 @@ async def test_a_repeated_client_id_is_stored_once(server, clients):
 async def test_concurrent_retries_of_one_client_id_store_one_message(server, clients):
     client = await clients(server, ALICE)
     client_id = str(uuid.uuid4())
-    acks = await asyncio.gather(*(client.call("message", {"client_id": client_id, "text": "where is my order"})
-                                  for _ in range(5)))
+    acks = await asyncio.gather(
+        *(client.call("message", {"client_id": client_id, "text": "where is my order"}) for _ in range(5))
+    )
     assert len({ack["message"]["id"] for ack in acks}) == 1
 
 
@@ -148,18 +151,31 @@ async def test_typing_is_relayed_to_the_other_tabs_with_its_sender(server, clien
     assert not tab1.received("typing")
 
 
-@pytest.mark.parametrize("payload", [
-    None, "hello", 42, [], {}, {"text": "hi"}, {"client_id": "x"},
-    {"client_id": "x", "text": ""}, {"client_id": "x", "text": "    "},
-    {"client_id": "x", "text": "a" * 4001}, {"client_id": "x" * 65, "text": "hi"},
-    {"client_id": 7, "text": "hi"}, {"client_id": "x", "text": ["hi"]}, {"client_id": "x", "text": {"$": 1}},
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        None,
+        "hello",
+        42,
+        [],
+        {},
+        {"text": "hi"},
+        {"client_id": "x"},
+        {"client_id": "x", "text": ""},
+        {"client_id": "x", "text": "    "},
+        {"client_id": "x", "text": "a" * 4001},
+        {"client_id": "x" * 65, "text": "hi"},
+        {"client_id": 7, "text": "hi"},
+        {"client_id": "x", "text": ["hi"]},
+        {"client_id": "x", "text": {"$": 1}},
+    ],
+)
 async def test_bad_payloads_get_invalid_payload_and_the_connection_lives_on(server, clients, payload):
     client = await clients(server, ALICE)
     ack = await client.call("message", payload)
     assert ack["ok"] is False and ack["error"] == "invalid_payload" and ack["detail"]
     sent = await client.send("hi")
-    assert sent["seq"] == 1   # nothing was stored for the bad payload
+    assert sent["seq"] == 1  # nothing was stored for the bad payload
 
 
 async def test_bad_typing_payload_is_refused(server, clients):
@@ -215,8 +231,11 @@ async def test_stopping_the_server_closes_open_widgets_and_consoles_instead_of_w
     # aiohttp's own grace is raised well above the bound, so only closing the sockets passes
     srv = await start_server(make_settings(tmp_path, shutdown_seconds=60))
     open_sockets = []
-    for creds, namespace, transports in ((ALICE, "/chat", ("websocket",)), (BOB, "/chat", ("polling",)),
-                                         (DANA, "/agent", ("websocket",))):
+    for creds, namespace, transports in (
+        (ALICE, "/chat", ("websocket",)),
+        (BOB, "/chat", ("polling",)),
+        (DANA, "/agent", ("websocket",)),
+    ):
         client = ChatClient(srv.url, namespace)
         await client.connect({"token": await srv.login(creds)}, transports=transports)
         open_sockets.append(client)

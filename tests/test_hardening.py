@@ -3,6 +3,7 @@ malformed frames and events (limited, counted, one log line each, the sender
 disconnected), CSRF decided by what authenticates, /metrics kept private.
 Against the real server, with the official clients (socketio.AsyncClient;
 aiohttp for raw Engine.IO frames, which no Socket.IO client would send)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,7 +18,7 @@ import pytest
 from chatbot.web.keys import DESK
 from helpers import ALICE, CAROL, DANA, ChatClient, make_settings, start_server
 
-DEEP = "[" * 20_000 + "]" * 20_000          # 40 KB of nested arrays
+DEEP = "[" * 20_000 + "]" * 20_000  # 40 KB of nested arrays
 
 
 def nested(depth: int) -> object:
@@ -38,9 +39,8 @@ async def metric(server, name: str, **labels: str) -> float:
             text = await r.text()
     total = 0.0
     for line in text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            if all(f'{k}="{v}"' in line for k, v in labels.items()):
-                total += float(line.rsplit(" ", 1)[1])
+        if line.startswith((name + "{", name + " ")) and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
     return total
 
 
@@ -54,17 +54,18 @@ async def until(condition, timeout: float = 5) -> None:
 
 # -- 1. a client cannot fire the server's own connect and disconnect handlers ------------------------
 
+
 async def test_a_customer_emitting_disconnect_keeps_its_rate_limit_and_its_tab_count(server, clients):
     client = await clients(server, ALICE)
     conversation = await client.wait_for("conversation")
-    for i in range(10):                                                  # the socket's burst
+    for i in range(10):  # the socket's burst
         await client.send(f"message {i}")
     ack = await client.call("disconnect", {})
     assert ack["ok"] is False and ack["error"] == "unknown_event"
     assert client.sio.connected
     ack = await client.call("message", {"client_id": str(uuid.uuid4()), "text": "one more"})
-    assert ack["ok"] is False and ack["error"] == "rate_limited"          # the limit was not reset
-    assert server.app[DESK].customer_sockets[conversation["id"]] == 1   # nor the tab count lowered
+    assert ack["ok"] is False and ack["error"] == "rate_limited"  # the limit was not reset
+    assert server.app[DESK].customer_sockets[conversation["id"]] == 1  # nor the tab count lowered
 
 
 async def test_an_agent_emitting_disconnect_or_connect_changes_nothing(server, clients):
@@ -84,21 +85,25 @@ async def test_an_agent_emitting_disconnect_or_connect_changes_nothing(server, c
     fake = ({"HTTP_COOKIE": f"chatbot_session={token}"}, {"token": token})
     assert (await agent.call("connect", fake))["error"] == "unknown_event"
     await asyncio.sleep(0.1)
-    assert dana.sockets == 1                                             # not inflated
+    assert dana.sockets == 1  # not inflated
     await agent.close()
     await until(lambda: dana.sockets == 0)
-    assert await team_status() == "disconnected"                        # the real disconnect still counts
+    assert await team_status() == "disconnected"  # the real disconnect still counts
 
 
 # -- 2. deeply nested JSON ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("path", ["/api/login", "/api/login/embed", "/api/parse", "/api/password"])
 async def test_deeply_nested_json_bodies_are_400_invalid_payload(server, path, caplog):
     token = await server.login(ALICE)
     async with aiohttp.ClientSession() as s:
         for body in (DEEP, json.dumps({"brand": "cltiktok", "text": nested(40)}), '{"a": [[[[' + "[" * 2000):
-            async with s.post(server.url + path, data=body, headers={
-                    "Content-Type": "application/json", "Authorization": f"Bearer {token}"}) as r:
+            async with s.post(
+                server.url + path,
+                data=body,
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+            ) as r:
                 answer = await r.json()
                 assert r.status == 400 and answer["error"] == "invalid_payload", answer
     no_stack_traces(caplog)
@@ -140,14 +145,26 @@ async def test_malformed_frames_are_refused_without_a_stack_trace_and_the_socket
     token = await server.login(ALICE)
     async with aiohttp.ClientSession() as s:
         ws = await raw_socket(server, s, token)
-        frames = ["", "4", "9zz", "x", "4" + DEEP, "42/chat,", "42/chat,[", "42/chat,1[", "42/chat,2" + DEEP,
-                  '42/chat,3["message",{"text":' + "[" * 5000 + "]" * 5000 + "}]", "4" + "9" * 50, "bAAA*"]
+        frames = [
+            "",
+            "4",
+            "9zz",
+            "x",
+            "4" + DEEP,
+            "42/chat,",
+            "42/chat,[",
+            "42/chat,1[",
+            "42/chat,2" + DEEP,
+            '42/chat,3["message",{"text":' + "[" * 5000 + "]" * 5000 + "}]",
+            "4" + "9" * 50,
+            "bAAA*",
+        ]
         for frame in frames:
             await ws.send_str(frame)
         await asyncio.sleep(0.2)
         await ws.send_str('42/chat,7["typing",{"on":true}]')
         acks = await acks_until(ws, 7)
-        assert acks[7] == {"ok": True}                                    # the connection lives
+        assert acks[7] == {"ok": True}  # the connection lives
         for ack_id in (1, 2, 3):
             assert acks[ack_id] == {**acks[ack_id], "ok": False, "error": "invalid_payload"}  # type: ignore[dict-item]
         await ws.close()
@@ -162,14 +179,18 @@ async def test_a_connection_that_keeps_sending_malformed_frames_is_closed(server
         ws = await raw_socket(server, s, token)
         for _ in range(30):
             await ws.send_str("")
-        while (await ws.receive(timeout=5)).type not in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
-                                                          aiohttp.WSMsgType.CLOSING):
+        while (await ws.receive(timeout=5)).type not in (
+            aiohttp.WSMsgType.CLOSE,
+            aiohttp.WSMsgType.CLOSED,
+            aiohttp.WSMsgType.CLOSING,
+        ):
             pass
     assert await metric(server, "chatbot_abuse_disconnects_total", layer="engineio") == 1
     no_stack_traces(caplog)
 
 
 # -- 3 and 4. refused events are limited, counted, logged in one line, and the sender cut off ----------
+
 
 async def flood(client: ChatClient, make_payload, count: int) -> int:
     """Fire `count` events without waiting for acks, until the socket is dropped; how many went out."""
@@ -179,7 +200,7 @@ async def flood(client: ChatClient, make_payload, count: int) -> int:
             break
         try:
             await client.emit("message", make_payload(i))
-        except Exception:           # the namespace went away between the check and the emit
+        except Exception:  # the namespace went away between the check and the emit
             break
         sent += 1
         if i % 20 == 0:
@@ -189,13 +210,17 @@ async def flood(client: ChatClient, make_payload, count: int) -> int:
 
 @pytest.mark.parametrize("kind", ["invalid", "valid"])
 async def test_a_flooding_socket_is_limited_and_disconnected_while_another_customer_is_answered(
-        server, clients, caplog, kind):
+    server, clients, caplog, kind
+):
     caplog.set_level(logging.WARNING, logger="chatbot.web.security")
     flooder = await clients(server, ALICE)
     calm = await clients(server, CAROL)
     await calm.wait_for("conversation")
-    make = ((lambda i: {"client_id": f"c{i}", "text": nested(i % 50)}) if kind == "invalid"
-            else (lambda i: {"client_id": f"c{i}", "text": f"spam {i}"}))
+    make = (
+        (lambda i: {"client_id": f"c{i}", "text": nested(i % 50)})
+        if kind == "invalid"
+        else (lambda i: {"client_id": f"c{i}", "text": f"spam {i}"})
+    )
     flooding = asyncio.create_task(flood(flooder, make, 1000))
     acks = []
     for i in range(5):
@@ -207,7 +232,7 @@ async def test_a_flooding_socket_is_limited_and_disconnected_while_another_custo
     refused = await metric(server, "chatbot_rejected_inputs_total", layer="event")
     assert refused >= 100
     lines = [r for r in caplog.records if r.name == "chatbot.web.security"]
-    assert 1 <= len(lines) < refused / 2                       # one line each, but rate-limited
+    assert 1 <= len(lines) < refused / 2  # one line each, but rate-limited
     assert await metric(server, "chatbot_rejection_log_lines_suppressed_total") > 0
     no_stack_traces(caplog)
     # the flood's own user has not been locked out: a new socket works
@@ -221,7 +246,7 @@ async def test_invalid_events_spend_the_sockets_event_limit_like_valid_ones(tmp_
         client = await clients(srv, ALICE)
         for _ in range(5):
             assert (await client.call("typing", {"on": "yes"}))["error"] == "invalid_payload"
-        ack = await client.call("typing", {"on": True})           # valid, but the socket's burst is spent
+        ack = await client.call("typing", {"on": True})  # valid, but the socket's burst is spent
         assert ack["error"] == "rate_limited"
         srv.clock.advance(seconds=1)
         assert (await client.call("typing", {"on": True}))["ok"]
@@ -232,6 +257,7 @@ async def test_invalid_events_spend_the_sockets_event_limit_like_valid_ones(tmp_
 
 # -- 6. CSRF: decided by what authenticates the request ------------------------------------------------
 
+
 async def test_a_cookie_session_needs_the_csrf_header_whatever_authorization_header_comes_along(server):
     token = await server.login(CAROL)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
@@ -239,21 +265,22 @@ async def test_a_cookie_session_needs_the_csrf_header_whatever_authorization_hea
             assert r.status == 200
         for header in ("Basic YWxpY2U6eA==", "Bearer", "bearer ", "Token abc", "Digest x"):
             async with s.post(server.url + "/api/logout", headers={"Authorization": header}) as r:
-                assert r.status == 403, header                    # the cookie authenticates: CSRF applies
+                assert r.status == 403, header  # the cookie authenticates: CSRF applies
         async with s.get(server.url + "/api/me") as r:
-            assert r.status == 200                                # ...and the session is still there
+            assert r.status == 200  # ...and the session is still there
         async with s.post(server.url + "/api/logout", headers={"Authorization": f"Bearer {token}"}) as r:
-            assert r.status == 204                                # a Bearer token authenticates: no CSRF
-    assert (await server.get("/api/me", token))[0] == 401         # and it was that token's session that ended
+            assert r.status == 204  # a Bearer token authenticates: no CSRF
+    assert (await server.get("/api/me", token))[0] == 401  # and it was that token's session that ended
 
 
 # -- 7. /metrics is not public -----------------------------------------------------------------------------
+
 
 async def test_metrics_are_served_to_loopback_only_by_default(server):
     async with aiohttp.ClientSession() as s:
         async with s.get(server.url + "/metrics") as r:
             assert r.status == 200 and "chatbot_messages_total" in await r.text()
-        for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):      # a proxy passing someone on
+        for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):  # a proxy passing someone on
             async with s.get(server.url + "/metrics", headers={header: "203.0.113.9"}) as r:
                 assert r.status == 403
 
@@ -284,6 +311,6 @@ async def test_long_polling_posts_of_a_cookie_session_are_not_refused_as_csrf(se
         async with s.post(polling, data="40/chat,") as r:
             assert r.status == 200
         async with s.get(polling) as r:
-            assert "40/chat,{" in await r.text()          # joined /chat on the cookie session
-        async with s.post(polling, data="1") as r:        # Engine.IO close
+            assert "40/chat,{" in await r.text()  # joined /chat on the cookie session
+        async with s.post(polling, data="1") as r:  # Engine.IO close
             assert r.status == 200

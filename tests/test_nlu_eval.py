@@ -7,6 +7,7 @@
 - tests/data/heldout.yaml (written before tuning, never used for examples):
   in-scope accuracy >= 0.80, OOS rejection >= 0.90, lift >= 0.25, per brand.
   Lower in-scope accuracy than dev, honestly: these are real customers' words."""
+
 from __future__ import annotations
 
 import re
@@ -34,15 +35,20 @@ def brands():
 @pytest.fixture(scope="module")
 def matchers(brands, tmp_path_factory):
     cache = tmp_path_factory.mktemp("nlu-cache")
-    return {b: build_matcher(brand.training_data(), threshold=brand.settings.nlu.threshold,
-                             margin=brand.settings.nlu.margin, cache_dir=cache)
-            for b, brand in brands.items()}
+    return {
+        b: build_matcher(
+            brand.training_data(),
+            threshold=brand.settings.nlu.threshold,
+            margin=brand.settings.nlu.margin,
+            cache_dir=cache,
+        )
+        for b, brand in brands.items()
+    }
 
 
 @pytest.fixture(scope="module")
 def baselines(brands):
-    return {b: build_matcher(brand.training_data(), threshold=0, margin=0, kind="fuzzy")
-            for b, brand in brands.items()}
+    return {b: build_matcher(brand.training_data(), threshold=0, margin=0, kind="fuzzy") for b, brand in brands.items()}
 
 
 @pytest.mark.parametrize("name", sorted(GOALS))
@@ -55,8 +61,9 @@ def test_the_matcher_meets_its_goals(name, matchers, baselines):
     for brand, s in sorted(scores.items()):
         misses = "\n".join(f"  [{o.item.intent} -> {o.predicted}] {o.item.text}" for o in s.errors())
         assert s.accuracy >= goals["accuracy"], f"{name} {brand}: in-scope accuracy {s.accuracy:.3f}\n{misses}"
-        assert s.oos_rejection >= goals["oos_rejection"], \
+        assert s.oos_rejection >= goals["oos_rejection"], (
             f"{name} {brand}: OOS rejection {s.oos_rejection:.3f}\n{misses}"
+        )
         lift = s.accuracy - base[brand].accuracy
         assert lift >= goals["lift"], f"{name} {brand}: lift over the rapidfuzz baseline {lift:.3f}"
 
@@ -74,6 +81,7 @@ def test_every_intent_of_both_brands_is_in_the_heldout_set(brands):
 def test_no_heldout_or_dev_message_is_a_training_example(brands):
     def plain(text: str) -> str:
         return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
     examples = {plain(e) for brand in brands.values() for exs in brand.training_data().values() for e in exs}
     for name in ("dev.yaml", "heldout.yaml"):
         copied = [i.text for i in _load_items(DATA / name) if plain(i.text) in examples]
@@ -81,8 +89,7 @@ def test_no_heldout_or_dev_message_is_a_training_example(brands):
 
 
 def test_the_eval_command_gates_on_thresholds(capsys):
-    args = ["eval", str(DATA / "dev.yaml"), "--min-accuracy", "0.95", "--min-oos-rejection", "0.9",
-            "--min-lift", "0.1"]
+    args = ["eval", str(DATA / "dev.yaml"), "--min-accuracy", "0.95", "--min-oos-rejection", "0.9", "--min-lift", "0.1"]
     assert main(args) == 0
     assert "passed" in capsys.readouterr().out
     assert main(["eval", str(DATA / "dev.yaml"), "--brand", "ttr-e", "--min-accuracy", "1.01"]) == 1

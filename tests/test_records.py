@@ -1,5 +1,6 @@
 """The bot acts on the customer's own records: real conversations through
 socketio.AsyncClient against the real server and the demo data."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,6 @@ from ruamel.yaml import YAML
 from chatbot.clock import isoformat
 from chatbot.settings import REPO_ROOT
 from chatbot.web.keys import STORE
-
 from helpers import ALICE, BOB, CAROL, DANA, SUNNY, make_settings, start_server
 
 
@@ -23,18 +23,33 @@ async def status_of(server, number: str) -> str:
     rows = await server.app[STORE].table_rows("orders")
     return next(r["status"] for r in rows if r["number"] == number)
 
+
 async def add_mug_delivered_3_days_ago(store, now) -> None:
     """Alice's CT-100240, a mug delivered three days ago: inside the return window."""
-    await store.insert_rows("orders", [{"number": "CT-100240", "brand": "cltiktok", "user_id": 1,
-                                        "status": "delivered", "items": json.dumps([{"name": "mug", "quantity": 1}]),
-                                        "total_cents": 1200, "currency": "USD", "created_at": isoformat(now),
-                                        "updated_at": isoformat(now), "notes": ""}])
-    await store.insert_rows("shipments", [{"order_number": "CT-100240", "delivered_at":
-                                           isoformat(now - timedelta(days=3))}])
-
+    await store.insert_rows(
+        "orders",
+        [
+            {
+                "number": "CT-100240",
+                "brand": "cltiktok",
+                "user_id": 1,
+                "status": "delivered",
+                "items": json.dumps([{"name": "mug", "quantity": 1}]),
+                "total_cents": 1200,
+                "currency": "USD",
+                "created_at": isoformat(now),
+                "updated_at": isoformat(now),
+                "notes": "",
+            }
+        ],
+    )
+    await store.insert_rows(
+        "shipments", [{"order_number": "CT-100240", "delivered_at": isoformat(now - timedelta(days=3))}]
+    )
 
 
 # -- looking things up -------------------------------------------------------------------
+
 
 async def test_order_status_names_the_items_and_the_status(server, clients):
     alice = await clients(server, ALICE)
@@ -49,7 +64,7 @@ async def test_which_order_is_asked_with_quick_replies_and_a_number_fills_it(ser
     question = await alice.ask("where is my order?")
     assert "Which order" in question["text"]
     assert any(q.startswith("CT-100234") for q in question["quick_replies"])
-    assert len(question["quick_replies"]) == 3          # alice's three orders, nobody else's
+    assert len(question["quick_replies"]) == 3  # alice's three orders, nobody else's
     assert not any("CT-1003" in q for q in question["quick_replies"])
     answer = await alice.ask(next(q for q in question["quick_replies"] if q.startswith("CT-100234")))
     assert "shipped" in answer["text"] and "UPS" in answer["text"]
@@ -120,6 +135,7 @@ async def test_merchants_see_their_own_withdrawals_and_customers_do_not(server, 
 
 # -- changes, with confirmation --------------------------------------------------------------
 
+
 async def test_cancel_asks_first_then_cancels_once_with_an_audit_entry(server, clients):
     alice = await clients(server, ALICE)
     question = await alice.ask("please cancel order CT-100235")
@@ -176,15 +192,14 @@ async def test_modify_collects_the_change_confirms_and_records_it(server, client
     assert "already been delivered" in refused["text"] and "Return an item" in refused["quick_replies"]
 
 
-async def test_asked_what_to_change_the_order_number_is_no_change_and_a_better_wording_replaces_it(
-        server, clients):
+async def test_asked_what_to_change_the_order_number_is_no_change_and_a_better_wording_replaces_it(server, clients):
     bob = await clients(server, BOB)
     await bob.ask("i need to change the size of my sneakers")
-    again = await bob.ask("CT-100300")                          # the order again, not the change
+    again = await bob.ask("CT-100300")  # the order again, not the change
     assert "What would you like to change on order CT-100300" in again["text"]
     first = await bob.ask("size 10")
     assert '"size 10"' in first["text"] and "Shall I go ahead?" in first["text"]
-    better = await bob.ask("size 10 instead of 9 please")      # said again, better: it replaces the first
+    better = await bob.ask("size 10 instead of 9 please")  # said again, better: it replaces the first
     assert '"size 10 instead of 9 please"' in better["text"] and "Shall I go ahead?" in better["text"]
     assert (await bob.ask("yes"))["text"].startswith("Your change request for order CT-100300 is recorded")
     changes = await server.app[STORE].table_rows("order_changes")
@@ -223,6 +238,7 @@ async def test_a_return_past_the_window_is_refused_with_the_reason(server, clien
 async def test_a_flow_survives_a_restart_of_the_server(tmp_path):
     settings = make_settings(tmp_path)
     from helpers import ChatClient
+
     server = await start_server(settings)
     alice = ChatClient(server.url)
     await alice.connect({"token": await server.login(ALICE)})
@@ -254,25 +270,25 @@ async def test_it_means_the_order_just_talked_about(server, clients):
     reply = await alice.ask("ok can you cancel it then")
     assert reply["intent"] == "order_cancel" and "CT-100234" in reply["text"] and "already shipped" in reply["text"]
     fresh = await clients(server, BOB)
-    question = await fresh.ask("can you cancel it")          # nothing talked about yet: which one?
+    question = await fresh.ask("can you cancel it")  # nothing talked about yet: which one?
     assert "Which order" in question["text"]
     other = await clients(server, ALICE)
     await other.ask("where is CT-100234")
-    possible = await other.ask("is it possible to cancel my order")     # not that "it"
+    possible = await other.ask("is it possible to cancel my order")  # not that "it"
     assert "Which order" in possible["text"]
 
 
 async def test_asked_which_one_a_customer_hears_which_one_the_change_can_apply_to(server, clients):
-    bob = await clients(server, BOB)        # CT-100300 waits for payment, CT-100301 is delivered
+    bob = await clients(server, BOB)  # CT-100300 waits for payment, CT-100301 is delivered
     question = await bob.ask("can you cancel my order")
     assert "Which order" in question["text"] and "only CT-100300 can still be cancelled" in question["text"]
     assert question["quick_replies"][0].startswith("CT-100300")
-    carol = await clients(server, CAROL)    # of four purchases only TT-2001 is within 14 days and not activated
+    carol = await clients(server, CAROL)  # of four purchases only TT-2001 is within 14 days and not activated
     which = await carol.ask("which of my purchases can i still cancel")
     assert "only TT-2001 can still be cancelled" in which["text"] and which["quick_replies"][0].startswith("TT-2001")
     refund = await carol.ask("the first one")
     assert "TT-2001" in refund["text"] and "$475.00" in refund["text"]
-    alice = await clients(server, ALICE)    # none of hers can be returned now: no such line
+    alice = await clients(server, ALICE)  # none of hers can be returned now: no such line
     question = await alice.ask("i want to return something")
     assert "Which order" in question["text"] and "only" not in question["text"]
 
@@ -288,7 +304,7 @@ async def test_an_order_named_by_what_was_bought_or_its_place_in_the_list(server
     first = await alice.ask("the first one")
     assert first["intent"] == "return_request" and first_listed in first["text"]
     bob = await clients(server, BOB)
-    sneakers = await bob.ask("i want to return my sneakers")     # one of bob's two orders: no question
+    sneakers = await bob.ask("i want to return my sneakers")  # one of bob's two orders: no question
     assert "CT-100300" in sneakers["text"] and "Which order" not in sneakers["text"]
     newest = await bob.ask("what about the latest one")
     assert newest["intent"] == "return_request" and "Which order" not in newest["text"]
@@ -296,20 +312,20 @@ async def test_an_order_named_by_what_was_bought_or_its_place_in_the_list(server
 
 async def test_a_record_named_by_its_status_and_what_follows_about_it(server, clients):
     sunny = await clients(server, SUNNY)
-    pending = await sunny.ask("my withdrawal is still pending")           # one of sunny's two is pending
+    pending = await sunny.ask("my withdrawal is still pending")  # one of sunny's two is pending
     assert "WD-7001" in pending["text"] and "Which withdrawal" not in pending["text"]
-    why = await sunny.ask("why is it taking so long")       # may read as delivery: sunny has no orders
+    why = await sunny.ask("why is it taking so long")  # may read as delivery: sunny has no orders
     assert "WD-7001" in why["text"] and "orders" not in why["text"]
-    when = await sunny.ask("ok and when will it be paid")   # not understood alone; "it" is the withdrawal
+    when = await sunny.ask("ok and when will it be paid")  # not understood alone; "it" is the withdrawal
     assert "WD-7001" in when["text"]
     alice = await clients(server, ALICE)
-    negated = await alice.ask("my order hasn't been delivered yet")       # names no status: which one?
+    negated = await alice.ask("my order hasn't been delivered yet")  # names no status: which one?
     assert "Which order" in negated["text"]
 
 
 async def test_a_payment_problem_named_by_its_item_and_that_order_after_it(server, clients):
     bob = await clients(server, BOB)
-    failed = await bob.ask("my payment failed for the sneakers")        # looked up, not "tell me the number"
+    failed = await bob.ask("my payment failed for the sneakers")  # looked up, not "tell me the number"
     assert "CT-100300" in failed["text"] and "waiting for payment" in failed["text"]
     cancel = await bob.ask("ok cancel that order then")
     assert "CT-100300" in cancel["text"] and "Shall I cancel" in cancel["text"]
@@ -320,7 +336,7 @@ async def test_they_are_the_items_just_talked_about_and_my_last_payout_the_newes
     await alice.ask("i ordered earbuds, where are they")
     when = await alice.ask("when will they arrive")
     assert "CT-100234" in when["text"] and "Which order" not in when["text"]
-    asked = await alice.ask("has my order shipped?")          # asking about a status names no order
+    asked = await alice.ask("has my order shipped?")  # asking about a status names no order
     assert "Which order" in asked["text"]
     sunny = await clients(server, SUNNY)
     last = await sunny.ask("my last payout, was it paid?")
@@ -329,43 +345,65 @@ async def test_they_are_the_items_just_talked_about_and_my_last_payout_the_newes
 
 async def test_a_sure_question_about_records_the_customer_has_none_of_is_told_so(server, clients):
     from chatbot.auth import hash_password
+
     store, now = server.app[STORE], server.clock.now()
-    user_id = await store.create_user({"brand": "cltiktok", "email": "finn@example.com", "name": "Finn",
-                                       "role": "customer", "password_hash": hash_password("finn-pass"),
-                                       "created_at": isoformat(now)})
-    await store.insert_rows("orders", [{"number": "CT-100250", "brand": "cltiktok", "user_id": user_id,
-                                        "status": "processing", "items": json.dumps([{"name": "kettle", "quantity": 1}]),
-                                        "total_cents": 3000, "currency": "USD", "created_at": isoformat(now),
-                                        "updated_at": isoformat(now), "notes": ""}])
+    user_id = await store.create_user(
+        {
+            "brand": "cltiktok",
+            "email": "finn@example.com",
+            "name": "Finn",
+            "role": "customer",
+            "password_hash": hash_password("finn-pass"),
+            "created_at": isoformat(now),
+        }
+    )
+    await store.insert_rows(
+        "orders",
+        [
+            {
+                "number": "CT-100250",
+                "brand": "cltiktok",
+                "user_id": user_id,
+                "status": "processing",
+                "items": json.dumps([{"name": "kettle", "quantity": 1}]),
+                "total_cents": 3000,
+                "currency": "USD",
+                "created_at": isoformat(now),
+                "updated_at": isoformat(now),
+                "notes": "",
+            }
+        ],
+    )
     finn = await clients(server, {"brand": "cltiktok", "email": "finn@example.com", "password": "finn-pass"})
     assert "CT-100250" in (await finn.ask("where is my order"))["text"]
-    refund = await finn.ask("where is my refund")             # no refunds: said, not the order again
+    refund = await finn.ask("where is my refund")  # no refunds: said, not the order again
     assert "I don't see any refunds" in refund["text"] and "CT-100250" not in refund["text"]
 
 
 async def test_asked_which_one_the_one_picked_counts_whatever_else_the_answer_asks(server, clients):
     sunny = await clients(server, SUNNY)
-    listed = await sunny.ask("whats the status of my payouts")        # both, with their statuses
+    listed = await sunny.ask("whats the status of my payouts")  # both, with their statuses
     assert "WD-7000" in listed["text"] and "completed" in listed["text"] and "WD-7001" in listed["text"]
-    picked = await sunny.ask("the completed one, when did it arrive")     # may read as a delivery question
+    picked = await sunny.ask("the completed one, when did it arrive")  # may read as a delivery question
     assert "WD-7000" in picked["text"] and "paid on" in picked["text"]
 
 
 async def test_asked_which_order_twice_a_customer_who_moves_on_is_not_held(server, clients):
     bob = await clients(server, BOB)
     assert "Which order" in (await bob.ask("i got the wrong colour, i want to send it back"))["text"]
-    again = await bob.ask("yes")                                  # not an answer: asked once more
+    again = await bob.ask("yes")  # not an answer: asked once more
     assert "Which order" in again["text"]
-    restated = await bob.ask("how do i get my money back for that")   # the same request: asked again
+    restated = await bob.ask("how do i get my money back for that")  # the same request: asked again
     assert "Which order" in restated["text"]
     moved_on = await bob.ask("do you guys sell iphones")
     assert moved_on["intent"] is None and "Which order" not in moved_on["text"]
     assert "can't help with that" in moved_on["text"]
-    fresh = await bob.ask("where is CT-100301")                   # and the next question is answered afresh
+    fresh = await bob.ask("where is CT-100301")  # and the next question is answered afresh
     assert "CT-100301" in fresh["text"]
 
 
 # -- ttr-e purchases --------------------------------------------------------------------------
+
 
 async def test_an_eligible_purchase_is_refunded_less_the_fee_after_confirmation(server, clients):
     carol = await clients(server, CAROL)
@@ -423,7 +461,9 @@ async def test_yes_to_the_one_next_step_offered_takes_it_on_the_same_order(serve
     offer = await bob.ask("i want to return my sneakers")
     assert "cancel it instead" in offer["text"] and offer["quick_replies"] == ["Cancel this order"]
     cancel = await bob.ask("yes")
-    assert cancel["intent"] == "order_cancel" and "CT-100300" in cancel["text"] and "Shall I cancel it?" in cancel["text"]
+    assert (
+        cancel["intent"] == "order_cancel" and "CT-100300" in cancel["text"] and "Shall I cancel it?" in cancel["text"]
+    )
     kept = await bob.ask("no")
     assert "won't cancel CT-100300" in kept["text"]
     assert await status_of(server, "CT-100300") == "pending_payment"
@@ -434,14 +474,14 @@ async def test_asked_which_order_for_its_status_a_return_of_one_is_a_return(serv
     assert "Which order" in (await bob.ask("i want to change my order"))["text"]
     returned = await bob.ask("return CT-100301")
     assert returned["intent"] == "return_request" and "past the return window" in returned["text"]
-    person = await bob.ask("yes")                    # to "I can connect you with a person"
+    person = await bob.ask("yes")  # to "I can connect you with a person"
     assert person["intent"] == "human_agent"
 
 
 async def test_a_purchase_named_by_its_package_and_the_newest_as_a_follow_up(server, clients):
     carol = await clients(server, CAROL)
     assert "Which purchase" in (await carol.ask("can i cancel my purchase"))["text"]
-    tiktok = await carol.ask("the tiktok one")                    # her only TikTok Shop management purchase
+    tiktok = await carol.ask("the tiktok one")  # her only TikTok Shop management purchase
     assert "TT-2002" in tiktok["text"] and "activated" in tiktok["text"]
     newest = await carol.ask("what about the newest")
     assert "TT-2001" in newest["text"] and "$475.00" in newest["text"]
@@ -463,16 +503,16 @@ async def test_pushed_back_on_the_bot_says_so_and_offers_a_person_then_follows_t
     question = await carol.ask("i want a refund")
     refused = await carol.ask("TT-2002")
     assert "can't be cancelled for a refund" in refused["text"]
-    again = await carol.ask("but i barely used it!")          # pushback: the rule, briefly, and a person offered
+    again = await carol.ask("but i barely used it!")  # pushback: the rule, briefly, and a person offered
     assert again["text"] != refused["text"] and "activated" in again["text"] and "connect you" in again["text"]
-    upset = await carol.ask("this is ridiculous")             # frustration: a person offered, not "I can't help"
+    upset = await carol.ask("this is ridiculous")  # frustration: a person offered, not "I can't help"
     assert "frustrating" in upset["text"] and "Yes, talk to a person" in upset["quick_replies"]
-    other = await carol.ask("fine. what about TT-2003")       # not a yes to the offer: the question, on TT-2003
+    other = await carol.ask("fine. what about TT-2003")  # not a yes to the offer: the question, on TT-2003
     assert other["intent"] == "refund_request" and "TT-2003" in other["text"] and "20 days" in other["text"]
     same = await carol.ask("ok TT-2001")
     assert "TT-2001" in same["text"] and "$475.00" in same["text"]
     assert question["intent"] == "refund_request"
-    joke = await (await clients(server, ALICE)).ask("tell me a joke")      # out of scope, not frustration
+    joke = await (await clients(server, ALICE)).ask("tell me a joke")  # out of scope, not frustration
     assert "frustrating" not in joke["text"]
 
 
@@ -492,6 +532,7 @@ async def test_ttr_e_refund_status(server, clients):
 
 # -- the rules and the wording are the brand's files ----------------------------------------------
 
+
 def copied_intents(tmp_path: Path, edits: dict[str, list[tuple[str, str]]]) -> Path:
     """A copy of intents/ with each file's (old, new) text replaced: what an operator's edit does."""
     intents = tmp_path / "intents"
@@ -506,8 +547,9 @@ def copied_intents(tmp_path: Path, edits: dict[str, list[tuple[str, str]]]) -> P
     return intents
 
 
-async def ask_with(tmp_path: Path, clients, edits: dict[str, list[tuple[str, str]]], creds: dict,
-                   question: str) -> dict:
+async def ask_with(
+    tmp_path: Path, clients, edits: dict[str, list[tuple[str, str]]], creds: dict, question: str
+) -> dict:
     """The bot's answer to `question` on a server reading the edited copy."""
     server = await start_server(make_settings(tmp_path, intents_dir=copied_intents(tmp_path, edits)))
     try:
@@ -517,19 +559,27 @@ async def ask_with(tmp_path: Path, clients, edits: dict[str, list[tuple[str, str
 
 
 async def test_editing_replies_yaml_changes_what_the_bot_says(tmp_path, clients):
-    edits = {"cltiktok/replies.yaml": [
-        ('text: "Order {number} ({items}, {total}), placed on {placed}, is {status}."',
-         'text: "Your order {number} of {items} is {status}."'),
-        ("order.status.processing: being processed", "order.status.processing: with the seller, not yet shipped")]}
+    edits = {
+        "cltiktok/replies.yaml": [
+            (
+                'text: "Order {number} ({items}, {total}), placed on {placed}, is {status}."',
+                'text: "Your order {number} of {items} is {status}."',
+            ),
+            ("order.status.processing: being processed", "order.status.processing: with the seller, not yet shipped"),
+        ]
+    }
     reply = await ask_with(tmp_path, clients, edits, ALICE, "what's the status of my order CT-100235?")
     assert reply["text"].startswith("Your order CT-100235 of phone case x2 is with the seller, not yet shipped. ")
     assert "section 1.1" in reply["citation"]
 
 
-@pytest.mark.parametrize("edit,facts", [
-    (("processing_fee: 0.05", "processing_fee: 0.1"), ["$450.00 back", "10% processing fee"]),
-    (("processing_fee: 0.05", "processing_fee: 0.025"), ["$487.50 back", "2.5% processing fee"]),
-])
+@pytest.mark.parametrize(
+    "edit,facts",
+    [
+        (("processing_fee: 0.05", "processing_fee: 0.1"), ["$450.00 back", "10% processing fee"]),
+        (("processing_fee: 0.05", "processing_fee: 0.025"), ["$487.50 back", "2.5% processing fee"]),
+    ],
+)
 async def test_the_processing_fee_is_the_brands(tmp_path, clients, edit, facts):
     reply = await ask_with(tmp_path, clients, {"ttr-e/brand.yaml": [edit]}, CAROL, "can I get a refund for TT-2001?")
     for fact in facts:
@@ -552,14 +602,23 @@ async def test_the_return_window_is_the_brands(tmp_path, clients):
 
 
 async def test_the_changeable_statuses_are_the_brands(tmp_path, clients):
-    edits = {"cltiktok/brand.yaml": [("changeable_statuses: [pending_payment, paid, processing]",
-                                      "changeable_statuses: [pending_payment, paid]")]}
+    edits = {
+        "cltiktok/brand.yaml": [
+            ("changeable_statuses: [pending_payment, paid, processing]", "changeable_statuses: [pending_payment, paid]")
+        ]
+    }
     reply = await ask_with(tmp_path, clients, edits, ALICE, "please cancel order CT-100235")
     assert "nothing to cancel" in reply["text"] and "Shall I cancel" not in reply["text"]
 
 
-INVENTED = ("original payment method", "paid back", "goes back to", "packed for shipping", "order page",
-            "account email")
+INVENTED = (
+    "original payment method",
+    "paid back",
+    "goes back to",
+    "packed for shipping",
+    "order page",
+    "account email",
+)
 
 
 async def test_no_answer_says_where_the_money_goes(server, clients):
@@ -568,14 +627,30 @@ async def test_no_answer_says_where_the_money_goes(server, clients):
     store, now = server.app[STORE], server.clock.now()
     await add_mug_delivered_3_days_ago(store, now)
     alice, carol = await clients(server, ALICE), await clients(server, CAROL)
-    said = [await alice.ask(q) for q in ("what's the status of CT-100235", "please cancel order CT-100235", "yes",
-                                         "I'd like to return CT-100240", "yes", "where is my refund RF-5001?")]
-    said += [await carol.ask(q) for q in ("can I get a refund for TT-2001?", "yes", "I need the invoice for TT-2002",
-                                          "what's the status of my refund RF-9001")]
+    said = [
+        await alice.ask(q)
+        for q in (
+            "what's the status of CT-100235",
+            "please cancel order CT-100235",
+            "yes",
+            "I'd like to return CT-100240",
+            "yes",
+            "where is my refund RF-5001?",
+        )
+    ]
+    said += [
+        await carol.ask(q)
+        for q in (
+            "can I get a refund for TT-2001?",
+            "yes",
+            "I need the invoice for TT-2002",
+            "what's the status of my refund RF-9001",
+        )
+    ]
     assert "order CT-100235 is cancelled" in said[2]["text"] and "Your return is open" in said[4]["text"]
     for reply in said:
         assert not any(words in reply["text"] for words in INVENTED), reply["text"]
-    for brand in ("cltiktok", "ttr-e"):    # nor any template an answer not taken above could use
+    for brand in ("cltiktok", "ttr-e"):  # nor any template an answer not taken above could use
         replies = YAML(typ="safe").load((REPO_ROOT / "intents" / brand / "replies.yaml").read_text(encoding="utf-8"))
         for key, template in replies.items():
             text = template["text"] if isinstance(template, dict) else template
@@ -591,8 +666,9 @@ async def upload(server, token: str, data: bytes, filename: str = "shot.png") ->
     form = aiohttp.FormData()
     form.add_field("file", data, filename=filename, content_type="image/png")
     async with aiohttp.ClientSession() as s:
-        async with s.post(server.url + "/api/attachments", data=form,
-                          headers={"Authorization": f"Bearer {token}"}) as r:
+        async with s.post(
+            server.url + "/api/attachments", data=form, headers={"Authorization": f"Bearer {token}"}
+        ) as r:
             return r.status, await r.json()
 
 
@@ -607,7 +683,7 @@ async def test_a_dispute_collects_order_description_and_screenshots_into_a_case(
     assert "screenshots" in shots["text"]
     status, uploaded = await upload(server, token, PNG, "../../etc/passwd.png")
     assert status == 201 and uploaded["filename"] == "passwd.png"
-    assert (await alice.wait_for("message", lambda m: m["id"] == uploaded["message"]["id"]))
+    assert await alice.wait_for("message", lambda m: m["id"] == uploaded["message"]["id"])
     done = await alice.ask("done")
     case_id = int(re.search(r"case #(\d+)", done["text"]).group(1))
     assert "1 screenshot" in done["text"]

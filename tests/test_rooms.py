@@ -2,6 +2,7 @@
 keeps, and sends every emit to the same clients, through random sequences of
 what the server does with rooms; a disconnect no longer scans every room, and
 an emit to nobody encodes nothing."""
+
 from __future__ import annotations
 
 import itertools
@@ -19,11 +20,12 @@ ROOMS = [f"conversation:{i}" for i in range(6)] + ["agents:cltiktok", "user:1", 
 def managed(manager: socketio.AsyncManager) -> socketio.AsyncManager:
     server = socketio.AsyncServer()
     ids = itertools.count()
-    server.eio.generate_id = lambda: f"sid{next(ids)}"    # the same sids for both managers
+    server.eio.generate_id = lambda: f"sid{next(ids)}"  # the same sids for both managers
     manager.sent = []
 
-    async def send(eio_sid: str, pkt) -> None:     # where python-socketio hands packets to Engine.IO
+    async def send(eio_sid: str, pkt) -> None:  # where python-socketio hands packets to Engine.IO
         manager.sent.append((eio_sid, pkt.encode()))
+
     server._send_eio_packet = send
     manager.set_server(server)
     return manager
@@ -64,7 +66,7 @@ async def apply(manager: socketio.AsyncManager, step: tuple, sids: list[tuple[st
         await manager.close_room(args[0], args[1])
     elif kind == "emit":
         namespace, target, skip = args
-        if isinstance(target, int):         # a client's own room
+        if isinstance(target, int):  # a client's own room
             target = sids[target % len(sids)][1]
         if isinstance(skip, int):
             skip = sids[skip % len(sids)][1]
@@ -80,8 +82,22 @@ async def apply(manager: socketio.AsyncManager, step: tuple, sids: list[tuple[st
 def random_steps(rng: random.Random, count: int) -> list[tuple]:
     steps = []
     for _ in range(count):
-        kind = rng.choice(["connect", "connect", "enter", "enter", "enter", "leave", "close", "disconnect",
-                           "disconnect", "callback", "emit", "emit"])
+        kind = rng.choice(
+            [
+                "connect",
+                "connect",
+                "enter",
+                "enter",
+                "enter",
+                "leave",
+                "close",
+                "disconnect",
+                "disconnect",
+                "callback",
+                "emit",
+                "emit",
+            ]
+        )
         if kind == "connect" or not steps:
             steps.append(("connect", f"eio{rng.randrange(12)}", rng.choice(NAMESPACES), rng.random() < 0.9))
         elif kind in ("enter", "leave"):
@@ -111,8 +127,8 @@ async def test_the_same_rooms_as_python_socketios_own_manager(seed):
         await apply(indexed, step, indexed_sids)
         assert indexed_sids == stock_sids
         assert state(indexed, indexed_sids) == state(stock, stock_sids), step
-    assert len(stock_sids) > 20    # the sequence did connect and disconnect many clients
-    assert len(stock.sent) > 5     # and sent packets
+    assert len(stock_sids) > 20  # the sequence did connect and disconnect many clients
+    assert len(stock.sent) > 5  # and sent packets
 
 
 class RoomsThatMustNotBeScanned(dict):
@@ -140,9 +156,8 @@ async def test_a_disconnect_leaves_only_the_clients_own_rooms():
     for sid in customers[:100]:
         manager.pre_disconnect(sid, "/chat")
         await manager.disconnect(sid, "/chat")
-    assert dict.__len__(manager.rooms["/chat"]) == 900 * 4 + 1       # their sid rooms, and the connected room
-    assert manager.get_rooms(customers[100], "/chat") == [customers[100], "conversation:100", "session:100",
-                                                          "user:100"]
+    assert dict.__len__(manager.rooms["/chat"]) == 900 * 4 + 1  # their sid rooms, and the connected room
+    assert manager.get_rooms(customers[100], "/chat") == [customers[100], "conversation:100", "session:100", "user:100"]
     assert not manager.is_connected(customers[0], "/chat") and manager.is_connected(customers[100], "/chat")
 
 

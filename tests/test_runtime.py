@@ -1,6 +1,7 @@
 """The serving process: the garbage-collector pacing (chatbot/runtime.py):
 young passes on a timer, full passes only on the timer, never by CPython's own
 rule; and `run.py --start-time`, the clock that starts at a given instant."""
+
 from __future__ import annotations
 
 import asyncio
@@ -8,17 +9,21 @@ import contextlib
 import gc
 import signal
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from chatbot.clock import StartedClock
-from chatbot.runtime import NEVER, SHORTEST_YOUNG_INTERVAL, next_young_interval, pace_collections, \
-    tune_garbage_collector
+from chatbot.runtime import (
+    NEVER,
+    SHORTEST_YOUNG_INTERVAL,
+    next_young_interval,
+    pace_collections,
+    tune_garbage_collector,
+)
 from chatbot.settings import Settings
-
 from helpers import ALICE, ChatClient
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +50,8 @@ async def test_young_and_full_passes_come_on_their_timers(restore_gc):
     def record(phase: str, info: dict) -> None:
         if phase == "start":
             generations.append(info["generation"])
-    gc.set_threshold(NEVER, NEVER, NEVER)        # only the pacer collects in this test
+
+    gc.set_threshold(NEVER, NEVER, NEVER)  # only the pacer collects in this test
     gc.callbacks.append(record)
     pacer = asyncio.ensure_future(pace_collections(young_seconds=0.02, young_pause_ms=50, full_seconds=0.2))
     await asyncio.sleep(0.5)
@@ -71,14 +77,16 @@ def test_passes_over_budget_come_sooner_and_cheap_ones_later():
 
 # -- run.py --start-time ------------------------------------------------------------------
 
+
 def test_a_started_clock_runs_on_from_its_start():
     ticks = [100.0]
-    clock = StartedClock(datetime(2026, 12, 12, 11, 0, tzinfo=timezone(timedelta(hours=-8))),
-                         monotonic=lambda: ticks[0])
-    assert clock.now() == datetime(2026, 12, 12, 19, 0, tzinfo=timezone.utc)
+    clock = StartedClock(
+        datetime(2026, 12, 12, 11, 0, tzinfo=timezone(timedelta(hours=-8))), monotonic=lambda: ticks[0]
+    )
+    assert clock.now() == datetime(2026, 12, 12, 19, 0, tzinfo=UTC)
     ticks[0] += 90.5
-    assert clock.now() == datetime(2026, 12, 12, 19, 1, 30, 500_000, tzinfo=timezone.utc)
-    assert clock.now().tzinfo == timezone.utc
+    assert clock.now() == datetime(2026, 12, 12, 19, 1, 30, 500_000, tzinfo=UTC)
+    assert clock.now().tzinfo == UTC
 
 
 def test_a_started_clock_refuses_a_time_without_its_offset():
@@ -88,15 +96,22 @@ def test_a_started_clock_refuses_a_time_without_its_offset():
 
 def test_the_start_time_comes_from_the_environment_too(monkeypatch):
     monkeypatch.setenv("CHATBOT_START_TIME", "2026-12-12T11:00:00-08:00")
-    assert Settings().start_time == datetime(2026, 12, 12, 19, 0, tzinfo=timezone.utc)
+    assert Settings().start_time == datetime(2026, 12, 12, 19, 0, tzinfo=UTC)
 
 
 @contextlib.asynccontextmanager
 async def running(*flags: str):
     """run.py as a separate process, as a user starts it; yields its URL."""
-    process = await asyncio.create_subprocess_exec(sys.executable, "run.py", "--port", "0", *flags,
-                                                   cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE,
-                                                   stderr=asyncio.subprocess.DEVNULL)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "run.py",
+        "--port",
+        "0",
+        *flags,
+        cwd=REPO_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     try:
         assert process.stdout is not None
         line = (await asyncio.wait_for(process.stdout.readline(), timeout=60)).decode()
@@ -107,7 +122,7 @@ async def running(*flags: str):
             process.send_signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(process.wait(), timeout=15)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 process.kill()
                 await process.wait()
 
@@ -130,4 +145,4 @@ async def test_run_py_start_time_puts_the_server_on_a_saturday(tmp_path: Path):
         finally:
             await alice.close()
     assert handoff["state"] == "offline", handoff
-    assert handoff["opens_at"] == "2026-12-14T17:00:00.000Z"         # Monday 9:00 Pacific
+    assert handoff["opens_at"] == "2026-12-14T17:00:00.000Z"  # Monday 9:00 Pacific

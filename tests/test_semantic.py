@@ -5,6 +5,7 @@ The encoder's tests are skipped unless the optional packages are installed
 'not installed' path always run. The reference values come from
 sentence-transformers itself on the same model (bench/semantic.py --reference,
 docs/semantic-notes.md), so the numpy forward pass stays pinned to it."""
+
 from __future__ import annotations
 
 import subprocess
@@ -58,11 +59,18 @@ def test_paraphrases_are_closer_than_unrelated(encoder: semantic.SentenceEncoder
 
 
 def test_batch_equals_one_by_one(encoder: semantic.SentenceEncoder) -> None:
-    texts = ["ok", "where is my parcel", "I was charged twice for the same purchase, 49.99 EUR each time",
-             "wat is ur return policy", "Bonjour, où est ma commande ?", "😡 worst service ever", "",
-             "can u check TT-1234 for me"]
+    texts = [
+        "ok",
+        "where is my parcel",
+        "I was charged twice for the same purchase, 49.99 EUR each time",
+        "wat is ur return policy",
+        "Bonjour, où est ma commande ?",
+        "😡 worst service ever",
+        "",
+        "can u check TT-1234 for me",
+    ]
     batch = encoder.encode(texts)
-    small_batches = encoder.encode(texts, batch_size=3)   # other padding, other grouping
+    small_batches = encoder.encode(texts, batch_size=3)  # other padding, other grouping
     one_by_one = np.stack([encoder.encode_one(t) for t in texts])
     assert np.abs(batch - one_by_one).max() < 1e-5
     assert np.abs(small_batches - one_by_one).max() < 1e-5
@@ -78,7 +86,7 @@ def test_truncates_long_texts(encoder: semantic.SentenceEncoder) -> None:
     assert len(encoder.tokens(long)) == semantic.DEFAULT_MAX_LENGTH
     assert encoder.encode_one(long).shape == (384,)
     with pytest.raises(TypeError):
-        encoder.encode("a single string")   # type: ignore[arg-type]
+        encoder.encode("a single string")  # type: ignore[arg-type]
 
 
 def test_never_imports_the_model_package(encoder: semantic.SentenceEncoder) -> None:
@@ -101,8 +109,10 @@ def test_without_the_optional_packages(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_importing_the_module_is_light() -> None:
-    code = ("import sys; import chatbot.nlu.semantic as s; s.available(); "
-            "heavy = [m for m in ('tokenizers', 'safetensors', 'all_minilm_l6_v2', 'torch') if m in sys.modules]; "
-            "print(heavy)")
+    code = (
+        "import sys; import chatbot.nlu.semantic as s; s.available(); "
+        "heavy = [m for m in ('tokenizers', 'safetensors', 'all_minilm_l6_v2', 'torch') if m in sys.modules]; "
+        "print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -1,4 +1,5 @@
 """The store: schema versions, the demo seed, and message storage rules."""
+
 from __future__ import annotations
 
 import asyncio
@@ -33,12 +34,23 @@ async def test_a_new_database_gets_every_migration_and_wal(tmp_path):
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"brands", "users", "sessions", "orders", "shipments", "refunds", "purchases", "withdrawals",
-            "conversations", "messages"} <= tables
+    assert {
+        "brands",
+        "users",
+        "sessions",
+        "orders",
+        "shipments",
+        "refunds",
+        "purchases",
+        "withdrawals",
+        "conversations",
+        "messages",
+    } <= tables
 
 
 async def test_an_existing_database_is_upgraded_in_place_and_keeps_its_data(tmp_path, monkeypatch):
     from chatbot.store import schema
+
     store = Store(tmp_path / "b.db")
     await store.open()
     await seed(store)
@@ -46,6 +58,7 @@ async def test_an_existing_database_is_upgraded_in_place_and_keeps_its_data(tmp_
 
     def add_column(db):
         db["users"].add_column("locale", str)
+
     monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, add_column])
     store = Store(tmp_path / "b.db")
     assert await store.open() == len(MIGRATIONS) + 1
@@ -62,18 +75,27 @@ async def test_the_demo_seed_is_exactly_the_spec(tmp_path):
         users = {u["email"]: u for u in await store.table_rows("users")}
         assert len(users) == 9
         assert {(u["brand"], u["role"], u["name"]) for u in users.values()} == {
-            ("cltiktok", "customer", "Alice Chen"), ("cltiktok", "customer", "Bob Rivera"),
-            ("cltiktok", "merchant", "Sunny Socks (store)"), ("cltiktok", "agent", "Dana"),
-            ("cltiktok", "agent", "Eli"), ("cltiktok", "operator", "Olga"),
-            ("ttr-e", "customer", "Carol Park"), ("ttr-e", "agent", "Tom"), ("ttr-e", "operator", "Omar")}
+            ("cltiktok", "customer", "Alice Chen"),
+            ("cltiktok", "customer", "Bob Rivera"),
+            ("cltiktok", "merchant", "Sunny Socks (store)"),
+            ("cltiktok", "agent", "Dana"),
+            ("cltiktok", "agent", "Eli"),
+            ("cltiktok", "operator", "Olga"),
+            ("ttr-e", "customer", "Carol Park"),
+            ("ttr-e", "agent", "Tom"),
+            ("ttr-e", "operator", "Omar"),
+        }
         assert all(u["password_hash"].startswith("$argon2id$") for u in users.values())
         owner = {u["id"]: u["email"].split("@")[0] for u in users.values()}
 
         orders = {o["number"]: o for o in await store.table_rows("orders")}
         assert {n: (owner[o["user_id"]], o["status"], o["total_cents"]) for n, o in orders.items()} == {
-            "CT-100234": ("alice", "shipped", 4999), "CT-100235": ("alice", "processing", 1800),
-            "CT-100236": ("alice", "delivered", 3550), "CT-100300": ("bob", "pending_payment", 8900),
-            "CT-100301": ("bob", "delivered", 4200)}
+            "CT-100234": ("alice", "shipped", 4999),
+            "CT-100235": ("alice", "processing", 1800),
+            "CT-100236": ("alice", "delivered", 3550),
+            "CT-100300": ("bob", "pending_payment", 8900),
+            "CT-100301": ("bob", "delivered", 4200),
+        }
         ups = next(s for s in await store.shipments_of("CT-100234"))
         assert (ups["carrier"], ups["tracking_number"]) == ("UPS", "1Z999AA10123456784")
         now = clock.now()
@@ -86,21 +108,32 @@ async def test_the_demo_seed_is_exactly_the_spec(tmp_path):
 
         refunds = {r["number"]: r for r in await store.table_rows("refunds")}
         assert {n: (owner[r["user_id"]], r["status"], r["amount_cents"]) for n, r in refunds.items()} == {
-            "RF-5001": ("alice", "processing", 3550), "RF-5002": ("bob", "rejected", 4200),
-            "RF-9001": ("carol", "completed", 47500)}
+            "RF-5001": ("alice", "processing", 3550),
+            "RF-5002": ("bob", "rejected", 4200),
+            "RF-9001": ("carol", "completed", 47500),
+        }
         assert parse_iso(refunds["RF-5001"]["requested_at"]) == now - timedelta(days=4)
         assert parse_iso(refunds["RF-5001"]["approved_at"]) == now - timedelta(days=2)
 
-        withdrawals = {w["number"]: (owner[w["user_id"]], w["status"], w["amount_cents"])
-                       for w in await store.table_rows("withdrawals")}
+        withdrawals = {
+            w["number"]: (owner[w["user_id"]], w["status"], w["amount_cents"])
+            for w in await store.table_rows("withdrawals")
+        }
         assert withdrawals == {"WD-7001": ("sunny", "pending", 124000), "WD-7000": ("sunny", "completed", 98000)}
 
         purchases = {p["number"]: p for p in await store.table_rows("purchases")}
         assert {n: (p["package"], p["amount_cents"], p["status"]) for n, p in purchases.items()} == {
-            "TT-2000": ("ALL IN ONE", 50000, "cancelled"), "TT-2001": ("ALL IN ONE", 50000, "paid"),
-            "TT-2002": ("TikTok Shop management", 100000, "active"), "TT-2003": ("ALL IN ONE", 50000, "paid")}
+            "TT-2000": ("ALL IN ONE", 50000, "cancelled"),
+            "TT-2001": ("ALL IN ONE", 50000, "paid"),
+            "TT-2002": ("TikTok Shop management", 100000, "active"),
+            "TT-2003": ("ALL IN ONE", 50000, "paid"),
+        }
         assert {n: (now - parse_iso(p["purchased_at"])).days for n, p in purchases.items()} == {
-            "TT-2000": 60, "TT-2001": 3, "TT-2002": 30, "TT-2003": 20}
+            "TT-2000": 60,
+            "TT-2001": 3,
+            "TT-2002": 30,
+            "TT-2003": 20,
+        }
     finally:
         await srv.runner.cleanup()
 
@@ -121,8 +154,9 @@ async def test_the_seed_runs_only_on_an_empty_database(tmp_path):
 async def test_no_demo_leaves_the_database_empty(tmp_path):
     srv = await start_server(make_settings(tmp_path, demo=False))
     try:
-        status, _ = await srv.post("/api/login", {"brand": "cltiktok", "email": "alice@example.com",
-                                                  "password": "alice-demo-pass"})
+        status, _ = await srv.post(
+            "/api/login", {"brand": "cltiktok", "email": "alice@example.com", "password": "alice-demo-pass"}
+        )
         assert status == 401
     finally:
         await srv.runner.cleanup()
@@ -134,14 +168,29 @@ async def test_seq_increases_by_one_and_client_ids_are_unique(tmp_path):
     await seed(store)
     clock = ManualClock()
     conversation = await store.open_conversation("cltiktok", 1, clock.now())
-    first, created = await store.add_message(conversation["id"], sender_type="customer", sender_name="A",
-                                             sender_id=1, text="one", client_id="c1", now=clock.now())
+    first, created = await store.add_message(
+        conversation["id"],
+        sender_type="customer",
+        sender_name="A",
+        sender_id=1,
+        text="one",
+        client_id="c1",
+        now=clock.now(),
+    )
     assert created and first["seq"] == 1
-    again, created = await store.add_message(conversation["id"], sender_type="customer", sender_name="A",
-                                             sender_id=1, text="one", client_id="c1", now=clock.now())
+    again, created = await store.add_message(
+        conversation["id"],
+        sender_type="customer",
+        sender_name="A",
+        sender_id=1,
+        text="one",
+        client_id="c1",
+        now=clock.now(),
+    )
     assert not created and again == first
-    bot, _ = await store.add_message(conversation["id"], sender_type="bot", sender_name="B", sender_id=None,
-                                     text="two", now=clock.now())
+    bot, _ = await store.add_message(
+        conversation["id"], sender_type="bot", sender_name="B", sender_id=None, text="two", now=clock.now()
+    )
     assert bot["seq"] == 2
     assert [m["seq"] for m in await store.messages(conversation["id"])] == [1, 2]
     assert await store.integrity_check() == "ok"
@@ -159,7 +208,7 @@ async def test_a_call_that_fails_in_a_group_commit_is_undone_alone(tmp_path):
     now = ManualClock().now()
     conversation = await store.open_conversation("cltiktok", 1, now)
 
-    def busy(db) -> None:               # holds the thread so the calls behind it queue up
+    def busy(db) -> None:  # holds the thread so the calls behind it queue up
         time.sleep(0.3)
 
     def fails_after_writing(label: str, nested_fails: bool):
@@ -170,16 +219,29 @@ async def test_a_call_that_fails_in_a_group_commit_is_undone_alone(tmp_path):
                 if nested_fails:
                     raise RuntimeError(label)
             raise RuntimeError(label)
+
         return call
 
     def message(i: int):
-        return store.add_message(conversation["id"], sender_type="customer", sender_name="A", sender_id=1,
-                                 text=f"m{i}", client_id=f"c{i}", now=now)
+        return store.add_message(
+            conversation["id"],
+            sender_type="customer",
+            sender_name="A",
+            sender_id=1,
+            text=f"m{i}",
+            client_id=f"c{i}",
+            now=now,
+        )
 
     blocker = asyncio.ensure_future(store._call(busy))
     await asyncio.sleep(0.05)
-    calls = [message(0), store._call(fails_after_writing("a", True)), message(1),
-             store._call(fails_after_writing("b", False)), message(2)]
+    calls = [
+        message(0),
+        store._call(fails_after_writing("a", True)),
+        message(1),
+        store._call(fails_after_writing("b", False)),
+        message(2),
+    ]
     outcomes = await asyncio.gather(*calls, return_exceptions=True)
     await blocker
     assert [str(o) for o in outcomes if isinstance(o, Exception)] == ["a", "b"]
@@ -198,8 +260,15 @@ async def test_the_write_ahead_log_is_copied_back_and_stays_small(tmp_path):
         clock = ManualClock()
         conversation = await store.open_conversation("cltiktok", 1, clock.now())
         for i in range(600):
-            await store.add_message(conversation["id"], sender_type="customer", sender_name="A", sender_id=1,
-                                    text=f"message {i} " + "x" * 200, client_id=f"c{i}", now=clock.now())
+            await store.add_message(
+                conversation["id"],
+                sender_type="customer",
+                sender_name="A",
+                sender_id=1,
+                text=f"message {i} " + "x" * 200,
+                client_id=f"c{i}",
+                now=clock.now(),
+            )
         size = (tmp_path / f"{name}-wal").stat().st_size
         assert len(await store.messages(conversation["id"], limit=1000)) == 600
         await store.close()
@@ -212,6 +281,7 @@ async def test_the_write_ahead_log_is_copied_back_and_stays_small(tmp_path):
 
 
 # -- the engine's lifecycle ------------------------------------------------------------------
+
 
 def store_threads() -> int:
     return sum(1 for t in threading.enumerate() if t.name == "store")
@@ -240,7 +310,7 @@ async def test_a_call_after_close_raises_store_closed_and_close_is_idempotent(tm
         await store._call(lambda conn: None)
     await store.close()
     with pytest.raises(RuntimeError):
-        await store.open()          # a closed store stays closed: make a new one
+        await store.open()  # a closed store stays closed: make a new one
 
 
 async def test_async_with_opens_and_closes_the_store(tmp_path):
@@ -260,10 +330,21 @@ async def test_calls_made_before_close_are_committed_before_it_returns(tmp_path)
     await seed(store)
     now = ManualClock().now()
     conversation = await store.open_conversation("cltiktok", 1, now)
-    pending = [asyncio.ensure_future(store.add_message(
-        conversation["id"], sender_type="customer", sender_name="A", sender_id=1, text=f"m{i}",
-        client_id=f"c{i}", now=now)) for i in range(50)]
-    await asyncio.sleep(0)               # every call is queued, none is answered yet
+    pending = [
+        asyncio.ensure_future(
+            store.add_message(
+                conversation["id"],
+                sender_type="customer",
+                sender_name="A",
+                sender_id=1,
+                text=f"m{i}",
+                client_id=f"c{i}",
+                now=now,
+            )
+        )
+        for i in range(50)
+    ]
+    await asyncio.sleep(0)  # every call is queued, none is answered yet
     await store.close()
     assert all(task.done() and task.result()[1] for task in pending)
     async with Store(tmp_path / "h.db") as again:
@@ -285,11 +366,12 @@ async def test_a_startup_step_that_fails_after_the_store_opened_still_closes_it(
 
     async def broken_recover() -> None:
         raise RuntimeError("recover failed")
+
     app[DESK].recover = broken_recover
     runner = web.AppRunner(app)
     with pytest.raises(RuntimeError, match="recover failed"):
         await runner.setup()
     store = app[STORE]
     assert store._thread.is_alive()
-    await runner.cleanup()              # what web.run_app does when startup fails
+    await runner.cleanup()  # what web.run_app does when startup fails
     assert not store._thread.is_alive()

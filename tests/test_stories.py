@@ -1,17 +1,27 @@
 """The conversation stories (tests/stories.py, tests/data/stories/): the pass
 rates the dialogue must reach, and checks of the harness itself, so that a
 story that should fail is reported failing and one that should pass passes."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from stories import (
+    STORIES_DIR,
+    StoryError,
+    Turn,
+    button_message,
+    check,
+    load_stories,
+    report,
+    run_stories,
+    story_files,
+    totals,
+)
 
-from stories import STORIES_DIR, StoryError, Turn, button_message, check, load_stories, report, run_stories, \
-    story_files, totals
-
-MIN_STEPS = 0.95        # the share of steps that must pass (the issue's goal)
-MIN_STORIES = 0.90      # ... and of stories
+MIN_STEPS = 0.95  # the share of steps that must pass (the issue's goal)
+MIN_STORIES = 0.90  # ... and of stories
 
 
 async def test_the_stories_pass():
@@ -19,60 +29,72 @@ async def test_the_stories_pass():
     assert stories, f"no stories under {STORIES_DIR}"
     results = await run_stories(stories)
     score = totals(results)
-    assert score.step_rate >= MIN_STEPS and score.story_rate >= MIN_STORIES, \
-        f"below {MIN_STEPS:.0%} of steps or {MIN_STORIES:.0%} of stories:\n" \
-        + report(results, failures_only=True)
+    assert score.step_rate >= MIN_STEPS and score.story_rate >= MIN_STORIES, (
+        f"below {MIN_STEPS:.0%} of steps or {MIN_STORIES:.0%} of stories:\n" + report(results, failures_only=True)
+    )
 
 
 # -- the harness checks what it says it checks --------------------------------------------------
+
 
 def message(text: str, sender: str = "bot", **extra: object) -> tuple[str, dict]:
     return "message", {"sender": {"type": sender, "name": sender.title()}, "text": text, **extra}
 
 
-TURN = Turn([
-    message("Order CT-100234 has shipped.", intent="order_status",
-            quick_replies=["Track my order", {"title": "Talk to a person", "payload": "/human_agent"}]),
-    ("handoff", {"state": "queued", "position": 1}),
-    message("Dana has joined.", sender="system"),
-    ("handoff", {"state": "assigned", "agent": {"name": "Dana"}}),
-    message("my own words", sender="customer"),
-])
+TURN = Turn(
+    [
+        message(
+            "Order CT-100234 has shipped.",
+            intent="order_status",
+            quick_replies=["Track my order", {"title": "Talk to a person", "payload": "/human_agent"}],
+        ),
+        ("handoff", {"state": "queued", "position": 1}),
+        message("Dana has joined.", sender="system"),
+        ("handoff", {"state": "assigned", "agent": {"name": "Dana"}}),
+        message("my own words", sender="customer"),
+    ]
+)
 
 
 def test_the_turns_text_is_the_bots_and_the_systems_messages_and_the_button_titles():
     assert TURN.text == "Order CT-100234 has shipped.\nTrack my order\nTalk to a person\nDana has joined."
     assert TURN.titles == ["Track my order", "Talk to a person"]
     assert TURN.intent == "order_status"
-    assert TURN.handoff == "assigned"                  # the last one of the turn
+    assert TURN.handoff == "assigned"  # the last one of the turn
     assert Turn([message("hi")]).handoff == "none"
 
 
-@pytest.mark.parametrize("expect", [
-    {"says": ["ct-100234", "shipped"]},
-    {"says_any": ["nothing like this", "JOINED"]},
-    {"not_says": ["refund", "my own words"]},         # the customer's own message is not the turn's
-    {"intent": "order_status"},
-    {"handoff": "assigned"},
-    {"buttons": ["^track", "person"]},
-    {"no_buttons": ["^return"]},
-    {"silent": False},
-])
+@pytest.mark.parametrize(
+    "expect",
+    [
+        {"says": ["ct-100234", "shipped"]},
+        {"says_any": ["nothing like this", "JOINED"]},
+        {"not_says": ["refund", "my own words"]},  # the customer's own message is not the turn's
+        {"intent": "order_status"},
+        {"handoff": "assigned"},
+        {"buttons": ["^track", "person"]},
+        {"no_buttons": ["^return"]},
+        {"silent": False},
+    ],
+)
 def test_true_expectations_hold(expect):
     assert check(expect, TURN) == []
 
 
-@pytest.mark.parametrize("expect, failure", [
-    ({"says": ["shipped", "delivered"]}, "says 'delivered'"),
-    ({"says_any": ["delivered", "cancelled"]}, "says_any"),
-    ({"not_says": ["^order"]}, "not_says '^order': matched 'Order'"),
-    ({"intent": "order_cancel"}, "intent: expected 'order_cancel', got 'order_status'"),
-    ({"handoff": "none"}, "handoff: expected none, got assigned"),
-    ({"handoff": "queued"}, "handoff: expected queued, got assigned"),
-    ({"buttons": ["refund"]}, "buttons 'refund'"),
-    ({"no_buttons": ["person"]}, "no_buttons 'person': matched ['Talk to a person']"),
-    ({"silent": True}, "silent"),
-])
+@pytest.mark.parametrize(
+    "expect, failure",
+    [
+        ({"says": ["shipped", "delivered"]}, "says 'delivered'"),
+        ({"says_any": ["delivered", "cancelled"]}, "says_any"),
+        ({"not_says": ["^order"]}, "not_says '^order': matched 'Order'"),
+        ({"intent": "order_cancel"}, "intent: expected 'order_cancel', got 'order_status'"),
+        ({"handoff": "none"}, "handoff: expected none, got assigned"),
+        ({"handoff": "queued"}, "handoff: expected queued, got assigned"),
+        ({"buttons": ["refund"]}, "buttons 'refund'"),
+        ({"no_buttons": ["person"]}, "no_buttons 'person': matched ['Talk to a person']"),
+        ({"silent": True}, "silent"),
+    ],
+)
 def test_false_expectations_fail_and_say_which(expect, failure):
     failures = check(expect, TURN)
     assert len(failures) == 1 and failures[0].startswith(failure), failures
@@ -99,13 +121,16 @@ def test_a_click_sends_the_title_and_the_payload_when_there_is_one():
     assert button_message("refund", TURN) is None
 
 
-@pytest.mark.parametrize("step", [
-    {"say": "hi", "expect": {"say": ["typo for says"]}},
-    {"say": "hi", "expect": {"handoff": "waiting"}},
-    {"say": "hi", "click": "Yes"},
-    {"agent_do": "close"},
-    {"say": "hi", "expect": {"says": ["(unclosed"]}},
-])
+@pytest.mark.parametrize(
+    "step",
+    [
+        {"say": "hi", "expect": {"say": ["typo for says"]}},
+        {"say": "hi", "expect": {"handoff": "waiting"}},
+        {"say": "hi", "click": "Yes"},
+        {"agent_do": "close"},
+        {"say": "hi", "expect": {"says": ["(unclosed"]}},
+    ],
+)
 def test_a_malformed_story_is_refused_not_guessed_at(tmp_path: Path, step):
     path = tmp_path / "bad.yaml"
     path.write_text(f"- {{name: bad, brand: cltiktok, user: alice, steps: [{_flow(step)}]}}\n")
@@ -178,8 +203,8 @@ async def test_the_harness_passes_a_true_story_and_fails_a_false_one(tmp_path: P
         2: ["silent"],
         3: ["silent"],
         4: ["handoff", "buttons 'talk to a person'", "no_buttons '^5$'"],
-        5: ["click 'no such button'"],      # no such button: the step could not be done, so it counts
-        6: [],                              # no expectations: it only moves the story on
+        5: ["click 'no such button'"],  # no such button: the step could not be done, so it counts
+        6: [],  # no expectations: it only moves the story on
     }, report([false], verbose=True)
     score = totals([true, false])
     # 5 + 4 steps with expectations, and the click that could not be done

@@ -5,10 +5,11 @@ The demo pages declare a strict Content-Security-Policy (script-src 'self';
 style-src 'self'), and a test fails on any CSP violation or uncaught script
 error on its pages, so the widget is checked to run without inline code.
 """
+
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

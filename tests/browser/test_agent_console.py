@@ -11,6 +11,7 @@ of one chat per agent, so that a second customer waits in the queue.
 Every test resolves or hands off the chats it opened, so the next one starts
 with agents who hold nothing; texts carry a unique tag.
 """
+
 from __future__ import annotations
 
 import re
@@ -42,6 +43,7 @@ def tag() -> str:
 
 # ------------------------------------------------------------------ the server --
 
+
 @pytest.fixture(scope="module")
 def live_server(sync_playwright_cls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`python run.py --intents <always-open copy>` on a free port with a fresh database.
@@ -53,6 +55,7 @@ def live_server(sync_playwright_cls, tmp_path_factory: pytest.TempPathFactory) -
 
 
 # -------------------------------------------------------------------- helpers --
+
 
 def customer(new_context, account=ALICE):
     """A customer signed in to the widget on the demo shop."""
@@ -96,9 +99,13 @@ def widget_message(page, sender: str, text: str):
 
 def conversation(agent, name: str):
     """The agent's conversation panel with a customer (the newest one)."""
-    return agent.get_by_test_id("conversation").filter(
-        has=agent.get_by_test_id("conversation-customer").filter(has_text=re.compile("^" + re.escape(name) + "$"))
-    ).last
+    return (
+        agent.get_by_test_id("conversation")
+        .filter(
+            has=agent.get_by_test_id("conversation-customer").filter(has_text=re.compile("^" + re.escape(name) + "$"))
+        )
+        .last
+    )
 
 
 def transcript_message(conv, sender: str, text: str):
@@ -119,18 +126,22 @@ def hand_off(customer_page, agent, name: str):
     """The customer asks for a person; the agent gets the conversation."""
     says(customer_page, "I want to talk to a person")
     expect(customer_page.get_by_test_id("handoff").last).to_have_attribute(
-        "data-state", re.compile("assigned|queued"), timeout=SLOW)
+        "data-state", re.compile("assigned|queued"), timeout=SLOW
+    )
     conv = conversation(agent, name)
     expect(conv).to_be_visible(timeout=SLOW)
     return conv
 
 
 def seqs(locator) -> list[int]:
-    return [int(s) for s in locator.locator('[data-testid="message"][data-seq]').evaluate_all(
-        "els => els.map(e => e.dataset.seq)")]
+    return [
+        int(s)
+        for s in locator.locator('[data-testid="message"][data-seq]').evaluate_all("els => els.map(e => e.dataset.seq)")
+    ]
 
 
 # ---------------------------------------------------------------------- tests --
+
 
 def test_customer_and_agent_chat_from_handoff_to_rating(new_context):
     agent = console(new_context, DANA)
@@ -156,7 +167,8 @@ def test_customer_and_agent_chat_from_handoff_to_rating(new_context):
     expect(transcript_message(conv, "customer", question)).to_have_count(1)
     expect(transcript_message(conv, "customer", "I want to talk to a person")).to_have_count(1)
     handoff_answer = conv.locator('[data-testid="message"][data-sender="bot"]').filter(
-        has=agent.get_by_test_id("bot-intent").filter(has_text="human agent"))
+        has=agent.get_by_test_id("bot-intent").filter(has_text="human agent")
+    )
     expect(handoff_answer.get_by_test_id("bot-intent")).to_have_text(re.compile(r"^human agent · \d+%$"))
     expect(conv.get_by_test_id("first-response")).to_contain_text("Waiting for your first reply")
 
@@ -354,8 +366,12 @@ def test_reconnect_shows_each_message_once_in_order(new_context):
     agent_context = new_context()
     agent = agent_context.new_page()
     handshakes: list[str] = []
-    agent.on("websocket", lambda ws: ws.on("framesent", lambda p: handshakes.append(p)
-                                           if isinstance(p, str) and p.startswith("40/agent") else None))
+    agent.on(
+        "websocket",
+        lambda ws: ws.on(
+            "framesent", lambda p: handshakes.append(p) if isinstance(p, str) and p.startswith("40/agent") else None
+        ),
+    )
     agent.goto(CONSOLE)
     agent.get_by_test_id("login-email").fill(DANA[0])
     agent.get_by_test_id("login-password").fill(DANA[1])
@@ -401,8 +417,12 @@ def test_an_away_console_reconnects_away(new_context):
     a reconnecting away agent as online (it would assign them a chat)."""
     agent = console(new_context, ELI)
     handshakes: list[str] = []
-    agent.on("websocket", lambda ws: ws.on("framesent", lambda p: handshakes.append(p)
-                                           if isinstance(p, str) and p.startswith("40/agent") else None))
+    agent.on(
+        "websocket",
+        lambda ws: ws.on(
+            "framesent", lambda p: handshakes.append(p) if isinstance(p, str) and p.startswith("40/agent") else None
+        ),
+    )
     agent.get_by_test_id("status-away").click()
     expect(agent.get_by_test_id("status-away")).to_have_attribute("aria-pressed", "true", timeout=SLOW)
     agent.reload()
@@ -441,8 +461,7 @@ def test_supervisor_sees_handoffs_agents_and_staffing(new_context):
     assert int(handoffs.inner_text()) >= 1
     expect(page.get_by_test_id("kpi-within-5-value")).to_have_text(re.compile(r"^\d+%$"))
     expect(page.get_by_test_id("kpi-median-wait-value")).not_to_have_text("—")
-    for figure in ("kpi-within-10", "kpi-p90-wait", "kpi-breaches", "kpi-abandoned", "kpi-containment",
-                   "kpi-rating"):
+    for figure in ("kpi-within-10", "kpi-p90-wait", "kpi-breaches", "kpi-abandoned", "kpi-containment", "kpi-rating"):
         expect(page.get_by_test_id(figure)).to_be_visible()
     # agents online and their load, beside the Erlang C estimate
     dana_row = page.get_by_test_id("agent-row").filter(has_text="Dana")
@@ -460,5 +479,4 @@ def test_supervisor_sees_handoffs_agents_and_staffing(new_context):
     # the console links to the view; an agent without the supervisor right is told so
     agent.get_by_test_id("supervisor-link").click()
     expect(agent).to_have_url(re.compile(r"/static/supervisor\.html$"))
-    expect(agent.get_by_test_id("login-error")).to_contain_text("does not have the supervisor right",
-                                                                timeout=SLOW)
+    expect(agent.get_by_test_id("login-error")).to_contain_text("does not have the supervisor right", timeout=SLOW)

@@ -1,6 +1,7 @@
 """A reload during an outage keeps what the customer typed: the widget keeps
 unacknowledged messages (with their client_id) in sessionStorage, shows them
 again after the reload and sends them once the server is back, once."""
+
 from __future__ import annotations
 
 import uuid
@@ -8,10 +9,9 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
+from test_widget import ALICE, REPLY_TIMEOUT, SHOP, customer_message, expect_bot_reply, login, open_widget, send
 
 from server_process import run_server
-
-from test_widget import ALICE, REPLY_TIMEOUT, SHOP, customer_message, expect_bot_reply, login, open_widget, send
 
 pytestmark = pytest.mark.browser
 OUTBOX = "chatbot.outbox.cltiktok."
@@ -44,8 +44,11 @@ def serve_pages_from_cache(context) -> None:
 
 
 def outbox(page) -> list[dict]:
-    return page.evaluate("""prefix => Object.keys(sessionStorage).filter(k => k.startsWith(prefix))
-                                .flatMap(k => JSON.parse(sessionStorage.getItem(k)))""", OUTBOX)
+    return page.evaluate(
+        """prefix => Object.keys(sessionStorage).filter(k => k.startsWith(prefix))
+                                .flatMap(k => JSON.parse(sessionStorage.getItem(k)))""",
+        OUTBOX,
+    )
 
 
 def test_a_message_typed_during_an_outage_survives_a_reload_and_is_delivered_once(new_context, tmp_path):
@@ -59,7 +62,7 @@ def test_a_message_typed_during_an_outage_survives_a_reload_and_is_delivered_onc
         before = f"said before the outage {uuid.uuid4().hex[:8]}"
         send(page, before)
         expect_bot_reply(page, before)
-        assert outbox(page) == []                               # acknowledged: nothing kept
+        assert outbox(page) == []  # acknowledged: nothing kept
 
         first.terminate()
         first.wait(30)
@@ -72,7 +75,7 @@ def test_a_message_typed_during_an_outage_survives_a_reload_and_is_delivered_onc
         kept = outbox(page)
         assert [item["text"] for item in kept] == [during] and kept[0]["client_id"]
 
-        page.reload()                                           # the server is still down
+        page.reload()  # the server is still down
         open_widget(page)
         restored = customer_message(page, during)
         expect(restored).to_have_count(1)
@@ -87,7 +90,7 @@ def test_a_message_typed_during_an_outage_survives_a_reload_and_is_delivered_onc
         expect(delivered).not_to_have_attribute("data-pending", "true", timeout=REPLY_TIMEOUT)
         expect_bot_reply(page, during)
         assert outbox(page) == []
-        page.reload()                                           # nothing is sent again, and it was stored once
+        page.reload()  # nothing is sent again, and it was stored once
         open_widget(page)
         expect(customer_message(page, before)).to_have_count(1, timeout=REPLY_TIMEOUT)
         expect(customer_message(page, during)).to_have_count(1)

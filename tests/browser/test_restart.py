@@ -1,5 +1,6 @@
 """Restarting the server under open widgets: it stops at once instead of waiting
 for them, and each widget comes back by itself to the same conversation."""
+
 from __future__ import annotations
 
 import subprocess
@@ -8,11 +9,9 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
+from test_widget import ALICE, REPLY_TIMEOUT, SHOP, customer_message, expect_bot_reply, login, open_widget, send
 
 from server_process import run_server
-
-from test_widget import (ALICE, REPLY_TIMEOUT, SHOP, customer_message, expect_bot_reply, login, open_widget,
-                         send)
 
 pytestmark = pytest.mark.browser
 
@@ -23,8 +22,7 @@ STOP_WITHIN_SECONDS = 15
 GRACE = {"CHATBOT_SHUTDOWN_SECONDS": "60"}
 
 
-def test_a_restart_closes_open_widgets_and_they_reconnect_to_the_same_conversation(
-        new_context, tmp_path):
+def test_a_restart_closes_open_widgets_and_they_reconnect_to_the_same_conversation(new_context, tmp_path):
     db = tmp_path / "chat.db"
     with run_server(db, **GRACE) as (url, first):
         page = new_context(base_url=url).new_page()

@@ -4,6 +4,7 @@ Each test gets fresh browser contexts (own localStorage), but the server and its
 database are shared by the whole module, so every test writes texts of its own
 (a unique tag) and looks for those, never for counts of the whole history.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,6 +30,7 @@ def tag() -> str:
 
 # ------------------------------------------------------------------ helpers --
 
+
 def open_widget(page) -> None:
     launcher = page.get_by_test_id("launcher")
     expect(launcher).to_be_visible()
@@ -49,7 +51,8 @@ def login(page, account=ALICE) -> None:
 
 def customer_message(page, text: str):
     return page.locator('[data-testid="message"][data-sender="customer"]').filter(
-        has=page.locator(".cbw-bubble", has_text=re.compile("^" + re.escape(text) + "$")))
+        has=page.locator(".cbw-bubble", has_text=re.compile("^" + re.escape(text) + "$"))
+    )
 
 
 def bot_reply_to(page, text: str):
@@ -82,11 +85,14 @@ def expect_bot_reply(page, text: str):
 
 
 def seqs(page) -> list[int]:
-    return [int(s) for s in page.locator('[data-testid="message"][data-seq]').evaluate_all(
-        "els => els.map(e => e.dataset.seq)")]
+    return [
+        int(s)
+        for s in page.locator('[data-testid="message"][data-seq]').evaluate_all("els => els.map(e => e.dataset.seq)")
+    ]
 
 
 # -------------------------------------------------------------------- tests --
+
 
 def test_login_and_bot_answers(page, watch):
     """(a) open the widget on the shop, log in, ask, and get the bot's answer."""
@@ -156,9 +162,14 @@ def test_wrong_password_shows_error(page):
 def test_too_many_attempts_shows_error(page):
     """A 429 from /api/login is explained to the customer (response stubbed here, so
     the real account is not locked for the other tests)."""
-    page.route("**/api/login", lambda route: route.fulfill(
-        status=429, content_type="application/json",
-        body=json.dumps({"error": "too_many_attempts", "detail": "try again later"})))
+    page.route(
+        "**/api/login",
+        lambda route: route.fulfill(
+            status=429,
+            content_type="application/json",
+            body=json.dumps({"error": "too_many_attempts", "detail": "try again later"}),
+        ),
+    )
     page.goto(SHOP)
     open_widget(page)
     page.get_by_test_id("email").fill(ALICE[0])
@@ -246,14 +257,20 @@ def test_quick_reply_sends_its_text(page):
     expect(last_customer.locator(".cbw-bubble")).to_have_text(label)
     # the bot answers the quick reply like typed text
     expect(page.locator('[data-testid="message"]').last).to_have_attribute(
-        "data-sender", re.compile("bot|agent|system"), timeout=REPLY_TIMEOUT)
+        "data-sender", re.compile("bot|agent|system"), timeout=REPLY_TIMEOUT
+    )
 
 
 def test_typing_is_signalled_while_the_customer_types(page):
     """typing {on: true} goes out while typing, {on: false} once the customer pauses."""
     frames: list[str] = []
-    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: frames.append(
-        payload if isinstance(payload, str) else payload.decode("utf-8", "replace"))))
+    page.on(
+        "websocket",
+        lambda ws: ws.on(
+            "framesent",
+            lambda payload: frames.append(payload if isinstance(payload, str) else payload.decode("utf-8", "replace")),
+        ),
+    )
     page.goto(SHOP)
     login(page, ALICE)
     page.get_by_test_id("input").press_sequentially("hel", delay=50)
@@ -303,8 +320,12 @@ def test_reconnect_fetches_exactly_the_missed_messages(new_context):
     ctx1 = new_context()
     tab = ctx1.new_page()
     handshakes: list[str] = []
-    tab.on("websocket", lambda ws: ws.on("framesent", lambda p: handshakes.append(p)
-                                         if isinstance(p, str) and p.startswith("40/chat") else None))
+    tab.on(
+        "websocket",
+        lambda ws: ws.on(
+            "framesent", lambda p: handshakes.append(p) if isinstance(p, str) and p.startswith("40/chat") else None
+        ),
+    )
     tab.goto(SHOP)
     login(tab, BOB)
     before = f"before the outage {tag()}"
@@ -312,8 +333,7 @@ def test_reconnect_fetches_exactly_the_missed_messages(new_context):
     expect_bot_reply(tab, before)
 
     ctx1.set_offline(True)
-    expect(tab.get_by_test_id("connection-state")).not_to_have_attribute(
-        "data-state", "online", timeout=REPLY_TIMEOUT)
+    expect(tab.get_by_test_id("connection-state")).not_to_have_attribute("data-state", "online", timeout=REPLY_TIMEOUT)
 
     # written while offline: shown as waiting, sent on reconnect
     queued = f"written while offline {tag()}"
@@ -331,8 +351,7 @@ def test_reconnect_fetches_exactly_the_missed_messages(new_context):
     expect_bot_reply(other, missed)
 
     ctx1.set_offline(False)
-    expect(tab.get_by_test_id("connection-state")).to_have_attribute(
-        "data-state", "online", timeout=30_000)
+    expect(tab.get_by_test_id("connection-state")).to_have_attribute("data-state", "online", timeout=30_000)
     expect(customer_message(tab, missed)).to_be_visible(timeout=REPLY_TIMEOUT)
     expect(bot_reply_to(tab, missed).first).to_be_visible(timeout=REPLY_TIMEOUT)
     expect(customer_message(tab, missed)).to_have_count(1)
@@ -392,7 +411,7 @@ def test_server_events_typing_and_handoff(new_context):
 
         def from_server(frame) -> None:
             if isinstance(frame, str) and frame.startswith('42/chat,["conversation"'):
-                conversation_ids.append(json.loads(frame[len("42/chat,"):])[1]["id"])
+                conversation_ids.append(json.loads(frame[len("42/chat,") :])[1]["id"])
             ws.send(frame)
 
         server.on_message(from_server)
@@ -429,21 +448,29 @@ def test_server_events_typing_and_handoff(new_context):
     expect(page.get_by_test_id("handoff").last).to_have_text(re.compile("Dana has joined the chat"))
     expect(page.get_by_test_id("connection-state")).to_contain_text("Chatting with Dana")
 
-    server_sends("handoff", {"state": "offline", "opens_at": "2030-01-07T17:00:00Z",
-                             "email": "cltiktokshop@gmail.com"})
+    server_sends("handoff", {"state": "offline", "opens_at": "2030-01-07T17:00:00Z", "email": "cltiktokshop@gmail.com"})
     offline = page.get_by_test_id("handoff").last
     expect(offline).to_contain_text("offline")
     expect(offline).to_contain_text("12:00 PM")  # 17:00 UTC in New York, in January
     expect(offline).to_contain_text("Jan 7")
     expect(offline.get_by_role("link", name="cltiktokshop@gmail.com")).to_have_attribute(
-        "href", "mailto:cltiktokshop@gmail.com")
+        "href", "mailto:cltiktokshop@gmail.com"
+    )
 
     # an agent's message: left side, with the agent's name, text kept literal
     text = f"<b>Hi</b> from Dana {tag()}"
     assert conversation_ids
-    server_sends("message", {"id": 10_000_000, "conversation_id": conversation_ids[-1], "seq": 10_000_000,
-                             "sender": {"type": "agent", "name": "Dana"}, "text": text,
-                             "created_at": "2030-01-07T17:05:00Z"})
+    server_sends(
+        "message",
+        {
+            "id": 10_000_000,
+            "conversation_id": conversation_ids[-1],
+            "seq": 10_000_000,
+            "sender": {"type": "agent", "name": "Dana"},
+            "text": text,
+            "created_at": "2030-01-07T17:05:00Z",
+        },
+    )
     agent = page.locator('[data-testid="message"][data-sender="agent"]').last
     expect(agent.locator(".cbw-bubble")).to_have_text(text)
     expect(agent.locator(".cbw-sender")).to_have_text("Dana")

@@ -9,6 +9,7 @@ The server and its database are shared with test_widget.py (conftest's session
 account signs in through the form once; later tests reuse its session (the login
 endpoint allows 20 attempts per address in a burst, and test_widget.py spends most).
 """
+
 from __future__ import annotations
 
 import json
@@ -38,17 +39,21 @@ def tag() -> str:
 
 def png(width: int = 4, height: int = 3) -> bytes:
     """A small valid PNG (8-bit RGB), written by hand: zlib and struct, no Pillow."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     rows = b"".join(b"\x00" + bytes((200, 30, 60)) * width for _ in range(height))  # filter 0 + pixels
-    return (b"\x89PNG\r\n\x1a\n"
-            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 # ------------------------------------------------------------------ helpers --
+
 
 @pytest.fixture(scope="module")
 def sessions() -> dict:
@@ -70,8 +75,15 @@ def customer_page(new_context, live_server: str, sessions: dict, account, **cont
     email, password = account
     if email in sessions:
         token, user = sessions[email]
-        context_args["storage_state"] = {"cookies": [], "origins": [{"origin": live_server, "localStorage": [
-            {"name": TOKEN_KEY, "value": token}, {"name": USER_KEY, "value": user}]}]}
+        context_args["storage_state"] = {
+            "cookies": [],
+            "origins": [
+                {
+                    "origin": live_server,
+                    "localStorage": [{"name": TOKEN_KEY, "value": token}, {"name": USER_KEY, "value": user}],
+                }
+            ],
+        }
     page = new_context(**context_args).new_page()
     return page, (lambda: _sign_in(page, sessions, email, password))
 
@@ -86,8 +98,10 @@ def _sign_in(page, sessions: dict, email: str, password: str):
     expect(page.get_by_test_id("input")).to_be_visible()
     expect(page.get_by_test_id("connection-state")).to_have_attribute("data-state", "online", timeout=REPLY_TIMEOUT)
     if email not in sessions:
-        sessions[email] = (page.evaluate("k => localStorage.getItem(k)", TOKEN_KEY),
-                           page.evaluate("k => localStorage.getItem(k)", USER_KEY))
+        sessions[email] = (
+            page.evaluate("k => localStorage.getItem(k)", TOKEN_KEY),
+            page.evaluate("k => localStorage.getItem(k)", USER_KEY),
+        )
     return page
 
 
@@ -102,7 +116,8 @@ def messages(page, sender: str):
 
 def customer_message(page, text: str):
     return messages(page, "customer").filter(
-        has=page.locator(".cbw-bubble", has_text=re.compile("^" + re.escape(text) + "$")))
+        has=page.locator(".cbw-bubble", has_text=re.compile("^" + re.escape(text) + "$"))
+    )
 
 
 def stored(page, text: str):
@@ -133,18 +148,25 @@ def reply_to(page, sent):
     seq = int(sent.get_attribute("data-seq"))
     page.wait_for_function(
         """seq => [...document.querySelectorAll('[data-testid="message"][data-sender="bot"]')]
-                   .some(e => Number(e.dataset.seq) > seq)""", arg=seq, timeout=REPLY_TIMEOUT)
+                   .some(e => Number(e.dataset.seq) > seq)""",
+        arg=seq,
+        timeout=REPLY_TIMEOUT,
+    )
     first = page.evaluate(
         """seq => Math.min(...[...document.querySelectorAll('[data-testid="message"][data-sender="bot"]')]
-                   .map(e => Number(e.dataset.seq)).filter(s => s > seq))""", seq)
+                   .map(e => Number(e.dataset.seq)).filter(s => s > seq))""",
+        seq,
+    )
     reply = page.locator(f'[data-testid="message"][data-sender="bot"][data-seq="{first}"]')
     expect(reply).to_be_visible()
     return reply
 
 
 def seqs(page) -> list[int]:
-    return [int(s) for s in page.locator('[data-testid="message"][data-seq]').evaluate_all(
-        "els => els.map(e => e.dataset.seq)")]
+    return [
+        int(s)
+        for s in page.locator('[data-testid="message"][data-seq]').evaluate_all("els => els.map(e => e.dataset.seq)")
+    ]
 
 
 def choose_files(page, *files) -> None:
@@ -159,6 +181,7 @@ def quick_reply(page, label):
 
 
 # -------------------------------------------------------------------- tests --
+
 
 def test_cancel_an_order_through_quick_replies(new_context, live_server, sessions):
     """Issue 4: Alice cancels CT-100235 with the widget's buttons only, then asks for its status."""
@@ -196,9 +219,9 @@ def test_a_button_sends_its_payload_beside_its_title(new_context, live_server, s
     sent_frames: list[str] = []
     page.on("websocket", lambda ws: ws.on("framesent", lambda frame: sent_frames.append(str(frame))))
     sign_in()
-    reply_to(page, send(page, "show me my orders"))         # a button per order, whatever earlier tests changed
+    reply_to(page, send(page, "show me my orders"))  # a button per order, whatever earlier tests changed
     click_reply(page, quick_reply(page, "CT-100236"))
-    messages_sent = [json.loads(f[f.index("["):]) for f in sent_frames if '"message"' in f and "[" in f]
+    messages_sent = [json.loads(f[f.index("[") :]) for f in sent_frames if '"message"' in f and "[" in f]
     clicked = [data for event, data, *_ in messages_sent if event == "message" and "payload" in data]
     assert clicked and clicked[-1]["payload"] == {"intent": "order_status", "entities": {"order": "CT-100236"}}
     assert clicked[-1]["text"].startswith("CT-100236")
@@ -237,8 +260,10 @@ def test_dispute_with_a_screenshot_and_upload_errors(new_context, live_server, s
     expect(page.get_by_test_id("upload")).to_have_count(0)  # nothing went up
     # checked by the server: an "image" that is not one; its error text is shown
     choose_files(page, {"name": "fake.png", "mimeType": "image/png", "buffer": b"this is not a picture"})
-    expect(error).to_have_text(re.compile(
-        "“fake.png” was not attached: only PNG, JPEG, GIF or WebP images can be attached"), timeout=REPLY_TIMEOUT)
+    expect(error).to_have_text(
+        re.compile("“fake.png” was not attached: only PNG, JPEG, GIF or WebP images can be attached"),
+        timeout=REPLY_TIMEOUT,
+    )
     expect(page.get_by_test_id("upload")).to_have_count(0)
     expect(messages(page, "customer").filter(has_text="📎 fake.png")).to_have_count(0)
     error.get_by_role("button", name="Dismiss").click()
@@ -294,7 +319,9 @@ def test_dispute_with_a_screenshot_and_upload_errors(new_context, live_server, s
     s = seqs(page)
     assert s == sorted(s) and len(s) == len(set(s)), s
     # the case message asks whether to bring in a person: no
-    expect(reply_to(page, click_reply(page, quick_reply(page, "No, thanks"))).locator(".cbw-bubble")).not_to_have_text("")
+    expect(reply_to(page, click_reply(page, quick_reply(page, "No, thanks"))).locator(".cbw-bubble")).not_to_have_text(
+        ""
+    )
 
 
 def test_markup_in_a_file_name_is_text(new_context, live_server, sessions, watch):
@@ -349,15 +376,22 @@ def test_handoff_line_agent_badge_breach_offer_and_star_rating(new_context, live
     def next_message(sender: dict, text: str, **extra) -> dict:
         state["seq"] += 1
         state["id"] += 1
-        return {"id": state["id"], "conversation_id": state["conversation_id"], "seq": state["seq"],
-                "sender": sender, "text": text, "created_at": "2030-01-07T17:05:00Z", **extra}
+        return {
+            "id": state["id"],
+            "conversation_id": state["conversation_id"],
+            "seq": state["seq"],
+            "sender": sender,
+            "text": text,
+            "created_at": "2030-01-07T17:05:00Z",
+            **extra,
+        }
 
     def proxy(ws):
         server = ws.connect_to_server()
 
         def from_server(frame) -> None:
             if isinstance(frame, str) and frame.startswith('42/chat,["conversation"'):
-                conv = json.loads(frame[len("42/chat,"):])[1]
+                conv = json.loads(frame[len("42/chat,") :])[1]
                 state["conversation_id"] = conv["id"]
                 state["seq"] = max([m["seq"] for m in conv["messages"]] + [0])
             ws.send(frame)
@@ -387,8 +421,12 @@ def test_handoff_line_agent_badge_breach_offer_and_star_rating(new_context, live
     expect(bar).to_be_hidden()  # with the bot: no line
 
     # queued: position and wait, updated as the queue moves
-    server_sends("message", next_message({"type": "system", "name": "System"},
-                                         "I've passed your chat to our team. You can keep writing here."))
+    server_sends(
+        "message",
+        next_message(
+            {"type": "system", "name": "System"}, "I've passed your chat to our team. You can keep writing here."
+        ),
+    )
     server_sends("handoff", {"state": "queued", "position": 3, "eta_seconds": 420})
     expect(bar).to_be_visible()
     expect(bar).to_have_text("Waiting for an agent (position 3, about 7 min)")
@@ -397,10 +435,14 @@ def test_handoff_line_agent_badge_breach_offer_and_star_rating(new_context, live
     expect(bar).to_have_text("Waiting for an agent (position 1, less than a minute)")
 
     # the breach offer: quick replies of a system message
-    server_sends("message", next_message(
-        {"type": "system", "name": "System"},
-        "We're sorry: nobody from our team has been able to answer within 10 minutes.",
-        quick_replies=["Continue by email", "Keep waiting"]))
+    server_sends(
+        "message",
+        next_message(
+            {"type": "system", "name": "System"},
+            "We're sorry: nobody from our team has been able to answer within 10 minutes.",
+            quick_replies=["Continue by email", "Keep waiting"],
+        ),
+    )
     expect(quick_reply(page, "Continue by email")).to_be_visible()
     click_reply(page, quick_reply(page, "Keep waiting"))
     assert sent[-1] == "Keep waiting"
@@ -420,8 +462,10 @@ def test_handoff_line_agent_badge_breach_offer_and_star_rating(new_context, live
     expect(agent.locator(".cbw-sender")).to_have_text("Dana")
     expect(agent.get_by_test_id("agent-badge")).to_have_text("Support team")
     expect(page.get_by_test_id("messages").locator("b")).to_have_count(0)
-    server_sends("message", next_message({"type": "bot", "name": "Assistant"}, f"a bot line {tag()}",
-                                         intent="greet", confidence=1.0))
+    server_sends(
+        "message",
+        next_message({"type": "bot", "name": "Assistant"}, f"a bot line {tag()}", intent="greet", confidence=1.0),
+    )
     bot = messages(page, "bot").last
     expect(bot.get_by_test_id("agent-badge")).to_have_count(0)
     agent_bg = agent.locator(".cbw-bubble").evaluate("e => getComputedStyle(e).backgroundColor")
@@ -429,10 +473,14 @@ def test_handoff_line_agent_badge_breach_offer_and_star_rating(new_context, live
     assert agent_bg != bot_bg, (agent_bg, bot_bg)
 
     # resolved: the rating request (sent by the system) as five stars, 1 on the left
-    server_sends("message", next_message(
-        {"type": "system", "name": "System"},
-        "Dana has closed this chat. How did we do? Rate us from 1 (poor) to 5 (great).",
-        quick_replies=["5", "4", "3", "2", "1"]))
+    server_sends(
+        "message",
+        next_message(
+            {"type": "system", "name": "System"},
+            "Dana has closed this chat. How did we do? Rate us from 1 (poor) to 5 (great).",
+            quick_replies=["5", "4", "3", "2", "1"],
+        ),
+    )
     server_sends("handoff", {"state": "closed"})
     expect(bar).to_be_hidden()
     expect(page.get_by_test_id("handoff").last).to_contain_text("closed")

@@ -28,6 +28,7 @@ of the intents where cltiktok's team never closes, a fresh database), started
 once for the module, with an embed secret for cltiktok so that a host site can
 vouch for a customer whose name it chooses (POST /api/login/embed).
 """
+
 from __future__ import annotations
 
 import json
@@ -37,11 +38,10 @@ from collections.abc import Iterator
 
 import jwt
 import pytest
-from playwright.sync_api import expect
-
 import test_agent_console as agent_ui
 import test_operator_console as operator_ui
 import test_widget_flows as widget_ui
+from playwright.sync_api import expect
 from test_operator_console import operator_server  # noqa: F401  (a module-scoped fixture, reused)
 
 pytestmark = pytest.mark.browser
@@ -79,8 +79,10 @@ TRAP = """(() => {
 # what a payload would have made of text, inside the element that shows it
 MARKUP = "img, svg, script, iframe, object, embed, a, [onerror], [onload], [onclick], [href], [src]"
 # what may be nowhere on the product's pages: they have no inline code of their own
-NOWHERE = ('[onerror], [onload], [onclick], [onmouseover], [onfocus], a[href^="javascript:" i], '
-           'script:not([src]), img[src="x"], iframe, object, embed')
+NOWHERE = (
+    '[onerror], [onload], [onclick], [onmouseover], [onfocus], a[href^="javascript:" i], '
+    'script:not([src]), img[src="x"], iframe, object, embed'
+)
 CLICK_POINTS = """(root, word) => {
   const points = [];
   const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
@@ -108,6 +110,7 @@ def with_payloads(label: str) -> str:
 
 # ------------------------------------------------------------------ the server --
 
+
 @pytest.fixture(scope="module", autouse=True)
 def embed_secret() -> Iterator[str]:
     """cltiktok's embed secret, in the environment the module's server starts with."""
@@ -125,13 +128,16 @@ def live_server(embed_secret: str, operator_server: operator_ui.Server) -> str: 
 
 # -------------------------------------------------------------------- helpers --
 
+
 def guarded(new_context):
     """A context factory like `new_context`, whose pages do not enforce their CSP and
     start with the trap for `window.__xss` (see the module's docstring)."""
+
     def make(**kwargs):
         context = new_context(bypass_csp=True, **kwargs)
         context.add_init_script(TRAP)
         return context
+
     return make
 
 
@@ -167,10 +173,12 @@ def host_site_session(new_context, live_server: str, name: str) -> tuple[str, tu
     name it chose: (email, (token, user JSON)) as test_widget_flows keeps sessions."""
     email = f"xss-{tag()}@example.com"
     now = int(time.time())
-    token = jwt.encode({"sub": email, "aud": "cltiktok", "iat": now, "exp": now + 300, "jti": str(uuid.uuid4()),
-                        "name": name}, EMBED_SECRET, algorithm="HS256")
-    response = new_context().request.post(f"{live_server}/api/login/embed",
-                                          data={"brand": "cltiktok", "token": token})
+    token = jwt.encode(
+        {"sub": email, "aud": "cltiktok", "iat": now, "exp": now + 300, "jti": str(uuid.uuid4()), "name": name},
+        EMBED_SECRET,
+        algorithm="HS256",
+    )
+    response = new_context().request.post(f"{live_server}/api/login/embed", data={"brand": "cltiktok", "token": token})
     assert response.status == 200, response.text()
     body = response.json()
     assert body["user"]["name"] == name  # stored as given
@@ -178,6 +186,7 @@ def host_site_session(new_context, live_server: str, name: str) -> tuple[str, tu
 
 
 # ---------------------------------------------------------------------- tests --
+
 
 def test_pages_send_a_csp_without_inline_script(new_context, browser, live_server):
     page = new_context().new_page()  # watched: loading the pages violates none of it
@@ -189,8 +198,9 @@ def test_pages_send_a_csp_without_inline_script(new_context, browser, live_serve
         directives = {d.split()[0].lower(): d.split()[1:] for d in csp.split(";") if d.strip()}
         script_src = directives.get("script-src", directives.get("default-src"))
         assert script_src, f"{path}: no script-src (or default-src) in {csp!r}"
-        assert not {"'unsafe-inline'", "'unsafe-hashes'", "'unsafe-eval'", "*", "data:", "http:", "https:"} \
-            & {s.lower() for s in script_src}, f"{path}: script-src allows too much: {csp!r}"
+        assert not {"'unsafe-inline'", "'unsafe-hashes'", "'unsafe-eval'", "*", "data:", "http:", "https:"} & {
+            s.lower() for s in script_src
+        }, f"{path}: script-src allows too much: {csp!r}"
         assert directives.get("object-src") == ["'none'"], f"{path}: {csp!r}"
 
     # and it is enforced: markup injected the way a rendering bug would inject it does not run
@@ -279,7 +289,8 @@ def test_a_customer_name_is_text_in_the_queue_and_the_conversation(new_context, 
     conv.get_by_test_id("release").click()
     expect(conv.get_by_test_id("conversation-ended")).to_contain_text("back in the queue")
     item = agent.get_by_test_id("queue-item").filter(
-        has=agent.get_by_test_id("queue-customer").filter(has_text=XSS_NAME))
+        has=agent.get_by_test_id("queue-customer").filter(has_text=XSS_NAME)
+    )
     expect(item).to_have_count(1, timeout=SLOW)
     expect(item.get_by_test_id("queue-customer")).to_have_text(XSS_NAME)
     shown_as_text(agent, item.get_by_test_id("queue-customer"), XSS_NAME)
