@@ -49,12 +49,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from chatbot import erlang
+from chatbot.handoff import erlang
 from chatbot.auth import User
 from chatbot.clock import ManualClock, isoformat, parse_iso
 from chatbot.errors import ChatbotError
 from chatbot.handoff import HandoffDesk, percentile
-from chatbot.hours import Hours
+from chatbot.handoff.hours import Hours
 from chatbot.knowledge import Knowledge
 from chatbot.store import Store
 

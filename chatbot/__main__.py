@@ -9,8 +9,16 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from .runtime import pace_collections, tune_garbage_collector
 from .settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {k: v for k, v in {"host": args.host, "port": args.port, "db": args.db,
+                                   "intents_dir": args.intents, "start_time": args.start_time}.items()
+                 if v is not None}
+    if args.no_demo:
+        overrides["demo"] = False
+    return Settings(**overrides)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -19,12 +27,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .clock import StartedClock, SystemClock
     from .web.app import create_app
 
-    overrides = {k: v for k, v in {"host": args.host, "port": args.port, "db": args.db,
-                                   "intents_dir": args.intents, "start_time": args.start_time}.items()
-                 if v is not None}
-    if args.no_demo:
-        overrides["demo"] = False
-    settings = Settings(**overrides)
+    settings = _settings(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # One clock for the whole app: the demo data is seeded relative to its now,
     # so a server started on a Saturday has orders placed the days before it.
@@ -33,14 +36,13 @@ def _serve(args: argparse.Namespace) -> int:
         logging.getLogger(__name__).info("clock started at %s", settings.start_time.isoformat())
 
     async def serve() -> None:
-        runner = web.AppRunner(create_app(settings, clock=clock), handle_signals=False,
-                                shutdown_timeout=settings.shutdown_seconds)
+        # Everything the app opens (the store, the matchers, the garbage
+        # collector's pacing) opens and closes in its cleanup_ctx (web/app.py).
+        runner = web.AppRunner(create_app(settings, clock=clock, serving=True), handle_signals=False,
+                               shutdown_timeout=settings.shutdown_seconds)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
-        tune_garbage_collector(settings.gc_freeze, settings.gc_threshold, settings.gc_full_seconds)
-        collector = asyncio.ensure_future(pace_collections(settings.gc_young_seconds, settings.gc_young_pause_ms,
-                                                           settings.gc_full_seconds))
         host, port = runner.addresses[0][:2]
         print(f"Listening on http://{host}:{port}", flush=True)
         stop = asyncio.Event()
@@ -48,7 +50,6 @@ def _serve(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-        collector.cancel()
         await runner.cleanup()
 
     if settings.uvloop and _uvloop_installed():
@@ -108,7 +109,20 @@ def _eval(args: argparse.Namespace) -> int:
     items = [i for i in items if i.brand in brands and (not args.brand or i.brand == args.brand)]
     print(f"{len(items)} labelled messages from {args.file}; intents loaded and indexed in {startup:.2f} s")
     scores = evaluate.run(items, matchers, evaluate.progress_bar())
-    base = evaluate.run(items, baselines)
+    failed = _print_summary(args, scores, evaluate.run(items, baselines))
+    _print_details(args, scores)
+    if args.json:
+        report = {brand: evaluate.rasa_report(s) for brand, s in scores.items()}
+        args.json.write_text(json.dumps(report, indent=2))
+        print(f"\nwrote {args.json}")
+    verdict = "FAILED" if failed else "passed"
+    print(f"\nthresholds: in-scope accuracy >= {args.min_accuracy}, OOS rejection >= {args.min_oos_rejection}, "
+          f"lift over baseline >= {args.min_lift}: {verdict}")
+    return 1 if failed else 0
+
+
+def _print_summary(args: argparse.Namespace, scores: dict, base: dict) -> bool:
+    """One line per brand; True when a brand is below a threshold."""
     failed = False
     print(f"\n{'brand':<10} {'in-scope acc':>12} {'baseline':>9} {'OOS rejection':>14} {'baseline':>9} "
           f"{'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}")
@@ -121,6 +135,10 @@ def _eval(args: argparse.Namespace) -> int:
             failed = True
         if s.accuracy - b.accuracy < args.min_lift:
             failed = True
+    return failed
+
+
+def _print_details(args: argparse.Namespace, scores: dict) -> None:
     for brand, s in sorted(scores.items()):
         print(f"\n{brand}: per intent (precision / recall / F1 / support)")
         for name, r in sorted(s.per_intent().items()):
@@ -134,19 +152,11 @@ def _eval(args: argparse.Namespace) -> int:
             print(f"{brand}: misses")
             for o in s.errors():
                 print(f"  [{o.item.intent} -> {o.predicted} {o.confidence:.2f}] {o.item.text}")
-    if args.json:
-        report = {brand: evaluate.rasa_report(s) for brand, s in scores.items()}
-        args.json.write_text(json.dumps(report, indent=2))
-        print(f"\nwrote {args.json}")
-    verdict = "FAILED" if failed else "passed"
-    print(f"\nthresholds: in-scope accuracy >= {args.min_accuracy}, OOS rejection >= {args.min_oos_rejection}, "
-          f"lift over baseline >= {args.min_lift}: {verdict}")
-    return 1 if failed else 0
 
 
 def _intents_check(args: argparse.Namespace) -> int:
-    from .lint import check
     from .conversation.records import KNOWN_ACTIONS
+    from .operator.lint import check
 
     findings = check(args.intents or Settings().intents_dir, known_actions=KNOWN_ACTIONS)
     for finding in findings:

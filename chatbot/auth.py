@@ -28,18 +28,15 @@ KNOWN_ACCOUNTS = 10_000       # accounts whose known sources are remembered (the
 KNOWN_PER_ACCOUNT = 20        # addresses and devices remembered per account
 
 ROLES = ("customer", "merchant", "agent", "operator")
-_hasher = PasswordHasher()
-# Verified against when the email is unknown, so both failures cost the same time.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return PasswordHasher().hash(password)
 
 
 def _verify(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return PasswordHasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -108,6 +105,14 @@ class Auth:
         self.max_delay = max_delay_seconds
         # account → the addresses and devices (hashed) it has logged in from; in memory, so a restart forgets them
         self._known: OrderedDict[str, list[str]] = OrderedDict()
+        self._dummy_hash: str | None = None
+
+    async def _unknown_account_hash(self) -> str:
+        """Verified against when the email is unknown, so both failures cost
+        the same time; hashed at first use (argon2 is slow on purpose)."""
+        if self._dummy_hash is None:
+            self._dummy_hash = await asyncio.to_thread(hash_password, secrets.token_urlsafe(16))
+        return self._dummy_hash
 
     async def login(self, brand: str, email: str, password: str,
                     source: LoginSource | None = None) -> tuple[str, User]:
@@ -137,7 +142,8 @@ class Auth:
             await self._brake(account, self.account_max_failures, 5, "account", now)
         row = await self.store.user_by_email(brand, email.strip())
         # argon2 is deliberately slow: keep it off the event loop.
-        ok = await asyncio.to_thread(_verify, row["password_hash"] if row else _DUMMY_HASH, password)
+        against = row["password_hash"] if row else await self._unknown_account_hash()
+        ok = await asyncio.to_thread(_verify, against, password)
         if not (row and ok):
             await self.store.record_login_failure(pair, now)
             if not known:

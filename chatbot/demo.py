@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
-from .auth import hash_password
 from .clock import isoformat
 
 ACCOUNTS = [
@@ -24,23 +23,38 @@ ACCOUNTS = [
 ]
 
 
-@lru_cache(maxsize=None)
-def _demo_hash(password: str) -> str:
-    # argon2 is slow on purpose; the demo passwords are hashed once per process.
-    return hash_password(password)
+# The demo passwords' argon2id hashes (auth.hash_password), computed once when
+# they were written down: argon2 is slow on purpose, and every test server seeds
+# these accounts. They are public demo passwords (README.md), so a salt shared
+# by every demo database gives nothing away.
+ARGON2ID = "$argon2id$v=19$m=65536,t=3,p=4$"     # the parameters auth.hash_password uses
+DEMO_HASHES = MappingProxyType({
+    "alice-demo-pass": ARGON2ID + "oj61s7tfYatMOABblkyAGA$4HsZWXSrmDpv+CJAnMtOd4xX2Ux0l0VJ6TvaR8Aii8U",
+    "bob-demo-pass": ARGON2ID + "RZvPds+dVwkCIi6KhhGLCA$r7kBqT3WAtqDTbhIOXK8EBNHaKG0IcdjNXoBjSrzVys",
+    "sunny-demo-pass": ARGON2ID + "l6/nUeBJ+Ab/toIj3JBzaA$sY69ybZCdO5aT7pF3AlxjUpEXTuzhfeWq2ORVKDqEEg",
+    "dana-demo-pass": ARGON2ID + "z/FvXIdsW50ChUmeoupC3w$4FYIThhpIrybwztTklEMvy0cOiMqtwGAGH7G62AuReY",
+    "eli-demo-pass": ARGON2ID + "DYQHuxsg57bcrZlXXaeo7Q$JrsbqhHp+ftML3ALlf7JwHFChmgLZPQZC5/WqicyFJs",
+    "olga-demo-pass": ARGON2ID + "jICchJquCeo/F+o/HN+S9A$cAD0f5/UHAIbKgRLD5ymcBAAgZm4O/ZylIyHhQIcxD0",
+    "carol-demo-pass": ARGON2ID + "2qCQjI2eS/CRXspfYsO8Tg$DqJBzdxiJgkitwplh4UoGoE693tc5FBMq0cicLFZy9Y",
+    "tom-demo-pass": ARGON2ID + "Ax8c3jHf9uv9eXXL1FNwHQ$Y4rxqnPRJoFOy2Bceq018pWLmTpCyPd8b+6dwa+IhS8",
+    "omar-demo-pass": ARGON2ID + "EVJiRd2A6S4InbZ2XFL+eA$sXE4wtVy8QXo0cdoJ+4fGbkcchClo4SRilFZDtYHyuY",
+})
 
 
 def demo_rows(now: datetime) -> dict[str, list[dict[str, Any]]]:
     def day(offset: int) -> str:
         return isoformat(now + timedelta(days=offset))
 
-    users = []
-    ids: dict[str, int] = {}
-    for number, (brand, role, email, password, name) in enumerate(ACCOUNTS, start=1):
-        users.append({"id": number, "brand": brand, "email": email, "name": name, "role": role,
-                      "password_hash": _demo_hash(password), "created_at": day(-90),
-                      "password_changed_at": day(-90)})
-        ids[email.split("@")[0]] = number
+    users = [{"id": number, "brand": brand, "email": email, "name": name, "role": role,
+              "password_hash": DEMO_HASHES[password], "created_at": day(-90), "password_changed_at": day(-90)}
+             for number, (brand, role, email, password, name) in enumerate(ACCOUNTS, start=1)]
+    ids = {user["email"].split("@")[0]: user["id"] for user in users}
+    return {"users": users, **_records(ids, day)}
+
+
+def _records(ids: dict[str, int], day: Any) -> dict[str, list[dict[str, Any]]]:
+    """The demo's records (shared/spec/demo-data.md). Longer than 40 lines: it
+    is one table of data, read top to bottom like the spec it copies."""
     alice, bob, sunny, carol = ids["alice"], ids["bob"], ids["sunny"], ids["carol"]
 
     def order(number, owner, status, items, total, created, notes=""):
@@ -52,7 +66,6 @@ def demo_rows(now: datetime) -> dict[str, list[dict[str, Any]]]:
         return {"name": name, "quantity": quantity}
 
     return {
-        "users": users,
         "orders": [
             order("CT-100234", alice, "shipped", [item("wireless earbuds")], 4999, -4),
             order("CT-100235", alice, "processing", [item("phone case", 2)], 1800, -2),

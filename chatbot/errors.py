@@ -32,6 +32,15 @@ class NotFound(ChatbotError):
     code, status = "not_found", 404
 
 
+class AccessDenied(Forbidden):
+    """The user's role or brand may not do this (access.py)."""
+
+
+class NotVisible(NotFound):
+    """Not there for this user (access.py): another customer's or another
+    brand's object is answered exactly like a missing one."""
+
+
 class TooManyAttempts(ChatbotError):
     code, status = "too_many_attempts", 429
 

@@ -1,6 +1,10 @@
 """The brands' knowledge: their settings, intents and trained matchers.
 Reloading swaps the whole set at once, so a message is matched either with
-the old intents or with the new ones, never with half of each."""
+the old intents or with the new ones, never with half of each.
+
+Building a Knowledge reads and trains nothing: the app trains the matchers
+in its start-up (`load()`, web/app.py); a script that never calls it gets
+them trained at first use."""
 from __future__ import annotations
 
 import asyncio
@@ -50,7 +54,18 @@ def _build(intents_dir: Path) -> _Snapshot:
 class Knowledge:
     def __init__(self, intents_dir: Path) -> None:
         self.intents_dir = intents_dir
-        self._snapshot = _build(intents_dir)
+        self._current: _Snapshot | None = None
+
+    @property
+    def _snapshot(self) -> _Snapshot:
+        if self._current is None:        # used before load(): trained now, on this thread
+            self._current = _build(self.intents_dir)
+        return self._current
+
+    async def load(self) -> None:
+        """Read the intent files and train the matchers, off the event loop."""
+        if self._current is None:
+            self._current = await asyncio.to_thread(_build, self.intents_dir)
 
     @property
     def brands(self) -> dict[str, Brand]:
@@ -74,7 +89,7 @@ class Knowledge:
         """Rebuild from the files (off the event loop) and swap atomically.
         A broken file keeps the current intents and raises its error."""
         snapshot = await asyncio.to_thread(_build, self.intents_dir)
-        self._snapshot = snapshot
+        self._current = snapshot
         return True
 
     def changed_on_disk(self) -> bool:

@@ -8,10 +8,11 @@ import json
 import aiohttp
 import pytest
 
+from chatbot import access
+from chatbot.errors import AccessDenied, NotFound, NotVisible
 from chatbot.web import openapi
-from chatbot.web.keys import DESK, KNOWLEDGE, STORE
-
-from helpers import ALICE, BOB, CAROL, DANA, OLGA, OMAR, SUNNY, TOM, ChatClient
+from chatbot.web.keys import AUTH, DESK, KNOWLEDGE, STORE
+from helpers import ALICE, BOB, CAROL, DANA, ELI, OLGA, OMAR, SUNNY, TOM, ChatClient
 
 PEOPLE = {"alice": ALICE, "bob": BOB, "sunny": SUNNY, "dana": DANA, "olga": OLGA, "carol": CAROL, "tom": TOM,
           "omar": OMAR}
@@ -128,3 +129,66 @@ async def test_staff_cannot_use_the_customer_namespace(server, who):
     with pytest.raises(Exception):
         await client.connect({"token": await server.login(PEOPLE[who])})
     assert client.connect_error == {"message": "unauthorized"}
+
+
+# -- chatbot/access.py: the one way objects are fetched for a user -----------------------------
+
+async def users_of(server, *names: str):
+    people = {**PEOPLE, "eli": ELI}
+    return [await server.app[AUTH].user_for_token(await server.login(people[name])) for name in names]
+
+
+async def test_a_customer_fetches_only_their_own_conversation_and_records(server, clients):
+    alice, bob, dana, tom = await users_of(server, "alice", "bob", "dana", "tom")
+    conversation = await (await clients(server, ALICE)).wait_for("conversation")
+    store = server.app[STORE]
+    assert (await access.access_conversation(store, alice, conversation["id"]))["user_id"] == alice.id
+    assert (await access.access_conversation(store, dana, conversation["id"]))["id"] == conversation["id"]
+    for who in (bob, tom):        # another customer, an agent of another brand: as if it did not exist
+        with pytest.raises(NotVisible) as refused:
+            await access.access_conversation(store, who, conversation["id"])
+        assert isinstance(refused.value, NotFound) and refused.value.code == "not_found"
+    with pytest.raises(NotVisible):
+        await access.access_conversation(store, alice, 10**9)
+    assert (await access.access_record(store, alice, "order", "CT-100235"))["user_id"] == alice.id
+    for who in (bob, dana, tom):  # records are the customer's own; staff see them in a conversation's view
+        with pytest.raises(NotVisible):
+            await access.access_record(store, who, "order", "CT-100235")
+
+
+async def test_an_agent_reaches_only_their_brands_handoffs_and_only_held_ones_to_act(server, clients):
+    dana_user, tom_user, eli_user = await users_of(server, "dana", "tom", "eli")
+    dana = await clients(server, DANA, namespace="/agent")
+    await dana.wait_for("queue")
+    alice = await clients(server, ALICE)
+    await alice.send("I want to talk to a real person")
+    held = (await dana.wait_for("assigned"))["conversation"]["id"]
+    store = server.app[STORE]
+    assert (await access.access_held_handoff(store, dana_user, held))["assigned_agent_id"] == dana_user.id
+    with pytest.raises(NotVisible):
+        await access.access_live_handoff(store, tom_user, held)
+    with pytest.raises(AccessDenied):
+        await access.access_held_handoff(store, eli_user, held)
+    # over the wire, the same typed errors are the acks of the boundary (web/boundary.py)
+    tom = await clients(server, TOM, namespace="/agent")
+    await tom.wait_for("queue")
+    assert await tom.call("accept", {"conversation_id": held}) == {
+        "ok": False, "error": "not_found", "detail": "no such conversation waiting"}
+    eli = await clients(server, ELI, namespace="/agent")
+    await eli.wait_for("queue")
+    assert await eli.call("note", {"conversation_id": held, "text": "peek"}) == {
+        "ok": False, "error": "forbidden", "detail": "you don't hold this conversation"}
+
+
+async def test_operator_only_routes_refuse_agents_and_other_brands_with_the_typed_error(server):
+    olga, dana, omar, alice = await users_of(server, "olga", "dana", "omar", "alice")
+    assert access.access_operator(olga, "cltiktok") is olga
+    for who in (dana, omar, alice):
+        with pytest.raises(AccessDenied):
+            access.access_operator(who, "cltiktok")
+    tokens = {name: await server.login(PEOPLE[name]) for name in ("dana", "tom", "omar")}
+    for name, token in tokens.items():
+        for path in ("/api/operator/intents?brand=cltiktok", "/api/operator/analytics?brand=cltiktok",
+                     "/api/supervisor?brand=cltiktok"):
+            status, body = await server.get(path, token)
+            assert (status, body["error"]) == (403, "forbidden"), (name, path, body)

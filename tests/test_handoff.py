@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from chatbot import erlang
+from chatbot.handoff import erlang
 from chatbot.auth import hash_password
 from chatbot.brands import HoursSettings
-from chatbot.hours import Hours
+from chatbot.handoff.hours import Hours
 from chatbot.settings import REPO_ROOT
 from chatbot.web.keys import DESK, KNOWLEDGE, STORE
 

@@ -11,7 +11,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from chatbot.brands import CONVERSATION_INTENTS, RECORD_ANSWERS, REPLY_FIELDS, IntentFileError, load_brands
-from chatbot.lint import check
+from chatbot.operator.lint import check
 from chatbot.conversation.records import KIND_TABLE, RECORD_KIND
 from chatbot.settings import REPO_ROOT
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from ruamel.yaml import YAML
 
 from ..brands import Brand
-from ..hours import Hours
+from ..handoff.hours import Hours
 
 
 class PhrasebookFile(BaseModel):

@@ -6,7 +6,7 @@ is back, the other channels, and a message left for the team."""
 from __future__ import annotations
 
 from ..clock import isoformat
-from ..hours import Hours
+from ..handoff.hours import Hours
 from . import expecting
 from .reply import Reply
 from .state import LeaveMessage, LeaveQueue

@@ -1,20 +1,18 @@
 """Socket.IO namespace `/agent`: agents take handoffs here. Handlers are
-thin: validate, call the handoff desk, answer; the desk emits the rest."""
+thin: validate, call the handoff desk, answer; the desk emits the rest, and
+errors are raised and become error acks at the boundary (boundary.py)."""
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Any
 
-import socketio
-
+from ..access import access_agent
 from ..auth import Auth, User
-from ..errors import InvalidPayload
 from ..handoff import HandoffDesk
 from ..knowledge import Knowledge
 from ..ratelimit import Limits
-from .chat_namespace import Namespace, origin_fits, token_from
-from .payloads import (AgentMessage, AgentNote, AgentStatus, AgentTyping, AgentAuth, ConversationRef, Payload,
-                       Transfer, parse_payload)
+from .boundary import Namespace, event
+from .payloads import AgentAuth, AgentMessage, AgentNote, AgentStatus, AgentTyping, ConversationRef, Transfer
 from .rooms import CHAT, agent_room, brand_agents_room, conversation_room, session_room, user_room
 from .security import InputGuard
 
@@ -24,27 +22,16 @@ log = logging.getLogger(__name__)
 class AgentNamespace(Namespace):
     def __init__(self, auth: Auth, desk: HandoffDesk, knowledge: Knowledge, limits: Limits,
                  guard: InputGuard) -> None:
-        super().__init__("/agent", limits, guard)
-        self.auth = auth
+        super().__init__("/agent", auth, limits, guard)
         self.desk = desk
         self.knowledge = knowledge
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        try:
-            handshake = parse_payload(AgentAuth, auth or {})
-        except InvalidPayload:
-            raise socketio.exceptions.ConnectionRefusedError("unauthorized") from None
-        token = token_from(environ, handshake)
-        agent = await self.auth.user_for_token(token)
-        if agent is None or agent.role != "agent":
-            raise socketio.exceptions.ConnectionRefusedError("unauthorized")
-        if not origin_fits(environ, []):       # the console is served by this server only
-            raise socketio.exceptions.ConnectionRefusedError("origin_not_allowed")
+        agent, token, handshake = await self.handshake(environ, auth, AgentAuth, access_agent)
+        self.check_origin(environ, [])       # the console is served by this server only
         await self.save_session(sid, {"user": agent})
-        await self.enter_room(sid, agent_room(agent.id))
-        await self.enter_room(sid, brand_agents_room(agent.brand))
-        await self.enter_room(sid, session_room(token))
-        await self.enter_room(sid, user_room(agent.id))
+        for room in (agent_room(agent.id), brand_agents_room(agent.brand), session_room(token), user_room(agent.id)):
+            await self.enter_room(sid, room)
         seen = {int(k): v for k, v in (handshake.last_seq or {}).items()}
         self.server.start_background_task(self._welcome, sid, agent, seen, handshake.status)
 
@@ -63,53 +50,45 @@ class AgentNamespace(Namespace):
         if session:
             await self.desk.agent_disconnected(session["user"])
 
-    async def _handle(self, sid: str, data: Any, model: type[Payload],
-                      act: Callable[[User, Any], Awaitable[dict[str, Any] | None]]) -> dict[str, Any]:
-        """Errors are raised: the namespace's boundary (Namespace) turns them into error acks."""
-        payload = parse_payload(model, data)
-        session = await self.get_session(sid)
-        result = await act(session["user"], payload)
-        return {"ok": True, **(result or {})}
+    @event(ConversationRef)
+    async def on_accept(self, sid: str, session: dict[str, Any], p: ConversationRef) -> dict[str, Any]:
+        view = await self.desk.accept(session["user"], p.conversation_id)
+        await self.enter_room(sid, conversation_room(p.conversation_id))
+        return {"conversation": view}
 
-    async def on_accept(self, sid: str, data: Any = None) -> dict[str, Any]:
-        async def act(agent: User, p: ConversationRef) -> dict[str, Any]:
-            view = await self.desk.accept(agent, p.conversation_id)
-            await self.enter_room(sid, conversation_room(p.conversation_id))
-            return {"conversation": view}
-        return await self._handle(sid, data, ConversationRef, act)
+    @event(AgentMessage)
+    async def on_message(self, sid: str, session: dict[str, Any], p: AgentMessage) -> dict[str, Any]:
+        self.limits.socket_messages.hit(sid, "messages")
+        message, _ = await self.desk.agent_message(session["user"], p.conversation_id, p.client_id, p.text)
+        return {"message": message}
 
-    async def on_message(self, sid: str, data: Any = None) -> dict[str, Any]:
-        async def act(agent: User, p: AgentMessage) -> dict[str, Any]:
-            self.limits.socket_messages.hit(sid, "messages")
-            message, _ = await self.desk.agent_message(agent, p.conversation_id, p.client_id, p.text)
-            return {"message": message}
-        return await self._handle(sid, data, AgentMessage, act)
+    @event(ConversationRef)
+    async def on_resolve(self, sid: str, session: dict[str, Any], p: ConversationRef) -> None:
+        await self.desk.resolve(session["user"], p.conversation_id)
 
-    async def on_resolve(self, sid: str, data: Any = None) -> dict[str, Any]:
-        return await self._handle(sid, data, ConversationRef, lambda a, p: self.desk.resolve(a, p.conversation_id))
+    @event(ConversationRef)
+    async def on_release(self, sid: str, session: dict[str, Any], p: ConversationRef) -> None:
+        await self.desk.release(session["user"], p.conversation_id)
 
-    async def on_release(self, sid: str, data: Any = None) -> dict[str, Any]:
-        return await self._handle(sid, data, ConversationRef, lambda a, p: self.desk.release(a, p.conversation_id))
+    @event(ConversationRef)
+    async def on_handback(self, sid: str, session: dict[str, Any], p: ConversationRef) -> None:
+        await self.desk.hand_back(session["user"], p.conversation_id)
 
-    async def on_handback(self, sid: str, data: Any = None) -> dict[str, Any]:
-        return await self._handle(sid, data, ConversationRef,
-                                  lambda a, p: self.desk.hand_back(a, p.conversation_id))
+    @event(Transfer)
+    async def on_transfer(self, sid: str, session: dict[str, Any], p: Transfer) -> None:
+        await self.desk.transfer(session["user"], p.conversation_id, p.agent_id)
 
-    async def on_transfer(self, sid: str, data: Any = None) -> dict[str, Any]:
-        return await self._handle(sid, data, Transfer,
-                                  lambda a, p: self.desk.transfer(a, p.conversation_id, p.agent_id))
+    @event(AgentStatus)
+    async def on_status(self, sid: str, session: dict[str, Any], p: AgentStatus) -> None:
+        await self.desk.set_status(session["user"], p.status)
 
-    async def on_status(self, sid: str, data: Any = None) -> dict[str, Any]:
-        return await self._handle(sid, data, AgentStatus, lambda a, p: self.desk.set_status(a, p.status))
+    @event(AgentNote)
+    async def on_note(self, sid: str, session: dict[str, Any], p: AgentNote) -> dict[str, Any]:
+        return {"note": await self.desk.add_note(session["user"], p.conversation_id, p.text)}
 
-    async def on_note(self, sid: str, data: Any = None) -> dict[str, Any]:
-        async def act(agent: User, p: AgentNote) -> dict[str, Any]:
-            return {"note": await self.desk.add_note(agent, p.conversation_id, p.text)}
-        return await self._handle(sid, data, AgentNote, act)
-
-    async def on_typing(self, sid: str, data: Any = None) -> dict[str, Any]:
-        async def act(agent: User, p: AgentTyping) -> None:
-            await self.desk.check_holds(agent, p.conversation_id)
-            await self.server.emit("typing", {"on": p.on, "sender": {"type": "agent", "name": agent.name}},
-                                   room=conversation_room(p.conversation_id), namespace=CHAT)
-        return await self._handle(sid, data, AgentTyping, act)
+    @event(AgentTyping)
+    async def on_typing(self, sid: str, session: dict[str, Any], p: AgentTyping) -> None:
+        agent: User = session["user"]
+        await self.desk.check_holds(agent, p.conversation_id)
+        await self.server.emit("typing", {"on": p.on, "sender": {"type": "agent", "name": agent.name}},
+                               room=conversation_room(p.conversation_id), namespace=CHAT)

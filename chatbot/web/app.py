@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from engineio.async_socket import AsyncSocket
 
-from ..analytics import Analytics
+from ..operator.analytics import Analytics
 from ..attachments import Attachments
 from ..auth import Auth
 from ..conversation.chat import ChatService
@@ -20,13 +21,14 @@ from ..conversation.dialogue import Dialogue
 from ..knowledge import Knowledge
 from ..metrics import Metrics
 from ..ratelimit import Limits
+from ..runtime import pace_collections, tune_garbage_collector
 from ..settings import Settings
 from ..store import Store
 from . import http, openapi, operator_api, security
-from ..evaluation import Evaluations
+from ..operator.evaluation import Evaluations
 from ..handoff import HandoffDesk
-from ..inbox import Inbox
-from ..intent_editor import IntentEditor
+from ..operator.inbox import Inbox
+from ..operator.intent_editor import IntentEditor
 from .agent_namespace import AgentNamespace
 from .chat_namespace import ChatNamespace
 from .keys import (ANALYTICS, ATTACHMENTS, AUTH, CHAT, CLOCK, DESK, EDITOR, EVALUATIONS, INBOX, KNOWLEDGE, LIMITS,
@@ -37,20 +39,19 @@ log = logging.getLogger(__name__)
 MAX_SOCKET_MESSAGE = 64 * 1024
 
 
-def create_app(settings: Settings | None = None, clock: Clock | None = None) -> web.Application:
+def create_app(settings: Settings | None = None, clock: Clock | None = None, *,
+               serving: bool = False) -> web.Application:
+    """`serving`: the app is the serving process's own (python -m chatbot
+    serve), which then also paces the garbage collector (runtime.py)."""
     settings = settings or Settings()
     clock = clock or SystemClock()
     middlewares = [http.errors_middleware, security.origin_middleware]
     if not settings.websocket_compression:
         middlewares.append(http.no_websocket_compression)
-    app = web.Application(middlewares=middlewares,
-                          client_max_size=http.MAX_UPLOAD_BODY)
+    app = web.Application(middlewares=middlewares, client_max_size=http.MAX_UPLOAD_BODY)
     store = Store(settings.db)
     knowledge = Knowledge(settings.intents_dir)
-    auth = Auth(store, clock, session_ttl_seconds=settings.session_ttl_seconds,
-                max_failures=settings.login_max_failures, failure_window_seconds=settings.login_window_seconds,
-                account_max_failures=settings.login_account_max_failures,
-                max_delay_seconds=settings.login_max_delay_seconds)
+    auth = _auth(store, clock, settings)
     limits = Limits(clock, socket_event_burst=settings.socket_event_burst,
                     socket_strike_burst=settings.socket_strike_burst)
     metrics = Metrics()
@@ -69,20 +70,58 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app[SETTINGS], app[CLOCK], app[STORE], app[KNOWLEDGE] = settings, clock, store, knowledge
     app[AUTH], app[CHAT], app[SIO], app[DESK], app[METRICS], app[LIMITS] = auth, chat, sio, desk, metrics, limits
     app[ATTACHMENTS] = Attachments(store, clock, settings.attachments_dir)
+    _add_operator_tools(app, knowledge, store, clock, settings)
+    _add_routes(app)
+    app.cleanup_ctx.append(_trained_matchers)
+    app.cleanup_ctx.append(_store_lifetime)    # first in, last out: open before the rest, closed after it
+    app.cleanup_ctx.append(_lifecycle)
+    if serving:
+        app.cleanup_ctx.append(_paced_collector)   # last: start-up is done when it runs
+    app.on_shutdown.append(_close_sockets)
+    return app
+
+
+def _auth(store: Store, clock: Clock, settings: Settings) -> Auth:
+    return Auth(store, clock, session_ttl_seconds=settings.session_ttl_seconds,
+                max_failures=settings.login_max_failures, failure_window_seconds=settings.login_window_seconds,
+                account_max_failures=settings.login_account_max_failures,
+                max_delay_seconds=settings.login_max_delay_seconds)
+
+
+def _add_operator_tools(app: web.Application, knowledge: Knowledge, store: Store, clock: Clock,
+                        settings: Settings) -> None:
     evaluations = Evaluations(knowledge, store, clock, settings.labelled_dir)
     app[EVALUATIONS] = evaluations
     app[EDITOR] = IntentEditor(knowledge, store, clock, evaluations.items())
     app[INBOX] = Inbox(store, knowledge, clock)
     app[ANALYTICS] = Analytics(store, clock)
+
+
+def _add_routes(app: web.Application) -> None:
     app.on_response_prepare.append(http.security_headers)
     app.add_routes(http.routes)
     app.add_routes(operator_api.routes)
-    app.router.add_get("/api/openapi.json", openapi.serve)
+    app.add_routes(openapi.routes)
     http.add_static_routes(app)
-    app.cleanup_ctx.append(_store_lifetime)    # first in, last out: open before the rest, closed after it
-    app.cleanup_ctx.append(_lifecycle)
-    app.on_shutdown.append(_close_sockets)
-    return app
+
+
+async def _trained_matchers(app: web.Application) -> AsyncIterator[None]:
+    """The intents read and the matchers trained, off the event loop, before anything is served."""
+    await app[KNOWLEDGE].load()
+    yield
+
+
+async def _paced_collector(app: web.Application) -> AsyncIterator[None]:
+    """The serving process's garbage collector (runtime.py): tuned once
+    start-up is done, then paced until the app stops."""
+    settings = app[SETTINGS]
+    tune_garbage_collector(settings.gc_freeze, settings.gc_threshold, settings.gc_full_seconds)
+    collector = asyncio.create_task(pace_collections(settings.gc_young_seconds, settings.gc_young_pause_ms,
+                                                     settings.gc_full_seconds))
+    yield
+    collector.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await collector
 
 
 async def _close_sockets(app: web.Application) -> None:

@@ -9,11 +9,13 @@ from typing import Any
 
 from aiohttp import web
 
+from ..access import access_customer, access_staff, access_supervisor
 from ..auth import LoginSource, LoginThrottled, User
 from ..errors import ChatbotError, Forbidden, InvalidPayload, Unauthorized
-from .rooms import conversation_room, disconnect_room, session_room, user_room
+from .apidoc import ANYONE, CUSTOMER, SESSION, STAFF, SUPERVISOR, documented
 from .keys import ATTACHMENTS, AUTH, CHAT, DESK, KNOWLEDGE, LIMITS, METRICS, SETTINGS, SIO, STORE
 from .payloads import EmbedLoginBody, LoginBody, ParseBody, PasswordBody, parse_payload
+from .rooms import conversation_room, disconnect_room, session_room, user_room
 from .security import CSRF_COOKIE, InputGuard, bearer_token, csrf_token, loads_bounded, metrics_allowed
 
 log = logging.getLogger(__name__)
@@ -109,14 +111,6 @@ async def current_user(request: web.Request) -> User:
     return user
 
 
-async def staff_of(request: web.Request, brand: str, roles: tuple[str, ...] = ("agent", "operator")) -> User:
-    """The logged-in user, who must hold one of `roles` in `brand`."""
-    user = await current_user(request)
-    if user.role not in roles or user.brand != brand:
-        raise Forbidden(f"needs an {' or '.join(roles)} of {brand}")
-    return user
-
-
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
@@ -147,6 +141,7 @@ def session_response(request: web.Request, token: str, user: User) -> web.Respon
 
 
 @routes.post("/api/login")
+@documented("Log in; sets the session cookie", ANYONE, LoginBody)
 async def login(request: web.Request) -> web.Response:
     request.app[LIMITS].logins.hit(request.remote or "unknown", "login attempts")
     body = parse_payload(LoginBody, await read_json(request))
@@ -167,6 +162,7 @@ async def login(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/login/embed")
+@documented("Log in with a token signed by the brand's own site", ANYONE, EmbedLoginBody)
 async def login_embed(request: web.Request) -> web.Response:
     """The widget on a brand's own site: the site's signed customer token
     becomes a session, with no second login (docs/security.md)."""
@@ -179,6 +175,7 @@ async def login_embed(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/password")
+@documented("Change the password; ends every other session", SESSION, PasswordBody)
 async def change_password(request: web.Request) -> web.Response:
     """New password: every session of the user ends and its sockets close."""
     user = await current_user(request)
@@ -189,6 +186,7 @@ async def change_password(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/logout")
+@documented("Log out: the token stops working, its sockets close", SESSION)
 async def logout(request: web.Request) -> web.Response:
     token = request_token(request)
     if token:
@@ -203,26 +201,40 @@ async def logout(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/me")
+@documented("The logged-in user", SESSION)
 async def me(request: web.Request) -> web.Response:
     user = await current_user(request)
     return web.json_response({"user": user.public()})
 
 
 @routes.post("/api/parse")
+@documented("Rasa-shaped parse of a message", STAFF, ParseBody)
 async def parse(request: web.Request) -> web.Response:
     body = parse_payload(ParseBody, await read_json(request))
-    await staff_of(request, body.brand)
+    access_staff(await current_user(request), body.brand)
     result = request.app[KNOWLEDGE].parse(body.brand, body.text)
     return web.json_response(result.to_rasa())
 
 
 @routes.post("/api/attachments")
+@documented("Attach a screenshot (multipart field 'file')", CUSTOMER)
 async def upload_attachment(request: web.Request) -> web.Response:
     """A screenshot for the customer's open conversation (multipart, field `file`)."""
-    user = await current_user(request)
-    if user.role not in ("customer", "merchant"):
-        raise Forbidden("only customers attach files to their conversation")
+    user = access_customer(await current_user(request), "only customers attach files to their conversation")
     request.app[LIMITS].uploads.hit(str(user.id), "uploads")
+    filename, data = await _file_part(request)
+    chat = request.app[CHAT]
+    conversation = await chat.open(user)
+    attachment = await request.app[ATTACHMENTS].save(user, conversation["id"], filename, data)
+    message = await chat.post_attachment(user, attachment)
+    await request.app[SIO].emit("message", message, room=conversation_room(conversation["id"]), namespace="/chat")
+    return web.json_response({"id": attachment["id"], "filename": attachment["filename"],
+                              "content_type": attachment["content_type"], "size": attachment["size"],
+                              "message": message}, status=201)
+
+
+async def _file_part(request: web.Request) -> tuple[str | None, bytes]:
+    """The multipart body's field `file`: its file name and content."""
     if not request.content_type.startswith("multipart/"):
         raise InvalidPayload("send the file as multipart/form-data in a field named 'file'")
     reader = await request.multipart()
@@ -231,23 +243,14 @@ async def upload_attachment(request: web.Request) -> web.Response:
         part = await reader.next()
     if part is None:
         raise InvalidPayload("no field named 'file'")
-    data = await part.read(decode=False)
-    chat = request.app[CHAT]
-    conversation = await chat.open(user)
-    attachment = await request.app[ATTACHMENTS].save(user, conversation["id"], part.filename, bytes(data))
-    message = await chat.post_attachment(user, attachment)
-    await request.app[SIO].emit("message", message, room=conversation_room(conversation["id"]), namespace="/chat")
-    return web.json_response({"id": attachment["id"], "filename": attachment["filename"],
-                              "content_type": attachment["content_type"], "size": attachment["size"],
-                              "message": message}, status=201)
+    return part.filename, bytes(await part.read(decode=False))
 
 
 @routes.get("/api/cases")
+@documented("Mediation cases of the brand", STAFF)
 async def list_cases(request: web.Request) -> web.Response:
     """Mediation cases of the staff member's brand."""
-    user = await current_user(request)
-    if user.role not in ("agent", "operator"):
-        raise Forbidden("needs an agent or operator")
+    user = access_staff(await current_user(request))
     cases = await request.app[STORE].cases(user.brand)
     for case in cases:
         case["attachments"] = [{"id": a["id"], "filename": a["filename"], "size": a["size"]}
@@ -264,12 +267,11 @@ def brand_param(request: web.Request) -> str:
 
 
 @routes.get("/api/supervisor")
+@documented("Service-level figures of a brand", SUPERVISOR, brand_query=True)
 async def supervisor(request: web.Request) -> web.Response:
     """The service-level figures of a brand, live (shared/spec/service-levels.md)."""
     brand = brand_param(request)
-    user = await current_user(request)
-    if not user.can_supervise(brand):
-        raise Forbidden("needs an operator or a supervising agent of the brand")
+    access_supervisor(await current_user(request), brand)
     try:
         hours = min(24 * 31, max(1, int(request.query.get("hours", "24"))))
     except ValueError:
@@ -278,11 +280,10 @@ async def supervisor(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/agent/canned")
+@documented("Policy answers for agents", STAFF)
 async def canned_answers(request: web.Request) -> web.Response:
     """The policy answers, for agents to send or adapt."""
-    user = await current_user(request)
-    if user.role not in ("agent", "operator"):
-        raise Forbidden("needs an agent or operator")
+    user = access_staff(await current_user(request))
     brand = request.app[KNOWLEDGE].brand(user.brand)
     return web.json_response({"answers": [
         {"intent": i.name, "text": i.answer, "citation": brand.citation(i.policy_section)}
@@ -290,19 +291,17 @@ async def canned_answers(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/agent/team")
+@documented("Connected agents and their load", STAFF)
 async def team(request: web.Request) -> web.Response:
     """Connected agents of the caller's brand, for transfers."""
-    user = await current_user(request)
-    if user.role not in ("agent", "operator"):
-        raise Forbidden("needs an agent or operator")
+    user = access_staff(await current_user(request))
     return web.json_response({"agents": await request.app[DESK].team(user.brand)})
 
 
 @routes.get("/api/tickets")
+@documented("Tickets of the brand", STAFF)
 async def tickets(request: web.Request) -> web.Response:
-    user = await current_user(request)
-    if user.role not in ("agent", "operator"):
-        raise Forbidden("needs an agent or operator")
+    user = access_staff(await current_user(request))
     return web.json_response({"tickets": await request.app[STORE].tickets(user.brand)})
 
 

@@ -5,16 +5,16 @@ import socketio
 from aiohttp import web
 
 from ..attachments import Attachments
-from ..analytics import Analytics
 from ..auth import Auth
-from ..conversation.chat import ChatService
 from ..clock import Clock
-from ..evaluation import Evaluations
+from ..conversation.chat import ChatService
 from ..handoff import HandoffDesk
-from ..inbox import Inbox
-from ..intent_editor import IntentEditor
 from ..knowledge import Knowledge
 from ..metrics import Metrics
+from ..operator.analytics import Analytics
+from ..operator.evaluation import Evaluations
+from ..operator.inbox import Inbox
+from ..operator.intent_editor import IntentEditor
 from ..ratelimit import Limits
 from ..settings import Settings
 from ..store import Store

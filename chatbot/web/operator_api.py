@@ -7,8 +7,10 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import Field, StringConstraints
 
+from ..access import access_operator
 from ..auth import User
-from ..errors import Forbidden, InvalidPayload
+from ..errors import InvalidPayload
+from .apidoc import OPERATOR, documented
 from .http import brand_param, current_user, read_json
 from .keys import ANALYTICS, CHAT, EDITOR, EVALUATIONS, INBOX, KNOWLEDGE
 from .payloads import Payload, parse_payload
@@ -58,18 +60,17 @@ class PolicyText(Payload):
 
 
 async def operator_of(request: web.Request, brand: str) -> User:
-    user = await current_user(request)
-    if user.role != "operator" or user.brand != brand:
-        raise Forbidden(f"needs an operator of {brand}")
-    return user
+    return access_operator(await current_user(request), brand)
 
 
 async def _brand_operator(request: web.Request) -> tuple[str, User]:
+    """The ?brand= and the logged-in user, who must be an operator of it."""
     brand = brand_param(request)
     return brand, await operator_of(request, brand)
 
 
 @routes.get("/api/operator/intents")
+@documented("Intents with example counts and accuracy", OPERATOR, brand_query=True)
 async def list_intents(request: web.Request) -> web.Response:
     brand_id, _ = await _brand_operator(request)
     brand = request.app[KNOWLEDGE].brand(brand_id)
@@ -82,6 +83,7 @@ async def list_intents(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/operator/intents")
+@documented("Create an intent", OPERATOR, NewIntent, brand_query=True)
 async def create_intent(request: web.Request) -> web.Response:
     brand_id, user = await _brand_operator(request)
     body = parse_payload(NewIntent, await read_json(request))
@@ -91,6 +93,7 @@ async def create_intent(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/operator/intents/{name}")
+@documented("One intent with its versions", OPERATOR, brand_query=True)
 async def get_intent(request: web.Request) -> web.Response:
     brand_id, _ = await _brand_operator(request)
     editor = request.app[EDITOR]
@@ -99,6 +102,7 @@ async def get_intent(request: web.Request) -> web.Response:
 
 
 @routes.put("/api/operator/intents/{name}")
+@documented("Edit an intent (checked, versioned, reloaded)", OPERATOR, IntentChanges, brand_query=True)
 async def update_intent(request: web.Request) -> web.Response:
     brand_id, user = await _brand_operator(request)
     body = parse_payload(IntentChanges, await read_json(request))
@@ -108,6 +112,8 @@ async def update_intent(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/operator/intents/{name}/check")
+@documented("What an edit would do, with nothing saved: the check, accuracy before and after, "
+            "the labelled messages it moves", OPERATOR, IntentChanges, brand_query=True)
 async def check_intent(request: web.Request) -> web.Response:
     """The edit's check, accuracy change and moved messages, with nothing saved."""
     brand_id, _ = await _brand_operator(request)
@@ -117,6 +123,7 @@ async def check_intent(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/operator/intents/{name}")
+@documented("Retire an intent", OPERATOR, brand_query=True)
 async def retire_intent(request: web.Request) -> web.Response:
     brand_id, user = await _brand_operator(request)
     result = await request.app[EDITOR].retire(user, brand_id, request.match_info["name"])
@@ -124,12 +131,14 @@ async def retire_intent(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/operator/intents/{name}/versions")
+@documented("Versions of an intent", OPERATOR, brand_query=True)
 async def intent_versions(request: web.Request) -> web.Response:
     brand_id, _ = await _brand_operator(request)
     return web.json_response({"versions": await request.app[EDITOR].versions(brand_id, request.match_info["name"])})
 
 
 @routes.post("/api/operator/intents/{name}/rollback")
+@documented("Restore a version", OPERATOR, Rollback, brand_query=True)
 async def rollback_intent(request: web.Request) -> web.Response:
     brand_id, user = await _brand_operator(request)
     body = parse_payload(Rollback, await read_json(request))
@@ -138,6 +147,7 @@ async def rollback_intent(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/operator/reload")
+@documented("Reload the intent files now", OPERATOR, brand_query=True)
 async def reload_intents(request: web.Request) -> web.Response:
     await _brand_operator(request)
     await request.app[KNOWLEDGE].reload()
@@ -145,6 +155,7 @@ async def reload_intents(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/operator/try")
+@documented("Parse and preview the answer", OPERATOR, TryIt)
 async def try_it(request: web.Request) -> web.Response:
     body = parse_payload(TryIt, await read_json(request))
     await operator_of(request, body.brand)
@@ -157,6 +168,7 @@ async def try_it(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/operator/misses")
+@documented("Inbox of misses, grouped", OPERATOR, brand_query=True)
 async def misses(request: web.Request) -> web.Response:
     brand_id, _ = await _brand_operator(request)
     days = _int_query(request, "days", 30, 1, 365)
@@ -164,6 +176,7 @@ async def misses(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/operator/misses/resolve")
+@documented("Add a missed message as an example, or dismiss it", OPERATOR, ResolveMiss)
 async def resolve_miss(request: web.Request) -> web.Response:
     body = parse_payload(ResolveMiss, await read_json(request))
     user = await operator_of(request, body.brand)
@@ -177,6 +190,7 @@ async def resolve_miss(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/operator/eval")
+@documented("Labelled sets and past runs", OPERATOR, brand_query=True)
 async def eval_sets(request: web.Request) -> web.Response:
     brand_id, _ = await _brand_operator(request)
     evaluations = request.app[EVALUATIONS]
@@ -184,6 +198,7 @@ async def eval_sets(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/operator/eval")
+@documented("Evaluate a labelled set", OPERATOR, RunEval)
 async def run_eval(request: web.Request) -> web.Response:
     body = parse_payload(RunEval, await read_json(request))
     user = await operator_of(request, body.brand)
@@ -191,24 +206,28 @@ async def run_eval(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/operator/analytics")
+@documented("Figures per day", OPERATOR, brand_query=True)
 async def analytics(request: web.Request) -> web.Response:
     brand_id, _ = await _brand_operator(request)
     return web.json_response(await request.app[ANALYTICS].daily(brand_id, _int_query(request, "days", 14, 1, 90)))
 
 
 @routes.get("/api/operator/policy")
+@documented("The policy document", OPERATOR, brand_query=True)
 async def get_policy(request: web.Request) -> web.Response:
     brand_id, _ = await _brand_operator(request)
     return web.json_response(request.app[EDITOR].policy(brand_id))
 
 
 @routes.get("/api/operator/policy/versions")
+@documented("The policy's earlier texts, newest first", OPERATOR, brand_query=True)
 async def policy_versions(request: web.Request) -> web.Response:
     brand_id, _ = await _brand_operator(request)
     return web.json_response({"versions": await request.app[EDITOR].policy_versions(brand_id)})
 
 
 @routes.put("/api/operator/policy")
+@documented("Replace the policy; lists intents to review", OPERATOR, PolicyText, brand_query=True)
 async def put_policy(request: web.Request) -> web.Response:
     brand_id, user = await _brand_operator(request)
     body = parse_payload(PolicyText, await read_json(request))

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from .clock import Clock
-from .store import Store
+from ..clock import Clock
+from ..store import Store
 
 
 class Analytics:

@@ -10,13 +10,13 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from .auth import User
-from .clock import Clock, isoformat
-from .errors import InvalidPayload, NotFound
-from .knowledge import Knowledge
-from .nlu import build_matcher
-from .nlu.evaluate import Item, Scores, run
-from .store import Store
+from ..auth import User
+from ..clock import Clock, isoformat
+from ..errors import InvalidPayload, NotFound
+from ..knowledge import Knowledge
+from ..nlu import build_matcher
+from ..nlu.evaluate import Item, Scores, run
+from ..store import Store
 
 
 def load_labelled(path: Path) -> list[Item]:

@@ -8,9 +8,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from .brands import CONVERSATION_INTENTS, RECORD_ANSWERS, Brand, IntentFileError, load_brands
-from .nlu import Matcher, build_matcher
-from .nlu.normalize import normalize
+from ..brands import CONVERSATION_INTENTS, RECORD_ANSWERS, Brand, IntentFileError, load_brands
+from ..nlu import Matcher, build_matcher
+from ..nlu.normalize import normalize
 
 # Share of an intent's own examples that the trained matcher reads as another
 # intent before the two are reported as too close to tell apart.
@@ -37,6 +37,13 @@ _ACTION_TABLE = {answer: table for table, answers in RECORD_ANSWERS.items() for 
 
 
 def check_brand(brand: Brand, known_actions: set[str] | None = None, matcher: Matcher | None = None) -> list[Finding]:
+    matcher = matcher or build_matcher(brand.training_data(), threshold=brand.settings.nlu.threshold,
+                                       margin=brand.settings.nlu.margin)
+    return _file_findings(brand, known_actions) + _closeness_findings(brand, matcher)
+
+
+def _file_findings(brand: Brand, known_actions: set[str] | None) -> list[Finding]:
+    """What each intent file says: duplicate examples, citations, actions, too few examples."""
     findings: list[Finding] = []
     seen: dict[str, tuple[str, Path, int]] = {}
     for intent in brand.intents.values():
@@ -63,9 +70,12 @@ def check_brand(brand: Brand, known_actions: set[str] | None = None, matcher: Ma
                                     "does not keep"))
         if len(intent.examples) < 5:
             findings.append(Finding(intent.path, 1, "warning", f"{intent.name} has only {len(intent.examples)} examples"))
+    return findings
 
-    matcher = matcher or build_matcher(brand.training_data(), threshold=brand.settings.nlu.threshold,
-                                       margin=brand.settings.nlu.margin)
+
+def _closeness_findings(brand: Brand, matcher: Matcher) -> list[Finding]:
+    """Intents whose own examples the matcher reads as another intent too often."""
+    findings: list[Finding] = []
     read_as: dict[str, Counter] = defaultdict(Counter)
     for intent in brand.intents.values():
         for example in intent.examples:

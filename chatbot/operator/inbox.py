@@ -8,10 +8,10 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from .clock import Clock, isoformat
-from .knowledge import Knowledge
-from .nlu.normalize import normalize
-from .store import Store
+from ..clock import Clock, isoformat
+from ..knowledge import Knowledge
+from ..nlu.normalize import normalize
+from ..store import Store
 
 LOW_CONFIDENCE_BAND = 0.15     # above the threshold but this close to it counts as a weak match
 SAME_GROUP = 80                # rapidfuzz token_set_ratio for "says the same thing"

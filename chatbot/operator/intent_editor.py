@@ -16,17 +16,17 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import LiteralScalarString
 
-from .auth import User
-from .brands import OUT_OF_SCOPE, Brand, IntentFileError, load_intent
-from .clock import Clock, isoformat
-from .errors import Conflict, InvalidPayload, NotFound
-from .knowledge import Knowledge
+from ..auth import User
+from ..brands import OUT_OF_SCOPE, Brand, IntentFileError, load_intent
+from ..clock import Clock, isoformat
+from ..conversation.records import KNOWN_ACTIONS
+from ..errors import Conflict, InvalidPayload, NotFound
+from ..knowledge import Knowledge
+from ..nlu import build_matcher
+from ..nlu.evaluate import Item, run
+from ..nlu.normalize import normalize
+from ..store import Store
 from .lint import Finding, check_brand
-from .nlu import build_matcher
-from .nlu.evaluate import Item, run
-from .nlu.normalize import normalize
-from .conversation.records import KNOWN_ACTIONS
-from .store import Store
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 EDITABLE = ("examples", "answer", "quick_replies", "policy_section", "action", "offer_handoff")

@@ -1,0 +1,19 @@
+"""The handoff desk: each brand's queue of conversations waiting for a person,
+their assignment to agents, the first-response clock, and what the agent
+console and the supervisor view show of it.
+
+    desk.py       HandoffDesk: the queue's state machine and assignment
+    presence.py   who is connected right now (agents, customers' tabs)
+    views.py      the consoles' read models: queue, team, a conversation, a customer's place
+    figures.py    the supervisor's figures
+    timers.py     the first-response clock and the grace periods (tick)
+    hours.py      a brand's opening hours
+    erlang.py     Erlang C: the agents a service level needs"""
+from __future__ import annotations
+
+from .desk import AlreadyAssigned, HandoffDesk, NotAvailable
+from .figures import percentile
+from .hours import Hours
+from .presence import STATUSES, Presence
+
+__all__ = ["AlreadyAssigned", "HandoffDesk", "Hours", "NotAvailable", "Presence", "STATUSES", "percentile"]

@@ -1,0 +1,80 @@
+"""The first-response clock and the grace periods (shared/spec/service-levels.md):
+`tick()` flags a wait past the target, offers email past the breach, puts a
+dropped agent's chats back in the queue after their grace period, and counts
+a customer gone longer than theirs as abandoned. The server calls it every
+second; tests call it after moving the clock."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ..auth import User
+from ..brands import Brand
+from ..clock import isoformat
+from .figures import seconds_between
+
+if TYPE_CHECKING:
+    from .desk import HandoffDesk
+
+
+class Timers:
+    def __init__(self, desk: HandoffDesk) -> None:
+        self.desk = desk
+        self.store = desk.store
+
+    async def tick(self) -> None:
+        now = self.desk.clock.now()
+        for brand_id, brand in self.desk.knowledge.brands.items():
+            levels = brand.settings.service_levels
+            changed = False
+            for agent in self.desk.board.gone(brand_id, now, levels.agent_grace_seconds):
+                changed |= await self._requeue_dropped(agent)
+            for handoff in await self.store.live_handoffs(brand_id):
+                changed |= await self._apply(brand, handoff, now)
+            if changed:
+                await self.desk.assign(brand_id)
+                await self.desk.broadcast(brand_id)
+
+    async def _apply(self, brand: Brand, handoff: dict[str, Any], now: datetime) -> bool:
+        """The timers of one live handoff; True when it changed."""
+        levels = brand.settings.service_levels
+        waited = seconds_between(handoff["queued_at"], now) or 0
+        left = seconds_between(handoff["customer_left_at"], now)
+        if handoff["state"] == "queued" and left is not None and left >= levels.customer_grace_seconds:
+            await self.store.move_handoff(handoff["id"], to="abandoned", from_states=("queued",),
+                                          conversation_state="bot",
+                                          fields={"abandoned_at": isoformat(now), "ended_at": isoformat(now)})
+            return True
+        if handoff["first_response_at"]:
+            return False
+        changed = False
+        if waited >= levels.first_response_target_seconds and not handoff["flagged_at"]:
+            await self.store.update_handoff(handoff["id"], flagged_at=isoformat(now))
+            changed = True
+        if waited >= levels.first_response_breach_seconds and not handoff["breached_at"]:
+            await self.store.update_handoff(handoff["id"], breached_at=isoformat(now))
+            await self._offer_email(brand, handoff)
+            changed = True
+        return changed
+
+    async def _requeue_dropped(self, agent: User) -> bool:
+        moved = False
+        for handoff in await self.store.live_handoffs(agent.brand):
+            if handoff["state"] != "assigned" or handoff["assigned_agent_id"] != agent.id:
+                continue
+            if await self.store.move_handoff(handoff["id"], to="queued", from_states=("assigned",), agent_id=None,
+                                             expect_agent=agent.id, conversation_state="queued",
+                                             fields={"assigned_at": None}):
+                await self.desk.unassigned(agent.id, handoff["conversation_id"], "grace_period_over")
+                await self.desk.system(handoff["conversation_id"],
+                                       self.desk.knowledge.brand(agent.brand).say("handoff.agent_dropped"))
+                moved = True
+        return moved
+
+    async def _offer_email(self, brand: Brand, handoff: dict[str, Any]) -> None:
+        contact = brand.settings.contact
+        await self.desk.system(handoff["conversation_id"],
+                               brand.say("handoff.breach_offer",
+                                         minutes=brand.settings.service_levels.first_response_breach_seconds // 60,
+                                         email=contact.email, reply_promise=contact.email_reply_promise),
+                               quick_replies=["Continue by email", "Keep waiting"])
