@@ -21,8 +21,8 @@ test: setup-test browser
 # (tests/test_imports.py): every check runs, and the target fails if any did.
 lint: setup-test
 	@status=0; \
-	echo "== ruff check"; $(BIN)/ruff check . || status=1; \
-	echo "== ruff format --check"; $(BIN)/ruff format --check . || status=1; \
+	echo "== ruff check"; $(BIN)/ruff check --output-format concise . || status=1; \
+	echo "== ruff format --check"; $(BIN)/ruff format --check --output-format concise . || status=1; \
 	echo "== mypy chatbot"; $(BIN)/mypy chatbot || status=1; \
 	echo "== import rules"; $(BIN)/python -m pytest -q --noconftest tests/test_imports.py || status=1; \
 	exit $$status

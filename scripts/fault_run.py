@@ -105,6 +105,8 @@ def start_server(db: Path, intents: Path) -> tuple[subprocess.Popen, str]:
         if not line and proc.poll() is not None:
             break
     proc.kill()
+    proc.wait()
+    proc.stdout.close()
     raise RuntimeError("the server did not start")
 
 
@@ -221,6 +223,7 @@ async def run(cycles: int, seed: int, workdir: Path, verbose: bool = False) -> d
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+            proc.stdout.close()
         stop.set()
         await asyncio.gather(*tasks)
         problems = check(db, parties)

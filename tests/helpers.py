@@ -140,3 +140,8 @@ class ChatClient:
     async def close(self) -> None:
         if self.sio.connected:
             await self.sio.disconnect()
+        # A connection refused at the WebSocket handshake leaves python-engineio's
+        # own aiohttp session open (it is closed on disconnect only).
+        http = self.sio.eio.http
+        if http is not None and not http.closed:
+            await http.close()

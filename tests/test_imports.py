@@ -26,8 +26,6 @@ EDGE = ("chatbot.web", "chatbot.__main__")
 
 # (rule, module) -> the imports that break the rule today, exactly.
 KNOWN: dict[tuple[str, str], set[str]] = {
-    # the nlu work moves the tuning command's brand loading out of the matcher
-    ("self-contained", "chatbot.nlu.tune"): {"chatbot.brands", "chatbot.settings"},
     # `from chatbot.clock import isoformat`: the store's timestamps (the store
     # split is under way; the clock's formatting belongs in the store or a
     # shared module both may import)

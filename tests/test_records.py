@@ -3,6 +3,7 @@ socketio.AsyncClient against the real server and the demo data."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -664,7 +665,8 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 async def upload(server, token: str, data: bytes, filename: str = "shot.png") -> tuple[int, dict]:
     form = aiohttp.FormData()
-    form.add_field("file", data, filename=filename, content_type="image/png")
+    # a stream, not bytes: aiohttp warns that a large body of bytes blocks the loop
+    form.add_field("file", io.BytesIO(data), filename=filename, content_type="image/png")
     async with aiohttp.ClientSession() as s:
         async with s.post(
             server.url + "/api/attachments", data=form, headers={"Authorization": f"Bearer {token}"}

@@ -122,6 +122,7 @@ async def test_sockets_from_other_origins_are_refused(server):
             headers={"Origin": "https://evil.example"},
             wait_timeout=5,
         )
+    await evil.close()
     # a ttr-e site may not open a cltiktok customer's chat
     other = ChatClient(server.url)
     with pytest.raises(socketio.exceptions.ConnectionError):
@@ -133,6 +134,7 @@ async def test_sockets_from_other_origins_are_refused(server):
             headers={"Origin": "https://www.ttr-e.example"},
             wait_timeout=5,
         )
+    await other.close()
     own = ChatClient(server.url)
     await own.sio.connect(
         server.url,
