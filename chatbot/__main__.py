@@ -8,6 +8,7 @@ import signal
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from .settings import Settings
 
@@ -95,21 +96,23 @@ def _eval(args: argparse.Namespace) -> int:
     import time
 
     from .brands import load_brands
-    from .nlu import build_matcher
-    from .nlu import evaluate
+    from .nlu import build_matcher, evaluate
 
     items = _load_items(args.file)
     started = time.perf_counter()
     brands = load_brands(args.intents or Settings().intents_dir)
+    encoder = None if args.lexical_only else _encoder()
     matchers = {b: build_matcher(brand.training_data(), threshold=brand.settings.nlu.threshold,
-                                 margin=brand.settings.nlu.margin) for b, brand in brands.items()}
+                                 margin=brand.settings.nlu.margin, encoder=encoder) for b, brand in brands.items()}
     startup = time.perf_counter() - started
     baselines = {b: build_matcher(brand.training_data(), threshold=0, margin=0, kind="fuzzy")
                  for b, brand in brands.items()}
     items = [i for i in items if i.brand in brands and (not args.brand or i.brand == args.brand)]
-    print(f"{len(items)} labelled messages from {args.file}; intents loaded and indexed in {startup:.2f} s")
+    print(f"{len(items)} labelled messages from {args.file}; intents loaded and indexed in {startup:.2f} s; "
+          f"second opinion: {encoder.name if encoder else 'none (n-grams alone)'}")
     scores = evaluate.run(items, matchers, evaluate.progress_bar())
     failed = _print_summary(args, scores, evaluate.run(items, baselines))
+    _print_cross_validated(args, brands, matchers, scores)
     _print_details(args, scores)
     if args.json:
         report = {brand: evaluate.rasa_report(s) for brand, s in scores.items()}
@@ -154,6 +157,50 @@ def _print_details(args: argparse.Namespace, scores: dict) -> None:
                 print(f"  [{o.item.intent} -> {o.predicted} {o.confidence:.2f}] {o.item.text}")
 
 
+def _encoder() -> Any:
+    """The sentence encoder when its optional packages are installed, as the server uses it."""
+    from .nlu.semantic import load_encoder
+    return load_encoder()
+
+
+def _print_cross_validated(args: argparse.Namespace, brands: dict, matchers: dict, scores: dict) -> None:
+    """Beside the set's figures, the brand's own examples read out of fold:
+    the figures that predict unseen messages, and the calibration of both."""
+    from .nlu import evaluate
+
+    print(f"\n{'brand':<10} {'cross-validated acc':>19} {'OOS rejection':>14} {'calibration error':>18} "
+          f"{'(this set)':>11}")
+    for brand, s in sorted(scores.items()):
+        nlu = brands[brand].settings.nlu
+        model = matchers[brand].model
+        cv = evaluate.cross_validated(brand, model, nlu.threshold, nlu.margin)
+        print(f"{brand:<10} {cv.accuracy:>19.3f} {cv.oos_rejection:>14.3f} "
+              f"{evaluate.calibration_error(cv.outcomes):>18.3f} {evaluate.calibration_error(s.outcomes):>11.3f}")
+        if args.reliability:
+            print("\n".join(evaluate.reliability_lines(f"{brand}, cross-validated", cv.outcomes)))
+            print("\n".join(evaluate.reliability_lines(f"{brand}, {args.file.name}", s.outcomes)))
+        if args.sweep:
+            _print_sweep(args, brand, matchers[brand], nlu, [o.item for o in s.outcomes])
+    if args.fit_temperature:
+        from .nlu.tune import fit_temperature
+        print(f"\nTEMPERATURE = {fit_temperature([b.training_data() for b in brands.values()])}")
+
+
+def _print_sweep(args: argparse.Namespace, brand: str, matcher: Any, nlu: Any, items: list) -> None:
+    """In-scope accuracy / OOS rejection at thresholds 0.2-0.8, cross-validated and on the set."""
+    from .nlu import evaluate
+
+    steps = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    print("\n".join(evaluate.sweep_lines(
+        f"{brand}, cross-validated", lambda t: evaluate.cross_validated(brand, matcher.model, t, nlu.margin), steps)))
+
+    def on_set(threshold: float) -> evaluate.Scores:
+        matcher.threshold = threshold
+        return evaluate.run(items, {brand: matcher})[brand]
+    print("\n".join(evaluate.sweep_lines(f"{brand}, {args.file.name}", on_set, steps)))
+    matcher.threshold = nlu.threshold
+
+
 def _intents_check(args: argparse.Namespace) -> int:
     from .conversation.records import KNOWN_ACTIONS
     from .operator.lint import check
@@ -189,6 +236,12 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--min-oos-rejection", type=float, default=0.0, help="exit 1 below this OOS rejection")
     ev.add_argument("--min-lift", type=float, default=-1.0, help="exit 1 below this lift over the baseline")
     ev.add_argument("--errors", action="store_true", help="list every miss")
+    ev.add_argument("--reliability", action="store_true", help="print the reliability curves (cross-validated "
+                                                                   "and on this set)")
+    ev.add_argument("--sweep", action="store_true", help="figures at thresholds 0.2-0.8 (cross-validated and "
+                                                             "on this set)")
+    ev.add_argument("--lexical-only", action="store_true", help="without the sentence-embedding second opinion")
+    ev.add_argument("--fit-temperature", action="store_true", help="fit hybrid.TEMPERATURE by cross-validation")
     ev.set_defaults(run=_eval)
 
     intents = commands.add_parser("intents", help="intent files")

@@ -6,6 +6,7 @@ per-brand code."""
 from __future__ import annotations
 
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -14,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from .nlu import OUT_OF_SCOPE, SHARED_OUT_OF_SCOPE
+
 CONVERSATION_INTENTS = ("greet", "goodbye", "thanks", "affirm", "deny", "human_agent", "bot_capabilities")
-OUT_OF_SCOPE = "out_of_scope"
 
 
 class IntentFileError(Exception):
@@ -306,6 +308,7 @@ class Brand:
     out_of_scope: list[str]
     folder: Path
     replies: dict[str, Reply] = field(default_factory=dict)
+    shared_out_of_scope: list[str] = field(default_factory=list)   # intents/out_of_scope/, less what the brand answers
 
     @property
     def id(self) -> str:
@@ -317,6 +320,8 @@ class Brand:
         data = {name: intent.examples for name, intent in self.intents.items()}
         if self.out_of_scope:
             data[OUT_OF_SCOPE] = self.out_of_scope
+        if self.shared_out_of_scope:
+            data[SHARED_OUT_OF_SCOPE] = self.shared_out_of_scope
         return data
 
     def say(self, key: str, **fields: Any) -> str:
@@ -449,7 +454,29 @@ def load_replies(path: Path, settings: BrandSettings) -> dict[str, Reply]:
     return replies
 
 
-def load_brand(folder: Path) -> Brand:
+class SharedOutOfScope(BaseModel):
+    """One file of `intents/out_of_scope/`: a kind of text no brand answers."""
+    model_config = ConfigDict(extra="forbid")
+    kind: str
+    examples: list[str]
+
+
+def load_shared_out_of_scope(intents_dir: Path) -> list[str]:
+    """Examples every brand's matcher learns to refuse: other domains,
+    everyday-assistant requests, other companies' problems in our words,
+    abuse, injection. Shared because no brand answers them; a brand's own
+    `out_of_scope.yaml` adds what only it refuses (the other brand's topics)."""
+    examples: list[str] = []
+    for path in sorted((intents_dir / "out_of_scope").glob("*.yaml")):
+        data = _load_yaml(path)
+        try:
+            examples.extend(SharedOutOfScope.model_validate(data).examples)
+        except ValidationError as e:
+            raise _validation_message(path, data, e) from e
+    return examples
+
+
+def load_brand(folder: Path, shared_out_of_scope: Sequence[str] = ()) -> Brand:
     settings_path = folder / "brand.yaml"
     data = _load_yaml(settings_path)
     try:
@@ -472,13 +499,23 @@ def load_brand(folder: Path) -> Brand:
         if intent.name in intents:
             raise IntentFileError(path, None, f"intent {intent.name} is also defined in {intents[intent.name].path}")
         intents[intent.name] = intent
+    # A shared example that one of this brand's intents uses is the brand's to
+    # answer: the intent's example wins, so one text never trains two labels.
+    answered = {e.casefold() for intent in intents.values() for e in intent.examples}
+    known = {e.casefold() for e in out_of_scope}
+    shared: list[str] = []
+    for example in shared_out_of_scope:
+        if example.casefold() not in answered | known:
+            shared.append(example)
+            known.add(example.casefold())
     return Brand(settings=settings, policy_text=policy_text, intents=intents, out_of_scope=out_of_scope,
-                 folder=folder, replies=replies)
+                 folder=folder, replies=replies, shared_out_of_scope=shared)
 
 
 def load_brands(intents_dir: Path) -> dict[str, Brand]:
     brands = {}
+    shared = load_shared_out_of_scope(intents_dir)
     for folder in sorted(p for p in intents_dir.iterdir() if (p / "brand.yaml").exists()):
-        brand = load_brand(folder)
+        brand = load_brand(folder, shared)
         brands[brand.id] = brand
     return brands

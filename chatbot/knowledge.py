@@ -14,7 +14,10 @@ from pathlib import Path
 
 from .brands import Brand, load_brands
 from .errors import NotFound
-from .nlu import Matcher, Parse, build_matcher
+from .nlu import Encoder, Matcher, Parse, build_matcher
+from .nlu.clauses import ClauseWords, parse_clauses
+from .nlu.language import LanguageData, LanguageDetector
+from .nlu.training import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -40,32 +43,67 @@ def _fingerprint(intents_dir: Path) -> tuple:
     return tuple(sorted(seen))
 
 
-def _build(intents_dir: Path) -> _Snapshot:
+def _build(intents_dir: Path, trainer: Trainer) -> _Snapshot:
     fingerprint = _fingerprint(intents_dir)
     brands = load_brands(intents_dir)
     matchers = {
         brand_id: build_matcher(brand.training_data(), threshold=brand.settings.nlu.threshold,
-                                margin=brand.settings.nlu.margin)
+                                margin=brand.settings.nlu.margin, trainer=trainer)
         for brand_id, brand in brands.items()
     }
     return _Snapshot(brands, matchers, fingerprint)
 
 
+@dataclass(frozen=True)
+class Models:
+    """What a process loads once and may share between apps: read-only
+    models, each a second or so and ~100 MB to load."""
+    language: LanguageDetector
+    encoder: Encoder | None         # None: not installed, or switched off
+
+    @classmethod
+    def load(cls, intents_dir: Path, semantic: bool) -> Models:
+        encoder = None
+        if semantic:
+            from .nlu.semantic import load_encoder
+            encoder = load_encoder()
+        return cls(LanguageDetector(LanguageData.load(intents_dir / "languages.yaml")), encoder)
+
+
 class Knowledge:
-    def __init__(self, intents_dir: Path) -> None:
+    def __init__(self, intents_dir: Path, semantic: bool = False, models: Models | None = None) -> None:
         self.intents_dir = intents_dir
+        self.semantic = semantic
+        self._models = models
         self._current: _Snapshot | None = None
+        self._trainer: Trainer | None = None
+
+    @property
+    def models(self) -> Models:
+        """The read-only models, loaded at first use (in `load()`, off the event loop)."""
+        if self._models is None:
+            self._models = Models.load(self.intents_dir, semantic=self.semantic)
+        return self._models
+
+    def _build(self) -> _Snapshot:
+        if self._trainer is None:
+            self._trainer = Trainer(encoder=self.models.encoder if self.semantic else None)
+        return _build(self.intents_dir, self._trainer)
+
+    def detect_language(self, text: str) -> str | None:
+        """The message's language when it is confidently not English (nlu/language.py)."""
+        return self.models.language.detect(text)
 
     @property
     def _snapshot(self) -> _Snapshot:
         if self._current is None:        # used before load(): trained now, on this thread
-            self._current = _build(self.intents_dir)
+            self._current = self._build()
         return self._current
 
     async def load(self) -> None:
         """Read the intent files and train the matchers, off the event loop."""
         if self._current is None:
-            self._current = await asyncio.to_thread(_build, self.intents_dir)
+            self._current = await asyncio.to_thread(self._build)
 
     @property
     def brands(self) -> dict[str, Brand]:
@@ -85,10 +123,16 @@ class Knowledge:
         self.brand(brand_id)
         return self._snapshot.matchers[brand_id].parse(text)
 
+    def parse_clauses(self, brand_id: str, text: str, vocabulary: ClauseWords,
+                      whole: Parse | None = None) -> list[Parse]:
+        """A parse per clause of the message ("hey where r my earbuds": a greeting, then a question)."""
+        self.brand(brand_id)
+        return parse_clauses(self._snapshot.matchers[brand_id], vocabulary, text, whole)
+
     async def reload(self) -> bool:
         """Rebuild from the files (off the event loop) and swap atomically.
         A broken file keeps the current intents and raises its error."""
-        snapshot = await asyncio.to_thread(_build, self.intents_dir)
+        snapshot = await asyncio.to_thread(self._build)
         self._current = snapshot
         return True
 

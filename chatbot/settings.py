@@ -26,6 +26,9 @@ class Settings(BaseSettings):
                                description="labelled sets (eval format) the operator console evaluates")
     static_dir: Path = REPO_ROOT / "static"
     vendor_dir: Path = REPO_ROOT / "node_modules"
+    semantic: bool = Field(True, description="ask the sentence-embedding model for a second opinion on the "
+                                             "messages the n-grams are unsure of, when its optional packages "
+                                             "are installed (docs/nlu.md); false: the n-grams alone")
     session_ttl_seconds: int = 7 * 24 * 3600
     cookie_secure: bool = False
     login_max_failures: int = 5

@@ -1811,6 +1811,20 @@
       kpi("eval-latency", "Latency per message", (latency.p50 !== undefined ? latency.p50.toFixed(1) : "—") + " ms",
         "median · p95 " + (latency.p95 !== undefined ? latency.p95.toFixed(1) : "—") + " ms")
     ]));
+    var cv = r.cross_validated;
+    if (cv) {
+      // Cross-validated: each of the brand's own examples read by a model trained without it.
+      // These, not a set the examples were written beside, predict messages nobody has labelled.
+      ui.evalResult.appendChild(el("div", { class: "op-kpis", "data-testid": "eval-cv" }, [
+        kpi("eval-cv-accuracy", "Cross-validated accuracy", pct(cv.accuracy),
+          "the brand's " + cv.items + " examples, each read by a model trained without it", accuracyLevel(cv.accuracy)),
+        kpi("eval-cv-oos", "Cross-validated OOS rejection", pct(cv.oos_rejection),
+          "out-of-scope examples it fell back on", accuracyLevel(cv.oos_rejection)),
+        kpi("eval-calibration", "Calibration error", pct(r.calibration_error),
+          "how far a confidence is from the share right at it, on " + r.set_name + "; cross-validated " + pct(cv.calibration_error))
+      ]));
+    }
+    ui.evalResult.appendChild(reliabilityCard(r.reliability || [], cv ? cv.reliability : []));
 
     var grid = el("div", { class: "op-eval-grid" });
     var perIntentCard = el("div", { class: "op-card" }, [el("h3", { class: "op-h3", text: "Per intent" })]);
@@ -1844,6 +1858,41 @@
     }
     grid.appendChild(side);
     ui.evalResult.appendChild(grid);
+  }
+
+  // The reliability curve as a table: in each confidence band, how often the top intent was right.
+  // Calibrated, the two columns agree, so one threshold means what it says.
+  function reliabilityCard(onSet, crossValidated) {
+    function cells(bins, low) {
+      var bin = null;
+      bins.forEach(function (b) {
+        if (Math.abs(b.low - low) < 1e-9) {
+          bin = b;
+        }
+      });
+      return bin ? [el("td", { class: "op-num", text: pct(bin.right) }), el("td", { class: "op-num op-muted", text: String(bin.count) })]
+        : [el("td", { class: "op-num op-muted", text: "—" }), el("td", { class: "op-num op-muted", text: "0" })];
+    }
+    var body = el("tbody");
+    for (var i = 0; i < 10; i++) {
+      var low = i / 10;
+      body.appendChild(el("tr", { "data-testid": "reliability-row" }, [
+        el("td", { class: "op-mono", text: pct(low) + "–" + pct(low + 0.1) })
+      ].concat(cells(onSet, low), cells(crossValidated, low))));
+    }
+    return el("div", { class: "op-card op-mt", "data-testid": "eval-reliability" }, [
+      el("h3", { class: "op-h3", text: "Is the confidence honest?" }),
+      el("p", { class: "op-small op-muted", text: "For each band of reported confidence: how often the top intent was the right one. " +
+        "When they agree, the brand's threshold means what it says." }),
+      el("div", { class: "op-table-wrap" }, [el("table", { class: "op-table" }, [
+        el("thead", null, [el("tr", null, [
+          el("th", { scope: "col", text: "Confidence" }),
+          el("th", { scope: "col", class: "op-num", text: "Right (this set)" }), el("th", { scope: "col", class: "op-num", text: "Messages" }),
+          el("th", { scope: "col", class: "op-num", text: "Right (cross-validated)" }), el("th", { scope: "col", class: "op-num", text: "Examples" })
+        ])]),
+        body
+      ])])
+    ]);
   }
 
   function renderPerIntent(holder, perIntent) {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ChatClient, Server, make_settings, start_server
+from helpers import ChatClient, Server, forget_stopped_apps, make_settings, start_server
 
 
 @pytest.fixture
@@ -86,3 +86,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
             super()._reschedule(node)
 
     return Scheduling(config, log)
+
+
+@pytest.fixture(autouse=True)
+def _forget_stopped_apps():
+    yield
+    forget_stopped_apps()

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from chatbot.clock import ManualClock
 from chatbot.settings import Settings
+from chatbot.knowledge import Models
 from chatbot.web.app import create_app
 
 ALICE = {"brand": "cltiktok", "email": "alice@example.com", "password": "alice-demo-pass"}
@@ -60,9 +61,33 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return Settings(**{"db": tmp_path / "chat.db", "watch_intents": False, "tick_seconds": 0, **overrides})
 
 
+def shared_models(settings: Settings) -> Models:
+    """One language detector and sentence encoder for every server this test
+    process starts (they are read-only; loading them per server costs a
+    second or two and ~200 MB each)."""
+    key = (settings.intents_dir, settings.semantic)
+    if key not in _SHARED:
+        _SHARED[key] = Models.load(settings.intents_dir, semantic=settings.semantic)
+    return _SHARED[key]
+
+
+_SHARED: dict[tuple[Path, bool], Models] = {}
+
+
+def forget_stopped_apps() -> None:
+    """aiohttp keeps each application's middleware chain in a module-level
+    lru_cache (web_app._cached_build_middleware, up to 1,024 entries) whose keys
+    hold the application, so every server a test process starts and stops
+    stays in memory with its matchers (~60 MB each: 16 GB over the stories).
+    A serving process has one app; a test process has hundreds."""
+    from aiohttp import web_app
+
+    web_app._cached_build_middleware.cache_clear()
+
+
 async def start_server(settings: Settings, clock: ManualClock | None = None) -> Server:
     clock = clock or ManualClock()
-    app = create_app(settings, clock=clock)
+    app = create_app(settings, clock=clock, models=shared_models(settings))
     runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_seconds)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -43,6 +43,7 @@ from helpers import (
     ChatClient,
     Server,
     make_settings,
+    forget_stopped_apps,
     start_server,
 )
 
@@ -459,6 +460,7 @@ async def run_story(
         for client in clients:
             await client.close()
         await server.runner.cleanup()
+        forget_stopped_apps()
     return StoryResult(story, results)
 
 

@@ -4,7 +4,7 @@ conversation stories cannot reach: the queue as a dialogue state, buttons
 that carry payloads, a reply never given twice in a row."""
 from __future__ import annotations
 
-from chatbot.conversation.clauses import split
+from chatbot.nlu.clauses import ClauseWords, split
 from chatbot.conversation.cues import Cues, words
 from chatbot.conversation.state import Action, AwaitConfirm, Button, DialogueState, LastAnswer
 from chatbot.settings import REPO_ROOT
@@ -28,10 +28,11 @@ def test_cues_match_whole_words_after_openers_and_without_apostrophes():
 
 
 def test_clauses_split_a_greeting_and_two_questions_but_not_one_request():
-    assert split(CUES, "hey where r my earbuds") == ["hey", "where r my earbuds"]
-    assert split(CUES, "whats your email and when are you open") == ["whats your email", "when are you open"]
-    assert split(CUES, "where is my order") == ["where is my order"]
-    assert split(CUES, "cancel it and refund") == ["cancel it and refund"]     # too short to be two
+    words = ClauseWords(greetings=CUES.phrases("greeting"), joiners=CUES.phrases("joiners"))
+    assert split(words, "hey where r my earbuds") == ["hey", "where r my earbuds"]
+    assert split(words, "whats your email and when are you open") == ["whats your email", "when are you open"]
+    assert split(words, "where is my order") == ["where is my order"]
+    assert split(words, "cancel it and refund") == ["cancel it and refund"]     # too short to be two
 
 
 def test_the_state_reads_back_what_it_wrote_and_an_old_shape_starts_afresh():

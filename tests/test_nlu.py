@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from chatbot.brands import load_brands
-from chatbot.nlu import OUT_OF_SCOPE, Entity, Parse, build_matcher, hybrid
+from chatbot.nlu import OUT_OF_SCOPE, Entity, Parse, build_matcher, hybrid, model, training
 from chatbot.nlu.entities import extract
 from chatbot.nlu.features import Analyzer, Speller, mark_negation
 from chatbot.nlu.normalize import BREAK, analyse, normalize
@@ -234,16 +234,16 @@ def test_the_same_examples_train_the_same_model():
     about 1e-5, enough to flip near-ties: a model trained on another machine,
     or after the cache was cleared, could answer otherwise than the one the
     figures and the operator's checks were measured with."""
-    training = BRANDS["ttr-e"].training_data()
-    first, second = hybrid.train(training), hybrid.train(training)
-    for name in hybrid.Model.ARRAYS:
+    data = BRANDS["ttr-e"].training_data()
+    first, second = training.fit(data), training.fit(data)
+    for name in model.Model.ARRAYS:
         assert (getattr(first, name) == getattr(second, name)).all(), name
 
 
 def test_the_cache_is_used_and_follows_the_examples(tmp_path, monkeypatch):
     trained = []
-    real_train = hybrid.train
-    monkeypatch.setattr(hybrid, "train", lambda data: trained.append(1) or real_train(data))
+    real_fit = training.fit
+    monkeypatch.setattr(training, "fit", lambda *args: trained.append(1) or real_fit(*args))
 
     first = build_matcher(TOY, threshold=0.5, margin=0.05, cache_dir=tmp_path)
     assert len(trained) == 1 and len(list(tmp_path.glob("model-*.npz"))) == 1
@@ -255,7 +255,7 @@ def test_the_cache_is_used_and_follows_the_examples(tmp_path, monkeypatch):
     changed = {**TOY, "greet": TOY["greet"] + ["howdy"]}       # an example changed: stale
     build_matcher(changed, threshold=0.5, margin=0.05, cache_dir=tmp_path)
     assert len(trained) == 2
-    assert hybrid.training_key(changed) != hybrid.training_key(TOY)
+    assert training.training_key(changed) != training.training_key(TOY)
 
 
 def test_a_broken_cache_file_is_retrained(tmp_path):
@@ -267,10 +267,10 @@ def test_a_broken_cache_file_is_retrained(tmp_path):
 
 
 def test_the_cache_can_be_switched_off(tmp_path, monkeypatch):
-    monkeypatch.setenv(hybrid.CACHE_ENV, "off")
-    assert hybrid.default_cache_dir() is None
-    monkeypatch.setenv(hybrid.CACHE_ENV, str(tmp_path / "here"))
-    assert hybrid.default_cache_dir() == tmp_path / "here"
+    monkeypatch.setenv(training.CACHE_ENV, "off")
+    assert training.default_cache_dir() is None
+    monkeypatch.setenv(training.CACHE_ENV, str(tmp_path / "here"))
+    assert training.default_cache_dir() == tmp_path / "here"
 
 
 def test_analyzer_learns_which_company_names_the_brand_uses():
@@ -300,7 +300,9 @@ def test_a_synonym_no_example_uses_is_read_as_the_one_they_use():
     ("cltiktok", "please undo my order", "order_cancel"),         # without synonyms: order_modify
     ("cltiktok", "the mug came shattered", "return_request"),     # without: not understood
     ("ttr-e", "please undo that purchase", "service_cancel"),     # without: affirm
-    ("cltiktok", "usps says they never got the parcel from the seller", "delivery_tracking"),  # without: dispute
+    # "usps says they never got the parcel from the seller" was here; since the seller-didn't-send examples
+    # (issue 18) it reads as a dispute, which it may well be: the synonyms are what this case is about
+    ("cltiktok", "the usps site shows no update on my parcel", "delivery_tracking"),  # courier, package
     ("ttr-e", "can you email me a bill", "billing_invoice"),      # without: contact_channels ("bill" is only
     ("ttr-e", "i need the bill", "billing_invoice"),              # in "my phone bill is too high"); without: not understood
 ])
@@ -369,7 +371,8 @@ def _clean_in_full(text: str) -> str:
     "w/o a receipt b/c lost", "it’s `fine´", "ÉTÉ Straße", "nothing special here", "",
 ])
 def test_normalising_shortcuts_change_nothing(text):
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
     from chatbot.nlu.normalize import _clean
     assert _clean(text) == _clean_in_full(text)
@@ -386,18 +389,17 @@ def test_normalising_shortcuts_change_nothing(text):
 def test_cross_validation_folds_are_stable_under_edits():
     """Each example is tested exactly once, by a model that never saw it, and
     adding an example moves no other example to another fold."""
-    from chatbot.nlu.tune import folds
+    from chatbot.nlu.training import FOLDS, examples_in_order, fold_of
 
-    def tested_in(training):
-        return {(label, example): f for f, (fold_train, test) in enumerate(folds(training, 5))
-                for label, example in test
-                if example not in fold_train.get(label, [])}
+    def tested_in(data):
+        return {(label, example): fold_of(label, example) for label, example in examples_in_order(data)}
 
-    training = BRANDS["ttr-e"].training_data()
-    before = tested_in(training)
-    assert len(before) == sum(len(v) for v in training.values())
-    assert min(list(before.values()).count(f) for f in range(5)) > len(before) / 5 * 0.7   # folds of similar size
-    edited = {label: list(examples) for label, examples in training.items()}
+    data = BRANDS["ttr-e"].training_data()
+    before = tested_in(data)
+    assert len(before) == sum(len(v) for v in data.values())
+    folds = list(before.values())
+    assert min(folds.count(f) for f in range(FOLDS)) > len(before) / FOLDS * 0.7   # folds of similar size
+    edited = {label: list(examples) for label, examples in data.items()}
     edited["greet"] = edited["greet"] + ["hello, i run three shops", "hey, partner here"]
     after = tested_in(edited)
     assert {k: v for k, v in after.items() if k in before} == before

@@ -210,6 +210,11 @@ async def test_evaluation_runs_compare_with_the_previous_and_feed_live_accuracy(
     assert status == 200 and first["accuracy"] > 0.8 and first["previous"] is None
     assert first["baseline"]["accuracy"] < first["accuracy"]
     assert "order_status" in first["per_intent"]
+    # beside the set: the brand's own examples read out of fold, and how honest the confidence is
+    cv = first["cross_validated"]
+    assert cv["items"] > 1000 and 0.5 < cv["accuracy"] < 1 and 0.5 < cv["oos_rejection"] < 1
+    assert cv["calibration_error"] < 0.1 and sum(b["count"] for b in cv["reliability"]) == cv["items"]
+    assert first["reliability"] and 0 <= first["calibration_error"] <= 1
     _, second = await call(server, "POST", "/api/operator/eval", token, {"brand": "cltiktok", "set": "dev"})
     assert second["previous"]["accuracy"] == first["accuracy"]
     _, listing = await call(server, "GET", "/api/operator/intents?brand=cltiktok", token)

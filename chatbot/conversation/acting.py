@@ -4,8 +4,12 @@
 payloads and the expectation the step opens."""
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from typing import Any
+
+from ..brands import Brand
+from ..nlu import Parse
 
 from . import records
 from .records import KIND_TABLE, KIND_WORD, RECORD_KIND, Step
@@ -19,6 +23,22 @@ LOOKUPS = frozenset({"order_status", "delivery_tracking", "refund_status", "sett
                      "billing_invoice", "service_activation"})
 MAX_LOOKUPS = 3
 UNSURE = 0.8    # a match below this may be a misreading of a follow-up on the record just discussed
+
+
+def settled(parse: Parse, brand: Brand) -> Parse:
+    """A reading the matcher left undecided only because its two top intents
+    are lookups of the same kind of record ("where r my earbuds": order
+    status or delivery tracking, 0.54 / 0.53) is the top one: both answer by
+    looking the record up, so the margin between them decides nothing."""
+    if parse.intent is not None or len(parse.ranking) < 2:
+        return parse
+    (first, confidence), (second, _) = parse.ranking[:2]
+    actions = [brand.intents[name].action if name in brand.intents else None for name in (first, second)]
+    if confidence < brand.settings.nlu.threshold or not all(a in LOOKUPS for a in actions):
+        return parse
+    if RECORD_KIND.get(actions[0] or "") != RECORD_KIND.get(actions[1] or ""):
+        return parse
+    return dataclasses.replace(parse, intent=first)
 
 
 async def act(t: TurnContext, action: str, numbers: dict[str, str], other: bool = False) -> Reply:

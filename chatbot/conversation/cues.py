@@ -90,5 +90,10 @@ class Cues:
         cue = self._cues[name]
         return said in cue.whole or said in cue.anywhere or said in cue.start
 
+    def phrases(self, name: str) -> frozenset[tuple[str, ...]]:
+        """Every phrase of cue `name`, as words, wherever it may stand."""
+        cue = self._cues[name]
+        return frozenset(cue.anywhere) | frozenset(cue.start) | cue.whole
+
     def names(self) -> list[str]:
         return sorted(self._cues)

@@ -26,16 +26,15 @@ from ..brands import Brand
 from ..clock import Clock, isoformat, parse_iso
 from ..knowledge import Knowledge
 from ..nlu import Parse
-from ..nlu.language import detect_language
-from .records import RECORD_KIND, Context
+from ..nlu.clauses import ClauseWords
 from ..store import Store, dialogue_state_of
-from . import acting, clauses, expecting, repair, routing, waiting
+from . import acting, expecting, repair, routing, waiting
 from .cues import Cues
 from .phrasebook import Phrasebook
+from .records import RECORD_KIND, Context
 from .reply import Reply, Turn
 from .state import Action, AwaitConfirm, AwaitYes, DialogueState
 from .turn import SOCIAL, TurnContext, parse_of
-
 
 # In hours with nobody online, someone may come online any minute: "nobody is online" holds this long.
 NOBODY_ONLINE_HOLD = timedelta(minutes=30)
@@ -47,6 +46,7 @@ class Dialogue:
         self.store = store
         self.clock = clock
         self.cues = Cues.load(knowledge.intents_dir / "cues.yaml")
+        self.clause_words = ClauseWords(greetings=self.cues.phrases("greeting"), joiners=self.cues.phrases("joiners"))
         self._books: dict[str, tuple[Brand, Phrasebook]] = {}
 
     def book(self, brand: Brand) -> Phrasebook:
@@ -63,7 +63,7 @@ class Dialogue:
         brand = self.knowledge.brand(user.brand)
         state = DialogueState.from_json(dialogue_state_of(conversation))
         clicked = self._clicked(brand, state, text, payload)
-        parse = parse_of(clicked, text) if clicked else self.knowledge.parse(user.brand, text)
+        parse = parse_of(clicked, text) if clicked else self._parse(brand, text)
         t = self._context(brand, state, user, conversation["id"], text, parse, queue)
         said_before = state.last.text_crc if state.last else 0
         replies = [await self.decide(t)] if clicked else await self._clauses(t)
@@ -78,7 +78,10 @@ class Dialogue:
         records = Context(user=user, conversation_id=conversation_id, store=self.store, clock=self.clock,
                           brand=brand)
         return TurnContext(brand, self.book(brand), self.cues, state, records, text, parse,
-                           lambda said: self.knowledge.parse(brand.id, said), queue)
+                           lambda said: self._parse(brand, said), queue)
+
+    def _parse(self, brand: Brand, text: str) -> Parse:
+        return acting.settled(self.knowledge.parse(brand.id, text), brand)
 
     def _clicked(self, brand: Brand, state: DialogueState, text: str, payload: dict[str, Any] | None) -> Action | None:
         """The button pressed: its payload, or a text that is exactly the title of one just offered."""
@@ -96,12 +99,12 @@ class Dialogue:
         # ... and so is a message left for the team while nobody can take the chat.
         whole = t.state.expecting is not None or t.queue is not None or bool(t.numbers()) or (
             t.intent == "leave_message" or (t.offline and t.has("leave_message")))
-        parts = [t.text] if whole else clauses.split(self.cues, t.text)
-        if len(parts) == 1:
+        parsed = [] if whole else [(p.text, acting.settled(p, t.brand)) for p in self.knowledge.parse_clauses(
+            t.brand.id, t.text, self.clause_words, t.parse)]
+        if len(parsed) <= 1:
             return [await self.decide(t)]
-        parsed = [(part, t.knowledge_parse(part)) for part in parts]
-        sure = [(part, p) for part, p in parsed
-                if p.intent is not None and p.intent not in SOCIAL and p.confidence >= repair.SURE]
+        # a clause the matcher answers at the brand's threshold counts (its confidence is calibrated)
+        sure = [(part, p) for part, p in parsed if p.intent is not None and p.intent not in SOCIAL]
         whole_unsure = t.intent is None or t.intent in SOCIAL or t.parse.confidence < repair.SURE
         # Two policy questions are answered each; two record requests only when the whole reads as neither
         # ("i got the wrong colour, i want to send it back" is one return).
@@ -184,7 +187,7 @@ class Dialogue:
 
     def _other_language(self, t: TurnContext) -> Reply | None:
         """Another language is answered with a note that chat is in English: not a miss, never a handoff."""
-        if t.parse.confidence >= 0.9 or detect_language(t.text) is None:
+        if t.parse.confidence >= 0.9 or self.knowledge.detect_language(t.text) is None:
             return None
         t.state.expecting = None
         again = t.state.last is not None and t.state.last.key == "other_language"

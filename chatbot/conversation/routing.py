@@ -4,16 +4,25 @@ record just discussed, a record action, a list of one's records, a flow
 dialogue says when it drops, re-asks or would repeat itself."""
 from __future__ import annotations
 
-from . import records
 from ..brands import CONVERSATION_INTENTS, Brand
 from ..nlu import Parse
-from .records import ENTITY_KIND, KIND_WORD, RECORD_KIND
-from . import acting, references, repair, waiting
+from . import acting, records, references, repair, waiting
 from .expecting import VERBS, Follow
 from .phrasebook import Phrasebook
+from .records import ENTITY_KIND, KIND_WORD, RECORD_KIND
 from .reply import Reply
-from .state import (Action, AwaitChange, AwaitConfirm, AwaitRecord, AwaitYes, Button, DisputeForm, Expectation,
-                    LeaveMessage, LeaveQueue)
+from .state import (
+    Action,
+    AwaitChange,
+    AwaitConfirm,
+    AwaitRecord,
+    AwaitYes,
+    Button,
+    DisputeForm,
+    Expectation,
+    LeaveMessage,
+    LeaveQueue,
+)
 from .turn import SOCIAL, YES_NO, TurnContext
 
 CLOSE_BEHIND = 0.3      # a runner-up this likely is a real reading of the message
@@ -84,6 +93,10 @@ async def _follow_up(t: TurnContext) -> Reply | None:
     picks = (t.intent in (*YES_NO, "thanks") and len(t.said) <= 4) or references.names_one(t.said)  # "the lamp one"
     if not (t.intent is None or named_again or picks or t.has("follow_up")):
         return None
+    other_kind = _other_kind_named(t, kind)
+    if other_kind is not None and not numbers:
+        # "what about my money for the desk lamp" just after a cancellation: about a refund, not another cancel
+        return await _record_question(t, LOOKUP_OF[other_kind])
     if numbers or t.has("other_one"):
         return await acting.act(t, last or "", numbers, other=not numbers)
     rows = await records.candidates(t.records, kind)
@@ -93,6 +106,14 @@ async def _follow_up(t: TurnContext) -> Reply | None:
     if named:
         return await acting.act(t, last or "", {kind: named})
     return await _bare_record(t, numbers)
+
+
+def _other_kind_named(t: TurnContext, kind: str) -> str | None:
+    """The one other kind of record an unsure message names by its words ("my money"), if any."""
+    if t.intent is not None or t.has(f"kind_{kind}"):
+        return None
+    named = [k for k in LOOKUP_OF if k != kind and t.has(f"kind_{k}") and LOOKUP_OF[k] in t.brand.intents]
+    return named[0] if len(named) == 1 else None
 
 
 async def _bare_record(t: TurnContext, numbers: dict[str, str]) -> Reply | None:

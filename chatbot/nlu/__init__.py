@@ -9,6 +9,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 OUT_OF_SCOPE = "out_of_scope"
+# The shared out-of-scope examples (intents/out_of_scope/): refused like the
+# brand's own, but learnt only by the out-of-scope detector, not by the intent
+# classifier, whose out_of_scope label they would turn into "anything asked in
+# ordinary words" (training.py).
+SHARED_OUT_OF_SCOPE = "out_of_scope:shared"
+
+
+def is_out_of_scope(label: str | None) -> bool:
+    return label in (OUT_OF_SCOPE, SHARED_OUT_OF_SCOPE)
 
 
 @dataclass(frozen=True)
@@ -44,20 +53,37 @@ class Parse:
         }
 
 
+class Encoder(Protocol):
+    """Sentence embeddings (semantic.SentenceEncoder): unit vectors, one row per text."""
+    name: str
+
+    def encode(self, texts: list[str]) -> Any:
+        """An array of shape (len(texts), dims), each row L2-normalised."""
+
+
 class Matcher(Protocol):
     def parse(self, text: str) -> Parse:
         """Rank the intents for one message and decide whether the top one is confident."""
 
 
 def build_matcher(training: dict[str, list[str]], *, threshold: float, margin: float,
-                  kind: str = "hybrid", cache_dir: Path | None = None, use_cache: bool = True) -> Matcher:
+                  kind: str = "hybrid", cache_dir: Path | None = None, use_cache: bool = True,
+                  encoder: Encoder | None = None, trainer: Any = None) -> Matcher:
     """Train a matcher on examples per intent (`out_of_scope` holds negatives).
 
     The hybrid matcher caches what it learnt in `cache_dir` (default: the
     CHATBOT_NLU_CACHE_DIR environment variable, else ~/.cache/chatbot/nlu),
-    keyed by a hash of the examples and of the matcher's code."""
+    keyed by a hash of the examples and of the matcher's code. With an
+    `encoder` (semantic.load_encoder()), uncertain messages get the
+    embedding's second opinion. A `training.Trainer` kept between calls
+    remembers the examples' embeddings, so a retraining after an edit
+    encodes only the new examples."""
     if kind == "fuzzy":
         from .fuzzy import FuzzyMatcher
         return FuzzyMatcher(training)
     from .hybrid import HybridMatcher
-    return HybridMatcher(training, threshold=threshold, margin=margin, cache_dir=cache_dir, use_cache=use_cache)
+    from .training import Trainer
+    trainer = trainer or Trainer(cache_dir, use_cache, encoder)
+    model = trainer.model(training)
+    encoder = trainer.encoder
+    return HybridMatcher(model, threshold=threshold, margin=margin, encoder=encoder)

@@ -26,6 +26,13 @@ class Outcome:
     predicted: str          # OUT_OF_SCOPE when the matcher fell back
     confidence: float
     seconds: float
+    top: str | None = None  # the top-ranked intent, even when the matcher fell back
+
+    @property
+    def right(self) -> bool:
+        """Whether the top intent is the labelled one (never, for an out-of-scope item):
+        what a calibrated confidence is the probability of."""
+        return self.top == self.item.intent
 
 
 @dataclass
@@ -100,10 +107,72 @@ def run(items: Iterable[Item], matchers: dict[str, Matcher],
         parse = matcher.parse(item.text)
         seconds = time.perf_counter() - start
         scores[item.brand].outcomes.append(
-            Outcome(item, parse.intent or OUT_OF_SCOPE, parse.confidence, seconds))
+            Outcome(item, parse.intent or OUT_OF_SCOPE, parse.confidence, seconds, parse.top))
         if progress:
             progress(done, len(items))
     return dict(scores)
+
+
+def cross_validated(brand: str, model: Any, threshold: float, margin: float) -> Scores:
+    """The brand's own examples as read out of fold (training.fit keeps each
+    example's decision by a model trained without it), decided at this
+    threshold and margin: the figures that predict unseen messages."""
+    labels = model.labels.tolist()
+    scores = Scores()
+    for i, gold in enumerate(model.example_labels.tolist()):
+        if i >= len(model.oof_top):
+            break
+        top, confidence = labels[int(model.oof_top[i])], float(model.oof_confidence[i])
+        confident = confidence >= threshold and float(model.oof_margin[i]) >= margin
+        item = Item(brand, str(model.example_raw[i]), labels[gold])
+        scores.outcomes.append(Outcome(item, top if confident else OUT_OF_SCOPE, confidence, 0.0, top))
+    return scores
+
+
+@dataclass(frozen=True)
+class Bin:
+    low: float
+    high: float
+    count: int
+    confidence: float       # mean reported confidence in the bin
+    right: float            # share of the bin whose top intent was the labelled one
+
+
+def reliability(outcomes: list[Outcome], bins: int = 10) -> list[Bin]:
+    """The reliability curve: for calibrated confidences, `right` ≈ `confidence` in every bin."""
+    curve = []
+    for b in range(bins):
+        low, high = b / bins, (b + 1) / bins
+        inside = [o for o in outcomes if low <= o.confidence < high or (b == bins - 1 and o.confidence == 1.0)]
+        if inside:
+            curve.append(Bin(low, high, len(inside), sum(o.confidence for o in inside) / len(inside),
+                             sum(o.right for o in inside) / len(inside)))
+    return curve
+
+
+def calibration_error(outcomes: list[Outcome], bins: int = 10) -> float:
+    """Expected calibration error: the bins' |right - confidence|, weighted by their size."""
+    total = len(outcomes) or 1
+    return sum(b.count * abs(b.right - b.confidence) for b in reliability(outcomes, bins)) / total
+
+
+def reliability_lines(title: str, outcomes: list[Outcome]) -> list[str]:
+    """The reliability curve as text: per confidence bin, how often the top intent was right."""
+    lines = [f"{title}: reliability (confidence bin: mean confidence -> share right, count); "
+             f"calibration error {calibration_error(outcomes):.3f}"]
+    for b in reliability(outcomes):
+        bar = "#" * round(b.right * 20)
+        lines.append(f"  {b.low:.1f}-{b.high:.1f}: {b.confidence:.2f} -> {b.right:.2f} {bar:<20} {b.count:>5}")
+    return lines
+
+
+def sweep_lines(title: str, decide: Callable[[float], Scores], thresholds: Iterable[float]) -> list[str]:
+    """In-scope accuracy / OOS rejection at each threshold: the trade-off one setting picks from."""
+    cells = []
+    for threshold in thresholds:
+        s = decide(threshold)
+        cells.append(f"{threshold:.2f}: {s.accuracy:.3f}/{s.oos_rejection:.3f}")
+    return [f"{title}: " + "  ".join(cells)]
 
 
 def rasa_report(scores: Scores) -> dict[str, Any]:

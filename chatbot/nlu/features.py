@@ -49,6 +49,10 @@ def _swapped(a: str, b: str) -> bool:
     return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
 
 
+RARE_WORD = 2          # a known word seen this rarely ...
+COMMON_FACTOR = 10     # ... next to one this many times commoner is read as a typo of it
+
+
 class Speller:
     """Repairs a misspelt word to the most frequent vocabulary word within a
     small edit distance (transpositions count once); leaves it alone when
@@ -68,8 +72,16 @@ class Speller:
         return hit
 
     def _repair(self, word: str) -> str:
-        if word in self.freq or word in PLACEHOLDERS or not word.isalpha() or len(word) < 3:
+        if word in PLACEHOLDERS or not word.isalpha() or len(word) < 3:
             return word
+        if word in self.freq:
+            # An example written with a typo ("cancle the order pls") makes the
+            # typo a known word; a rare one a letter away from a far commoner
+            # word is that word, or "cancle my ordr" reads as two intents.
+            if self.freq[word] > RARE_WORD or len(word) < 4 or word in STOPWORDS:
+                return word
+            common = self._closest(word, cutoff=1)
+            return common if common and self.freq[common] >= COMMON_FACTOR * self.freq[word] else word
         shorter = [w for w in _undouble(word) if w in self.freq]
         if shorter:
             return max(shorter, key=self.freq.__getitem__)
@@ -78,18 +90,21 @@ class Speller:
             return stem
         if len(word) < 4 or word in STOPWORDS:
             return word
-        # A typo keeps its first letter; short words are only repaired for a
-        # dropped or swapped letter ("chek", "taht"): "think" is not "thank".
-        cutoff = 2 if len(word) >= 8 else 1
+        return self._closest(word, cutoff=2 if len(word) >= 8 else 1) or word
+
+    def _closest(self, word: str, cutoff: int) -> str | None:
+        """The most frequent word within `cutoff` edits. A typo keeps its first
+        letter; short words are only repaired for a dropped or swapped letter
+        ("chek", "taht"): "think" is not "thank"."""
         found = process.extract(word, self.words, scorer=OSA.distance, score_cutoff=cutoff, limit=None)
         candidates = []
         for cand, dist, _ in found:
-            if cand[0] != word[0] or cand in OTHER_COMPANIES:
+            if cand == word or cand[0] != word[0] or cand in OTHER_COMPANIES:
                 continue
             if len(word) <= 5 and not (len(cand) == len(word) + 1 or _swapped(word, cand)):
                 continue
             candidates.append((dist, -self.freq[cand], cand))
-        return min(candidates)[2] if candidates else word
+        return min(candidates)[2] if candidates else None
 
 
 def mark_negation(words: list[str]) -> list[str]:
@@ -124,18 +139,25 @@ def char_grams(word: str) -> tuple[str, ...]:
     return tuple(padded[i:i + n] for n in (3, 4, 5) for i in range(len(padded) - n + 1))
 
 
+RARE_SYNONYM = 4    # a group's word used this many times less than its main word reads as the main word
+
+
 def synonyms_for(in_scope_counts: Counter[str]) -> dict[str, str]:
-    """Word no in-scope example uses → the word of its synonym group the
-    in-scope examples use most. A word only out-of-scope examples use is
-    replaced too: "my phone bill" teaching that "bill" is off-topic would
-    otherwise make "a copy of my bill" off-topic where the brand says invoice."""
+    """Word the in-scope examples use rarely or never → the word of its
+    synonym group they use most. Rarely, not only never: one long example
+    that says "settle the bill" must not turn "i need the bill" away from the
+    invoice the brand's examples talk about. A word only out-of-scope
+    examples use is replaced too: "my phone bill" teaching that "bill" is
+    off-topic would otherwise make "a copy of my bill" off-topic."""
     out: dict[str, str] = {}
     for group in SYNONYM_GROUPS:
         known = [w for w in group if in_scope_counts.get(w, 0) > 0]
         if not known:
             continue
         target = max(sorted(known), key=lambda w: in_scope_counts[w])
-        out.update({w: target for w in group if not in_scope_counts.get(w, 0)})
+        main = in_scope_counts[target]
+        out.update({w: target for w in group
+                    if w != target and in_scope_counts.get(w, 0) * RARE_SYNONYM <= main})
     return out
 
 

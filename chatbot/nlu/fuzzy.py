@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rapidfuzz import fuzz, process
 
-from . import OUT_OF_SCOPE, Parse
+from . import OUT_OF_SCOPE, Parse, is_out_of_scope
 from .entities import extract
 from .normalize import normalize
 
@@ -17,7 +17,7 @@ class FuzzyMatcher:
         for intent, examples in training.items():
             for example in examples:
                 self.choices.append(normalize(example))
-                self.labels.append(intent)
+                self.labels.append(OUT_OF_SCOPE if is_out_of_scope(intent) else intent)
 
     def parse(self, text: str) -> Parse:
         query = normalize(text)

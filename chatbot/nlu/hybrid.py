@@ -1,5 +1,6 @@
 """The matcher: a linear model over word and character n-grams, rapidfuzz for
-typos and short fragments, and an explicit out-of-scope decision.
+typos and short fragments, an optional sentence-embedding second opinion,
+and an explicit out-of-scope decision with a calibrated confidence.
 
 How it decides (docs/nlu.md has the figures and how to tune it):
 1. normalise the text (case, punctuation, contractions, chat shorthand,
@@ -12,50 +13,44 @@ How it decides (docs/nlu.md has the figures and how to tune it):
    temperature turns the scores into probabilities;
 4. for short fragments ("byee", "nop", "ya") and near-copies of an example,
    blend in the nearest training example (rapidfuzz ratio, score_cutoff);
-5. estimate how likely the message is in scope at all, from the model's
-   out_of_scope probability, the share of words the brand's in-scope examples
-   never use, and another company's name (a small logistic model fitted by
-   5-fold cross-validation over both brands' examples: IN_SCOPE_WEIGHTS);
-6. confidence(intent) = P(intent | in scope), sharpened, and scaled down when
-   P(in scope) is under IN_SCOPE_GATE; answer only when the top intent
-   clears the brand's threshold and leads the runner-up by the margin,
-   otherwise fall back.
-
-Training needs scikit-learn (imported only then); the learnt arrays are
-cached on disk keyed by a hash of the examples and of this package's code,
-so a restart with unchanged intents loads them instead of training."""
+5. when the lexical reading is not sure and an encoder is installed, embed
+   the message and compare it with every example (semantic.py): how close it
+   comes to the brand's in-scope examples and to its out-of-scope ones, and
+   which intent's examples it is nearest;
+6. read how likely the message is ours at all: the classifier's
+   out_of_scope probability, the share of words the brand's in-scope
+   examples never use, another company's name (and, with step 5, the two
+   similarities);
+7. the confidence is the probability that the top intent is the right one:
+   a logistic model of the top intent's probability, its lead, those
+   signals and the message's length (and, with step 5, the similarities),
+   fitted on cross-validated readings of the brand's own examples, so it is
+   calibrated; answer only when the top intent clears the brand's threshold
+   and leads the runner-up by the margin, otherwise fall back."""
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
-import logging
 import math
-import os
-import re
-import tempfile
-import threading
-from bisect import bisect_left, bisect_right
-from collections import Counter
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from . import OUT_OF_SCOPE, Parse
+from . import OUT_OF_SCOPE, Encoder, Parse
 from .entities import extract
-from .features import Analyzer, char_grams
 from .lexicon import FUNCTION_WORDS
-from .normalize import BREAK, PLACEHOLDERS, RECORD_PATTERNS
+from .model import (
+    CHAR_WEIGHT,
+    Block,
+    Model,
+    NearCopies,
+    WordGrams,
+    analyzer_from,
+    raw_words,
+    without_placeholders,
+)
+from .normalize import BREAK, PLACEHOLDERS
 
-log = logging.getLogger(__name__)
-
-# Model settings; changing any of them retrains (they are part of the cache key).
-SVM_C = 0.5
-TEMPERATURE = 5.0            # softmax(T × SVM score), fitted by cross-validation
-CHAR_MIN_DF = 2
-CHAR_WEIGHT = 1.0
+TEMPERATURE = 5.0            # softmax(T × SVM score), fitted by cross-validation (tune.py)
 # Short fragments ("ya", "nop", "byee"): nearest short example by rapidfuzz.
 SHORT_WORDS = 2
 SHORT_CUTOFF = 66.0
@@ -63,319 +58,126 @@ SHORT_WEIGHT = 0.4
 # Longer messages: a near-copy of an example counts for its intent.
 NEAR_CUTOFF = 90.0
 NEAR_WEIGHT = 0.35
-# P(in scope) = sigmoid(w · signals): intercept, P(out_of_scope) from the
-# classifier, share of content words the brand's in-scope examples never use,
-# how strongly another company is named. Fitted by `python -m chatbot.nlu.tune --fit`
-# (5-fold cross-validation over both brands' examples).
-IN_SCOPE_WEIGHTS = {"bias": 2.43, "p_oos": -6.1, "unknown": -4.51, "company": -3.8}
-
-# confidence(intent) = P(intent | in scope) ** SHARPNESS (renormalised), times
-# min(1, P(in scope) / IN_SCOPE_GATE) ** GATE_STEEPNESS: a message that is
-# probably not ours cannot clear the threshold however clear its best intent.
-SHARPNESS = 2.0
-IN_SCOPE_GATE = 0.5
-GATE_STEEPNESS = 3
-
-CACHE_ENV = "CHATBOT_NLU_CACHE_DIR"
-CACHE_KEEP = 16
-_CODE_FILES = ("normalize.py", "lexicon.py", "features.py", "hybrid.py")
-
-
-def default_cache_dir() -> Path | None:
-    """CHATBOT_NLU_CACHE_DIR, or ~/.cache/chatbot/nlu; "off" disables the cache."""
-    value = os.environ.get(CACHE_ENV)
-    if value is not None:
-        return None if value.strip().lower() in {"", "off", "none", "0"} else Path(value).expanduser()
-    try:
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    except RuntimeError:                        # no home directory: no cache
-        return None
-    return Path(base) / "chatbot" / "nlu"
-
-
-def _code_version() -> str:
-    here = Path(__file__).parent
-    digest = hashlib.sha256()
-    for name in _CODE_FILES:
-        digest.update((here / name).read_bytes())
-    return digest.hexdigest()
-
-
-def training_key(training: dict[str, list[str]]) -> str:
-    """Changes whenever an example, a setting or this package's code changes."""
-    payload = json.dumps({"data": {k: list(v) for k, v in sorted(training.items())},
-                          "settings": [SVM_C, CHAR_MIN_DF, CHAR_WEIGHT], "code": _code_version()},
-                         sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
-
-
-class _Block:
-    """One TF-IDF feature block: term → column, idf per column; rows L2-normalised."""
-
-    def __init__(self, terms: list[str], idf: np.ndarray, offset: int = 0) -> None:
-        self.terms = terms
-        self.index = {t: i for i, t in enumerate(terms)}
-        self.idf = idf
-        self.offset = offset
-
-    @classmethod
-    def fit(cls, documents: list[list[str]], min_df: int = 1, offset: int = 0) -> _Block:
-        df: Counter[str] = Counter()
-        for grams in documents:
-            df.update(set(grams))
-        terms = sorted(t for t, c in df.items() if c >= min_df)
-        n = len(documents)
-        idf = np.array([math.log((1 + n) / (1 + df[t])) + 1 for t in terms])
-        return cls(terms, idf, offset)
-
-    def __len__(self) -> int:
-        return len(self.terms)
-
-    def vector(self, grams: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        index = self.index
-        counts: dict[int, int] = {}
-        for g in grams:
-            i = index.get(g)
-            if i is not None:
-                counts[i] = counts.get(i, 0) + 1
-        return self.weights(counts)
-
-    def weights(self, counts: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """Columns and L2-normalised weights (1 + log tf) * idf of counted columns."""
-        if not counts:
-            return np.empty(0, dtype=np.int64), np.empty(0)
-        cols = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-        tf = np.fromiter(counts.values(), dtype=float, count=len(counts))
-        values = (1 + np.log(tf)) * self.idf[cols]
-        return cols + self.offset, values / math.sqrt(float(values @ values))
-
-
-class _WordGrams:
-    """A block's columns of each word's character grams, remembered per word:
-    what a message's character features come to, without building and
-    hashing its hundred-odd grams each time. Customers use a few thousand
-    words far more often than any other; the memory is emptied when it holds
-    LIMIT words (a few MB), so a stream of gibberish cannot grow it."""
-
-    LIMIT = 20_000
-
-    def __init__(self, block: _Block) -> None:
-        self.block = block
-        self._columns: dict[str, tuple[int, ...]] = {}
-
-    def vector(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        counts: dict[int, int] = {}
-        for word in words:
-            columns = self._columns.get(word)
-            if columns is None:
-                if len(self._columns) >= self.LIMIT:
-                    self._columns.clear()
-                index = self.block.index
-                columns = self._columns[word] = tuple(
-                    i for i in map(index.get, char_grams(word)) if i is not None)
-            for i in columns:
-                counts[i] = counts.get(i, 0) + 1
-        return self.block.weights(counts)
-
-
-class NearCopies:
-    """The example closest to a message by `fuzz.ratio`, when at least `cutoff`.
-    The ratio is 100 * (1 - indel distance / (a + b)) and the distance is at
-    least |a - b|, so only examples of similar length can reach the cutoff:
-    comparing just those gives the same answer as a scan of all of them (the
-    first example wins a tie, as in `process.extractOne`), for a fraction of
-    the work."""
-
-    def __init__(self, texts: list[str], cutoff: float) -> None:
-        self.order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        self.texts = [texts[i] for i in self.order]
-        self.lengths = [len(t) for t in self.texts]
-        self.cutoff = cutoff
-
-    def best(self, query: str) -> tuple[int, float] | None:
-        """(index into the texts given, score), or None below the cutoff."""
-        s = self.cutoff / 100
-        n = len(query)
-        lo = bisect_left(self.lengths, math.floor(n * s / (2 - s)))
-        hi = bisect_right(self.lengths, math.ceil(n * (2 - s) / s))
-        found = process.extract(query, self.texts[lo:hi], scorer=fuzz.ratio, score_cutoff=self.cutoff, limit=None)
-        if not found:
-            return None
-        top = max(score for _, score, _ in found)
-        return min(self.order[lo + i] for _, score, i in found if score == top), top
-
-
-class Model:
-    """What training produces: plain arrays, saved to and loaded from .npz."""
-
-    ARRAYS = ("labels", "word_terms", "word_idf", "char_terms", "char_idf", "coef", "intercept",
-              "vocab_words", "vocab_counts", "vocab_in_scope_counts", "example_texts", "example_raw",
-              "example_labels")
-
-    def __init__(self, **arrays: np.ndarray) -> None:
-        for name in self.ARRAYS:
-            setattr(self, name, arrays[name])
-
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **{name: getattr(self, name) for name in self.ARRAYS})
-            os.replace(tmp, path)           # atomic: a reader sees the old file or the new one
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-    @classmethod
-    def load(cls, path: Path) -> Model:
-        with np.load(path, allow_pickle=False) as data:
-            return cls(**{name: data[name] for name in cls.ARRAYS})
-
-
-def _analyzer_from(model: Model) -> Analyzer:
-    words = model.vocab_words.tolist()
-    vocabulary = Counter(dict(zip(words, model.vocab_counts.tolist())))
-    in_scope = Counter({w: c for w, c in zip(words, model.vocab_in_scope_counts.tolist()) if c})
-    return Analyzer(vocabulary, in_scope)
-
-
-def train(training: dict[str, list[str]]) -> Model:
-    """Fit the model (scikit-learn is imported here, and only here)."""
-    from scipy.sparse import csr_matrix
-    from sklearn.svm import LinearSVC
-
-    labels = sorted(training)
-    analyzer = Analyzer.fit(training, OUT_OF_SCOPE)
-    texts, y = [], []
-    for label in labels:
-        for example in training[label]:
-            texts.append(example)
-            y.append(labels.index(label))
-    features = [analyzer.features(analyzer.words(t)) for t in texts]
-    words = _Block.fit([f[0] for f in features])
-    chars = _Block.fit([f[1] for f in features], min_df=CHAR_MIN_DF, offset=len(words))
-    rows, cols, vals = [], [], []
-    for r, (wf, cf) in enumerate(features):
-        c1, v1 = words.vector(wf)
-        c2, v2 = chars.vector(cf)
-        rows.extend([r] * (len(c1) + len(c2)))
-        cols.extend(c1.tolist() + c2.tolist())
-        vals.extend(v1.tolist() + (v2 * CHAR_WEIGHT).tolist())
-    X = csr_matrix((vals, (rows, cols)), shape=(len(texts), len(words) + len(chars)))
-    svm = LinearSVC(C=SVM_C, random_state=0)     # liblinear shuffles: the same examples, the same model
-    svm.fit(X, y)
-    coef = np.ascontiguousarray(svm.coef_.T, dtype=np.float64)
-    if len(labels) == 2:     # liblinear answers one column for two classes
-        coef = np.hstack([-coef, coef])
-        intercept = np.array([-svm.intercept_[0], svm.intercept_[0]])
-    else:
-        intercept = svm.intercept_.astype(np.float64)
-
-    normalized = [" ".join(w for w in analyzer.words(t) if w != BREAK) for t in texts]
-    vocab_words = sorted(analyzer.vocabulary)
-    return Model(
-        labels=np.array(labels), word_terms=np.array(words.terms), word_idf=words.idf,
-        char_terms=np.array(chars.terms), char_idf=chars.idf, coef=coef, intercept=intercept,
-        vocab_words=np.array(vocab_words),
-        vocab_counts=np.array([analyzer.vocabulary[w] for w in vocab_words], dtype=np.int64),
-        vocab_in_scope_counts=np.array([analyzer.in_scope_counts[w] for w in vocab_words], dtype=np.int64),
-        example_texts=np.array(normalized), example_raw=np.array([_raw(t) for t in texts]),
-        example_labels=np.array(y, dtype=np.int64),
-    )
-
-
-_lock = threading.Lock()
-
-
-def load_or_train(training: dict[str, list[str]], cache_dir: Path | None = None,
-                  use_cache: bool = True) -> Model:
-    """The cached model for these examples, training (and caching) it if needed."""
-    cache_dir = default_cache_dir() if cache_dir is None and use_cache else cache_dir
-    path = cache_dir / f"model-{training_key(training)}.npz" if (use_cache and cache_dir) else None
-    if path is not None and path.exists():
-        try:
-            model = Model.load(path)
-            with contextlib.suppress(OSError):
-                os.utime(path)                  # recently used: kept by _prune
-            return model
-        except Exception:                       # truncated or from another numpy: retrain
-            log.warning("nlu cache %s unreadable, retraining", path)
-    with _lock:
-        model = train(training)
-    if path is not None:
-        try:
-            model.save(path)
-            _prune(path.parent)
-        except OSError as e:                    # a read-only home is no reason to fail
-            log.warning("nlu cache not written to %s: %s", path, e)
-    return model
-
-
-def _prune(cache_dir: Path, keep: int = CACHE_KEEP) -> None:
-    """Models of examples that changed since are never read again: keep the
-    most recently used few (every brand's current one among them)."""
-    files = sorted(cache_dir.glob("model-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in files[keep:]:
-        with contextlib.suppress(OSError):
-            old.unlink()
-
-
-_RAW = re.compile(r"[a-z0-9]+")
-
-
-def _raw(text: str) -> str:
-    """The words as typed, lower-cased, without record numbers: 'Nope!! CT-100234' → 'nope'."""
-    text = text.lower()
-    for pattern, _ in RECORD_PATTERNS:
-        text = pattern.sub(" ", text)
-    return " ".join(_RAW.findall(text))
-
-
-def _without_placeholders(normalized: str) -> str:
-    return " ".join(w for w in normalized.split() if w not in PLACEHOLDERS)
+# The confidence model: P(the top intent is right) = sigmoid(w · features), a
+# logistic model fitted per brand on cross-validated readings of its own
+# examples (training.fit), out-of-scope examples counting as never right. So
+# the confidence is calibrated, and a message that is probably not ours
+# cannot clear the threshold however clear its best intent.
+FEATURES = ("bias", "logit_top", "lead", "p_oos", "unknown", "company", "detector", "log_words")
+SEMANTIC_FEATURES = ("near_in_scope", "near_out_of_scope", "semantic_top", "semantic_agrees")
+# ... then one indicator per in-scope intent: which one is on top
+# What an unfitted model (a toy brand, a fold) starts from: the top intent's
+# probability, held down by the out-of-scope signals.
+DEFAULT_WEIGHTS = np.array([2.0, 1.0, 0.0, -6.0, -4.5, -3.8, 0.0, 0.0])
+# The embedding's second opinion: asked only when the n-grams' confidence is
+# under SURE (most messages are sure, and the encoder costs milliseconds);
+# its intent distribution, softmax(SEMANTIC_TEMPERATURE × each intent's best
+# cosine), is blended in with SEMANTIC_BLEND.
+SURE = 0.9
+SEMANTIC_TEMPERATURE = 20.0
+SEMANTIC_KIND = "classifier"
+SEMANTIC_BLEND = 0.6
 
 
 def _sigmoid(x: float) -> float:
     return 1 / (1 + math.exp(-max(-30.0, min(30.0, x))))
 
 
+def _logit(p: float) -> float:
+    """Bounded at ±4.6 (p 0.01 / 0.99): beyond, a surer intent says nothing
+    more about being right, and an unbounded feature would outvote the
+    signals that say the message is not ours ("how much does netflix cost")."""
+    p = min(0.99, max(0.01, p))
+    return math.log(p / (1 - p))
+
+
+@dataclass
+class Lexical:
+    """What the n-gram side read in one message."""
+    words: list[str]
+    probs: np.ndarray           # over every label, out_of_scope included
+    p_oos: float
+    unknown: float              # share of content words no in-scope example uses
+    company: float              # how strongly another company is named
+    detector: float             # the out-of-scope detector's score (> 0: out of scope)
+
+
+@dataclass
+class Semantic:
+    """What the embedding side read: the best cosine to an in-scope and to an
+    out-of-scope example, and a distribution over the in-scope intents."""
+    near_in_scope: float
+    near_out_of_scope: float
+    intents: np.ndarray         # over the in-scope intents, in in_scope_names order
+
+
+@dataclass
+class Reading:
+    """The decision: the intents' distribution and the top one's probability of being right."""
+    lexical: Lexical
+    semantic: Semantic | None   # None when the n-grams alone decided
+    conditional: np.ndarray     # P(intent | in scope), in in_scope_names order
+    right: float                # P(the top intent is the right one), calibrated
+
+
 class HybridMatcher:
-    def __init__(self, training: dict[str, list[str]], *, threshold: float = 0.5, margin: float = 0.05,
-                 cache_dir: Path | None = None, use_cache: bool = True, model: Model | None = None) -> None:
+    def __init__(self, model: Model, *, threshold: float = 0.5, margin: float = 0.05,
+                 encoder: Encoder | None = None) -> None:
         self.threshold = threshold
         self.margin = margin
-        model = model or load_or_train(training, cache_dir, use_cache)
         self.model = model
         self.labels: list[str] = model.labels.tolist()
         self.oos = self.labels.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in self.labels else -1
         in_scope = [i for i in range(len(self.labels)) if i != self.oos]
         self.in_scope_columns = np.array(in_scope, dtype=np.int64)
         self.in_scope_names = [self.labels[i] for i in in_scope]
-        self.analyzer = _analyzer_from(model)
-        self.words = _Block(model.word_terms.tolist(), model.word_idf)
-        self.chars = _Block(model.char_terms.tolist(), model.char_idf, offset=len(self.words))
-        self.char_grams = _WordGrams(self.chars)
-        self.coef = model.coef
-        self.intercept = model.intercept
+        self.analyzer = analyzer_from(model)
+        self.words = Block(model.word_terms.tolist(), model.word_idf)
+        self.chars = Block(model.char_terms.tolist(), model.char_idf, offset=len(self.words))
+        self.char_grams = WordGrams(self.chars)
+        # the intent classifier's columns and the out-of-scope detector's, read in one gather
+        self.coef = np.ascontiguousarray(np.hstack([model.coef, model.detector_coef.reshape(-1, 1)]))
+        self.intercept = np.append(model.intercept, model.detector_intercept[:1])
         self.examples: list[str] = model.example_texts.tolist()
         self.example_labels: list[int] = model.example_labels.tolist()
         self.near_copies = NearCopies(self.examples, NEAR_CUTOFF)
+        self._short_examples(model)
+        # the intents the confidence model has a weight for: a fold's model may
+        # lack an intent of few examples, and is read with the brand's list
+        self.intent_slots = list(self.in_scope_names)
+        self.lexical_weights = model.lexical_weights if len(model.lexical_weights) else np.concatenate(
+            [DEFAULT_WEIGHTS, np.zeros(len(self.in_scope_names))])
+        self.semantic_weights = model.semantic_weights
+        self.encoder = encoder if encoder is not None and model.embeddings.size else None
+        self._embedding_sides(model)
+
+    def _short_examples(self, model: Model) -> None:
         # Short examples as normalised ("nope" → "no") and as typed ("nope"):
         # a fragment's typo is closer to what people type than to either alone.
         # Record numbers are left out: "what about TT-2002" is not "no, not TT-2003".
         short: dict[str, int] = {}
-        for forms in ([_without_placeholders(t) for t in self.examples], model.example_raw.tolist()):
+        for forms in ([without_placeholders(t) for t in self.examples], model.example_raw.tolist()):
             for text, label in zip(forms, self.example_labels):
                 if 0 < len(text.split()) <= SHORT_WORDS + 1:
                     short.setdefault(text, label)
         self.short_examples = list(short)
         self.short_labels = list(short.values())
 
-    # -- the pieces ----------------------------------------------------------------
+    def _embedding_sides(self, model: Model) -> None:
+        """Example vectors split by side, and each in-scope example's intent column."""
+        vectors = model.embeddings.astype(np.float32) if model.embeddings.size else np.zeros((0, 0), np.float32)
+        labels = np.array(self.example_labels, dtype=np.int64)
+        out = labels == self.oos
+        self.in_scope_vectors = vectors[~out] if vectors.size else vectors
+        self.out_of_scope_vectors = vectors[out] if vectors.size else vectors
+        column = {label: i for i, label in enumerate(self.in_scope_columns.tolist())}
+        self.in_scope_example_intents = np.array([column[int(x)] for x in labels[~out]], dtype=np.int64)
+
+    # -- the lexical side ------------------------------------------------------------
 
     def scores(self, words: list[str]) -> np.ndarray:
-        """The linear model's score of each label for analysed words."""
+        """The intent classifier's score of each label, then the out-of-scope
+        detector's score (last), for analysed words."""
         word_feats, spelt = self.analyzer.feature_words(words)
         c1, v1 = self.words.vector(word_feats)
         c2, v2 = self.char_grams.vector(spelt)
@@ -384,73 +186,130 @@ class HybridMatcher:
             scores += np.concatenate((v1, v2 * CHAR_WEIGHT)) @ self.coef[np.concatenate((c1, c2))]
         return scores
 
-    def signals(self, text: str) -> dict[str, Any]:
-        """Everything the decision looks at, for one message (also for tuning)."""
+    def _short_hit(self, query: str, text: str) -> tuple[str, float, int] | None:
+        """The nearest short example to a fragment, as normalised or as typed."""
+        short = without_placeholders(query)
+        hit = process.extractOne(short, self.short_examples, scorer=fuzz.ratio,
+                                 score_cutoff=SHORT_CUTOFF) if short else None
+        raw = raw_words(text)
+        if raw and raw != short:
+            other = process.extractOne(raw, self.short_examples, scorer=fuzz.ratio,
+                                       score_cutoff=hit[1] if hit else SHORT_CUTOFF)
+            if other and (not hit or other[1] > hit[1]):
+                hit = other
+        return hit
+
+    def lexical(self, text: str) -> Lexical:
+        """Everything the n-gram side looks at, for one message."""
         words = self.analyzer.words(text)
         plain = [w for w in words if w != BREAK]
-        scores = self.scores(words)
-        z = (scores - scores.max()) * TEMPERATURE
-        probs = np.exp(z)
+        everything = self.scores(words)
+        scores, detector = everything[:-1], float(everything[-1])
+        probs = np.exp((scores - scores.max()) * TEMPERATURE)
         probs /= probs.sum()
-
         query = " ".join(plain)
         close_to_in_scope = False       # a fragment that reads like an in-scope example
         if plain and len(plain) <= SHORT_WORDS:
-            short = _without_placeholders(query)
-            hit = process.extractOne(short, self.short_examples, scorer=fuzz.ratio,
-                                     score_cutoff=SHORT_CUTOFF) if short else None
-            raw = _raw(text)
-            if raw and raw != short:
-                other = process.extractOne(raw, self.short_examples, scorer=fuzz.ratio,
-                                           score_cutoff=hit[1] if hit else SHORT_CUTOFF)
-                if other and (not hit or other[1] > hit[1]):
-                    hit = other
+            hit = self._short_hit(query, text)
             if hit:
                 label = self.short_labels[hit[2]]
-                blend = np.zeros_like(probs)
-                blend[label] = hit[1] / 100
-                probs = (1 - SHORT_WEIGHT) * probs + SHORT_WEIGHT * blend
+                probs = self._blend(probs, label, hit[1] / 100, SHORT_WEIGHT)
                 close_to_in_scope = label != self.oos
         elif plain:
             near = self.near_copies.best(query)
             if near:
-                blend = np.zeros_like(probs)
-                blend[self.example_labels[near[0]]] = near[1] / 100
-                probs = (1 - NEAR_WEIGHT) * probs + NEAR_WEIGHT * blend
-        probs /= probs.sum()
-
+                probs = self._blend(probs, self.example_labels[near[0]], near[1] / 100, NEAR_WEIGHT)
         content = [w for w in plain if w not in FUNCTION_WORDS and w not in PLACEHOLDERS and not w.isdigit()]
         unknown = [w for w in content if w not in self.analyzer.in_scope]
-        return {
-            "words": plain, "probs": probs,
-            "p_oos": float(probs[self.oos]) if self.oos >= 0 else 0.0,
+        return Lexical(
+            words=plain, probs=probs, p_oos=float(probs[self.oos]) if self.oos >= 0 else 0.0,
             # "nop", "byebye": unknown words, but spelt like a known fragment
-            "unknown": len(unknown) / len(content) if content and not close_to_in_scope else 0.0,
-            "company": self.analyzer.company(plain),
-        }
+            unknown=len(unknown) / len(content) if content and not close_to_in_scope else 0.0,
+            company=self.analyzer.company(plain), detector=detector)
 
-    def in_scope_probability(self, s: dict[str, Any]) -> float:
-        w = IN_SCOPE_WEIGHTS
-        return _sigmoid(w["bias"] + w["p_oos"] * s["p_oos"] + w["unknown"] * s["unknown"]
-                        + w["company"] * s["company"])
+    @staticmethod
+    def _blend(probs: np.ndarray, label: int, score: float, weight: float) -> np.ndarray:
+        blend = np.zeros_like(probs)
+        blend[label] = score
+        mixed = (1 - weight) * probs + weight * blend
+        return mixed / mixed.sum()
 
-    def parse(self, text: str) -> Parse:
-        s = self.signals(text)
-        entities = extract(text)
-        if not s["words"]:
-            return Parse(text=text, intent=None, confidence=0.0, ranking=[], entities=entities)
-        in_scope = s["probs"][self.in_scope_columns]
-        names = self.in_scope_names
+    # -- the semantic side -----------------------------------------------------------
+
+    def semantic_of(self, vector: np.ndarray) -> Semantic:
+        """How near an embedded message comes to each side's examples."""
+        near_in = self.in_scope_vectors @ vector
+        near_out = self.out_of_scope_vectors @ vector
+        if SEMANTIC_KIND == "knn" or not self.model.semantic_coef.size:
+            best = np.full(len(self.in_scope_names), -1.0)
+            np.maximum.at(best, self.in_scope_example_intents, near_in)
+            intents = np.exp((best - best.max()) * SEMANTIC_TEMPERATURE)
+        else:
+            scores = (vector @ self.model.semantic_coef + self.model.semantic_intercept)[self.in_scope_columns]
+            intents = np.exp(scores - scores.max())
+        return Semantic(near_in_scope=float(near_in.max()) if near_in.size else 0.0,
+                        near_out_of_scope=float(near_out.max()) if near_out.size else 0.0,
+                        intents=intents / intents.sum())
+
+    def semantic(self, text: str) -> Semantic | None:
+        if self.encoder is None:
+            return None
+        return self.semantic_of(self.encoder.encode([raw_words(text) or text])[0])
+
+    # -- the decision ----------------------------------------------------------------
+
+    def distribution(self, lexical: Lexical, semantic: Semantic | None) -> np.ndarray:
+        """P(intent | in scope) over the in-scope intents: the n-grams', with the
+        embedding's blended in when it was asked."""
+        in_scope = lexical.probs[self.in_scope_columns]
         total = float(in_scope.sum())
         conditional = in_scope / total if total > 0 else np.full_like(in_scope, 1 / len(in_scope))
-        conditional = conditional ** SHARPNESS
-        conditional /= conditional.sum()
-        gate = min(1.0, self.in_scope_probability(s) / IN_SCOPE_GATE) ** GATE_STEEPNESS
-        confidences = conditional * gate
-        values = confidences.tolist()
-        ranking = [(names[i], values[i]) for i in np.argsort(-confidences).tolist()]
+        if semantic is not None:
+            conditional = (1 - SEMANTIC_BLEND) * conditional + SEMANTIC_BLEND * semantic.intents
+        return conditional
+
+    def features(self, lexical: Lexical, semantic: Semantic | None, conditional: np.ndarray) -> np.ndarray:
+        """What the confidence model reads (FEATURES, and SEMANTIC_FEATURES with an embedding)."""
+        order = np.argsort(-conditional)
+        top, second = float(conditional[order[0]]), float(conditional[order[1]]) if len(order) > 1 else 0.0
+        values = [1.0, _logit(top), top - second, lexical.p_oos, lexical.unknown, lexical.company,
+                  lexical.detector, math.log1p(len(lexical.words))]
+        if semantic is not None:
+            values += [semantic.near_in_scope, semantic.near_out_of_scope,
+                       float(semantic.intents[order[0]]), float(np.argmax(semantic.intents) == order[0])]
+        # which intent is on top: some are read right far more often than others ("thanks" than "feedback")
+        which = [0.0] * len(self.intent_slots)
+        which[self.intent_slots.index(self.in_scope_names[int(order[0])])] = 1.0
+        return np.array(values + which)
+
+    def read(self, lexical: Lexical, semantic: Semantic | None, lexical_weights: np.ndarray,
+             semantic_weights: np.ndarray) -> Reading:
+        """The intents' distribution and the top one's probability of being
+        right: the n-grams' alone when they are sure or nothing else is at
+        hand, the two signals together otherwise."""
+        conditional = self.distribution(lexical, None)
+        right = _sigmoid(float(lexical_weights @ self.features(lexical, None, conditional)))
+        if semantic is None or not len(semantic_weights) or right >= SURE:
+            return Reading(lexical, None, conditional, right)
+        conditional = self.distribution(lexical, semantic)
+        right = _sigmoid(float(semantic_weights @ self.features(lexical, semantic, conditional)))
+        return Reading(lexical, semantic, conditional, right)
+
+    def parse(self, text: str) -> Parse:
+        lexical = self.lexical(text)
+        entities = extract(text)
+        if not lexical.words:
+            return Parse(text=text, intent=None, confidence=0.0, ranking=[], entities=entities)
+        reading = self.read(lexical, None, self.lexical_weights, self.semantic_weights)
+        if self.encoder is not None and len(self.semantic_weights) and reading.right < SURE:
+            reading = self.read(lexical, self.semantic(text), self.lexical_weights, self.semantic_weights)
+        order = np.argsort(-reading.conditional).tolist()
+        best = float(reading.conditional[order[0]])
+        # the top intent's confidence is its probability of being right; the
+        # others' are scaled by how they compare with it
+        ranking = [(self.in_scope_names[i], reading.right * float(reading.conditional[i]) / best) for i in order]
         top, confidence = ranking[0]
-        runner_up = ranking[1][1] if len(ranking) > 1 else 0.0
-        confident = confidence >= self.threshold and confidence - runner_up >= self.margin
+        lead = best - (float(reading.conditional[order[1]]) if len(order) > 1 else 0.0)
+        confident = confidence >= self.threshold and lead >= self.margin
         return Parse(text=text, intent=top if confident else None, confidence=confidence,
                      ranking=ranking, entities=entities)

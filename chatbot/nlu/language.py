@@ -34,18 +34,16 @@ read as follows:
    "jose cuervo tequila", "de la soul vinyl".
 
 About 18 µs a call (most of it the model; 8 µs for English that stops at
-an English word); the model loads on first use (0.4-0.7 s, +83 MB), or call `load()` at start-up. Thread-safe once
-loaded. The figures, and why py3langid: docs/nlu.md, "Other languages".
+an English word); building a `LanguageDetector` loads the model (0.4-0.7 s, +83 MB): the
+process keeps one (knowledge.Models) and shares it. Thread-safe once built. The figures, and why py3langid: docs/nlu.md, "Other languages".
 """
 from __future__ import annotations
 
 import re
-import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-DATA_FILE = Path(__file__).resolve().parent.parent.parent / "intents" / "languages.yaml"
 
 MIN_WORDS = 3           # Latin script, no language word
 MIN_WORDS_NAMED = 2     # Latin script with a language word ("hablas español")
@@ -67,7 +65,7 @@ class LanguageData:
     everyday_words: dict[str, frozenset[str]]   # language -> its words (Latin script)
 
     @classmethod
-    def load(cls, path: Path = DATA_FILE) -> "LanguageData":
+    def load(cls, path: Path) -> LanguageData:
         from ruamel.yaml import YAML
         raw = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
         languages = tuple(str(code) for code in raw["languages"])
@@ -101,6 +99,8 @@ class LanguageDetector:
         return self._model.rank(text)
 
     def detect(self, text: str) -> str | None:
+        """ISO 639-1 code of the message's language when it is confidently not
+        English; None for English, and when too short or unsure to say."""
         kept, words = [], []
         for chunk in text.split():
             if any(ch.isdigit() for ch in chunk):
@@ -145,23 +145,3 @@ def _fold(text: str) -> str:
 
 def _is_latin(ch: str) -> bool:
     return ch.isascii() or unicodedata.name(ch, "").startswith("LATIN")
-
-
-_default: LanguageDetector | None = None
-_lock = threading.Lock()
-
-
-def load() -> LanguageDetector:
-    """The detector over intents/languages.yaml, loaded once."""
-    global _default
-    if _default is None:
-        with _lock:
-            if _default is None:
-                _default = LanguageDetector(LanguageData.load())
-    return _default
-
-
-def detect_language(text: str) -> str | None:
-    """ISO 639-1 code of the message's language when it is confidently not
-    English; None for English, and when too short or unsure to say."""
-    return load().detect(text)

@@ -291,23 +291,16 @@ class SentenceEncoder:
         return e
 
 
-_shared: SentenceEncoder | None = None
-_shared_lock = threading.Lock()
-
-
 def load_encoder(max_length: int = DEFAULT_MAX_LENGTH) -> SentenceEncoder | None:
-    """The process's encoder (loaded once), or None when the optional packages
-    are not installed: the matcher then runs on its lexical model alone."""
-    global _shared
+    """A new encoder, or None when the optional packages are not installed:
+    the matcher then runs on its lexical model alone. Loading reads ~90 MB
+    (about a second): the caller keeps the one it loads (Knowledge does)."""
     if not available():
         return None
-    with _shared_lock:
-        if _shared is None or _shared.max_length != max_length:
-            try:
-                _shared = SentenceEncoder(max_length=max_length)
-            except SemanticUnavailable:
-                return None
-        return _shared
+    try:
+        return SentenceEncoder(max_length=max_length)
+    except SemanticUnavailable:
+        return None
 
 
 def describe() -> dict[str, Any]:

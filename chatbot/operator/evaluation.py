@@ -15,7 +15,7 @@ from ..clock import Clock, isoformat
 from ..errors import InvalidPayload, NotFound
 from ..knowledge import Knowledge
 from ..nlu import build_matcher
-from ..nlu.evaluate import Item, Scores, run
+from ..nlu.evaluate import Item, Outcome, Scores, calibration_error, cross_validated, reliability, run
 from ..store import Store
 
 
@@ -42,12 +42,19 @@ def labelled_sets(folder: Path) -> dict[str, Path]:
     return sets
 
 
+def _curve(outcomes: list[Outcome]) -> list[dict[str, Any]]:
+    return [{"low": b.low, "high": b.high, "count": b.count, "confidence": b.confidence, "right": b.right}
+            for b in reliability(outcomes)]
+
+
 def summary(scores: Scores, baseline: Scores | None = None) -> dict[str, Any]:
     result = {"items": len(scores.outcomes), "accuracy": scores.accuracy, "oos_rejection": scores.oos_rejection,
               "overall": scores.overall, "latency_ms": scores.latency_ms(), "per_intent": scores.per_intent(),
               "confusions": [{"label": a, "predicted": b, "count": n} for a, b, n in scores.confusions()],
               "misses": [{"text": o.item.text, "label": o.item.intent, "predicted": o.predicted,
                           "confidence": round(o.confidence, 3)} for o in scores.errors()[:50]]}
+    result["calibration_error"] = calibration_error(scores.outcomes)
+    result["reliability"] = _curve(scores.outcomes)
     if baseline is not None:
         result["baseline"] = {"accuracy": baseline.accuracy, "oos_rejection": baseline.oos_rejection}
     return result
@@ -77,9 +84,12 @@ class Evaluations:
             raise InvalidPayload(f"{set_name} has no messages for {brand_id}")
 
         def evaluate() -> dict[str, Any]:
-            scores = run(items, {brand_id: self.knowledge.matcher(brand_id)})[brand_id]
+            matcher = self.knowledge.matcher(brand_id)
+            scores = run(items, {brand_id: matcher})[brand_id]
             fuzzy = build_matcher(brand.training_data(), threshold=0, margin=0, kind="fuzzy")
-            return summary(scores, run(items, {brand_id: fuzzy})[brand_id])
+            result = summary(scores, run(items, {brand_id: fuzzy})[brand_id])
+            result["cross_validated"] = self.cross_validated(brand_id)
+            return result
 
         result = await asyncio.to_thread(evaluate)
         previous = next((r for r in await self.store.eval_runs(brand_id) if r["set_name"] == set_name), None)
@@ -90,6 +100,17 @@ class Evaluations:
         result["previous"] = ({"accuracy": previous["accuracy"], "oos_rejection": previous["oos_rejection"],
                                "at": previous["at"]} if previous else None)
         return result
+
+    def cross_validated(self, brand_id: str) -> dict[str, Any] | None:
+        """The brand's own examples, each read by a model trained without it, at
+        the brand's threshold: what predicts messages nobody has labelled yet."""
+        nlu = self.knowledge.brand(brand_id).settings.nlu
+        model = getattr(self.knowledge.matcher(brand_id), "model", None)
+        if model is None or not len(model.oof_top):
+            return None
+        cv = cross_validated(brand_id, model, nlu.threshold, nlu.margin)
+        return {"items": len(cv.outcomes), "accuracy": cv.accuracy, "oos_rejection": cv.oos_rejection,
+                "calibration_error": calibration_error(cv.outcomes), "reliability": _curve(cv.outcomes)}
 
     async def history(self, brand_id: str) -> list[dict[str, Any]]:
         return [{k: r[k] for k in ("id", "set_name", "at", "accuracy", "oos_rejection")}

@@ -14,11 +14,10 @@ from ..operator.analytics import Analytics
 from ..attachments import Attachments
 from ..auth import Auth
 from ..conversation.chat import ChatService
-from ..nlu import language
 from ..clock import Clock, SystemClock
 from ..demo import demo_rows
 from ..conversation.dialogue import Dialogue
-from ..knowledge import Knowledge
+from ..knowledge import Knowledge, Models
 from ..metrics import Metrics
 from ..ratelimit import Limits
 from ..runtime import pace_collections, tune_garbage_collector
@@ -40,9 +39,12 @@ MAX_SOCKET_MESSAGE = 64 * 1024
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None, *,
-               serving: bool = False) -> web.Application:
+               serving: bool = False, models: Models | None = None) -> web.Application:
     """`serving`: the app is the serving process's own (python -m chatbot
-    serve), which then also paces the garbage collector (runtime.py)."""
+    serve), which then also paces the garbage collector (runtime.py).
+    `models`: the language detector and sentence encoder already loaded
+    (read-only, so apps in one process may share them); without them, the
+    app loads its own at start-up."""
     settings = settings or Settings()
     clock = clock or SystemClock()
     middlewares = [http.errors_middleware, security.origin_middleware]
@@ -50,7 +52,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None, *,
         middlewares.append(http.no_websocket_compression)
     app = web.Application(middlewares=middlewares, client_max_size=http.MAX_UPLOAD_BODY)
     store = Store(settings.db)
-    knowledge = Knowledge(settings.intents_dir)
+    knowledge = Knowledge(settings.intents_dir, semantic=settings.semantic, models=models)
     auth = _auth(store, clock, settings)
     limits = Limits(clock, socket_event_burst=settings.socket_event_burst,
                     socket_strike_burst=settings.socket_strike_burst)
@@ -168,7 +170,6 @@ async def _lifecycle(app: web.Application):
         await store.seed(demo_rows(app[CLOCK].now()))
         log.info("seeded the demo data into %s", settings.db)
     await app[DESK].recover()
-    await asyncio.to_thread(language.load)    # once per process: keeps the model's load off the first message
     tasks = [asyncio.create_task(knowledge.watch())] if settings.watch_intents else []
     if settings.tick_seconds:
         tasks.append(asyncio.create_task(_ticker(app[DESK], settings.tick_seconds)))
