@@ -14,6 +14,7 @@ times after one warm-up pass), p50/p95/p99/max in milliseconds, and parses per
 second. `taskset -c 0` pins the process to one core, which is what the goal
 "p99 under 1 ms on one core" means; other load on the machine shows up as a
 long tail, so compare runs on an idle machine."""
+
 from __future__ import annotations
 
 import argparse
@@ -42,6 +43,7 @@ def _counter(matcher):
     def counting(texts):
         calls[0] += 1
         return encode(texts)
+
     matcher.encoder = type("Counting", (), {"encode": staticmethod(counting), "name": encoder.name})()
     return lambda: calls[0]
 
@@ -63,30 +65,43 @@ def main(argv: list[str] | None = None) -> int:
     encoder = None
     if args.semantic:
         from chatbot.nlu.semantic import load_encoder
+
         encoder = load_encoder()
         if encoder is None:
             raise SystemExit("the sentence encoder is not installed (make setup-semantic)")
     brands = load_brands(args.intents)
-    matchers = {b: build_matcher(brand.training_data(), threshold=brand.settings.nlu.threshold,
-                                 margin=brand.settings.nlu.margin, use_cache=not args.cold, encoder=encoder)
-                for b, brand in brands.items()}
+    matchers = {
+        b: build_matcher(
+            brand.training_data(),
+            threshold=brand.settings.nlu.threshold,
+            margin=brand.settings.nlu.margin,
+            use_cache=not args.cold,
+            encoder=encoder,
+        )
+        for b, brand in brands.items()
+    }
     startup = time.perf_counter() - started
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    print(f"start-up (load + index all intents of {len(brands)} brands"
-          f"{', cold: trained' if args.cold else ''}): {startup:.3f} s; cores {affinity}")
+    print(
+        f"start-up (load + index all intents of {len(brands)} brands"
+        f"{', cold: trained' if args.cold else ''}): {startup:.3f} s; cores {affinity}"
+    )
 
     from ruamel.yaml import YAML
+
     texts: dict[str, list[str]] = {b: [] for b in brands}
     for path in files:
         for item in YAML(typ="safe").load(path.read_text(encoding="utf-8")) or []:
             if item["brand"] in texts:
                 texts[item["brand"]].append(str(item["text"]))
 
-    print(f"{'brand':<10} {'messages':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'parses/s':>9}"
-          f" {'2nd opinion':>11} {'its p50':>8} {'rest p99':>8}")
+    print(
+        f"{'brand':<10} {'messages':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'parses/s':>9}"
+        f" {'2nd opinion':>11} {'its p50':>8} {'rest p99':>8}"
+    )
     for brand, messages in texts.items():
         matcher = matchers[brand]
-        for text in messages:           # warm-up: first-seen words, caches
+        for text in messages:  # warm-up: first-seen words, caches
             matcher.parse(text)
         gc.collect()
         times, asked, rest = [], [], []
@@ -106,9 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         asked.sort()
         rest.sort()
         share = len(asked) / len(times)
-        print(f"{brand:<10} {len(messages):>8} {percentile(times, 50):>8.3f} {percentile(times, 95):>8.3f} "
-              f"{percentile(times, 99):>8.3f} {times[-1]:>8.3f} {len(times) / total:>9.0f} {share:>11.1%} "
-              f"{percentile(asked, 50) if asked else 0:>8.3f} {percentile(rest, 99) if rest else 0:>8.3f}")
+        print(
+            f"{brand:<10} {len(messages):>8} {percentile(times, 50):>8.3f} {percentile(times, 95):>8.3f} "
+            f"{percentile(times, 99):>8.3f} {times[-1]:>8.3f} {len(times) / total:>9.0f} {share:>11.1%} "
+            f"{percentile(asked, 50) if asked else 0:>8.3f} {percentile(rest, 99) if rest else 0:>8.3f}"
+        )
     return 0
 
 

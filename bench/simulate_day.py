@@ -29,10 +29,12 @@ the same code the supervisor view calls.
 Every staffing replays the same arrivals (same seed), so the rows differ only
 by the number of agents.
 """
+
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import heapq
 import itertools
 import math
@@ -49,11 +51,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from chatbot.handoff import erlang
 from chatbot.auth import User
 from chatbot.clock import ManualClock, isoformat, parse_iso
 from chatbot.errors import ChatbotError
-from chatbot.handoff import HandoffDesk, percentile
+from chatbot.handoff import HandoffDesk, erlang, percentile
 from chatbot.handoff.hours import Hours
 from chatbot.knowledge import Knowledge
 from chatbot.store import Store
@@ -65,13 +66,14 @@ DAILY_CURVE = [0.55, 0.85, 1.15, 1.30, 1.05, 1.15, 1.25, 1.00, 0.70]
 
 # ------------------------------------------------------------------ the day --
 
+
 @dataclass
 class Arrival:
     at: datetime
-    think: float          # seconds from assignment to the first reply
-    handle: float         # seconds from assignment to resolution
-    patience: float       # seconds the customer waits for a first reply (inf: forever)
-    takes_email: bool     # at the breach, accepts to continue by email
+    think: float  # seconds from assignment to the first reply
+    handle: float  # seconds from assignment to resolution
+    patience: float  # seconds the customer waits for a first reply (inf: forever)
+    takes_email: bool  # at the breach, accepts to continue by email
 
 
 def rate_curve(hours: int) -> list[float]:
@@ -93,8 +95,9 @@ def lognormal(rng: random.Random, mean: float, sigma: float) -> float:
     return rng.lognormvariate(math.log(mean) - sigma * sigma / 2, sigma)
 
 
-def make_day(args: argparse.Namespace, opens: datetime, hours: int,
-             mean_handle: float) -> tuple[list[Arrival], list[float]]:
+def make_day(
+    args: argparse.Namespace, opens: datetime, hours: int, mean_handle: float
+) -> tuple[list[Arrival], list[float]]:
     rng = random.Random(args.seed)
     rates = [args.per_day / hours * r for r in rate_curve(hours)]
     arrivals: list[Arrival] = []
@@ -104,16 +107,27 @@ def make_day(args: argparse.Namespace, opens: datetime, hours: int,
             t += rng.expovariate(rate / 3600)
             if t >= 3600:
                 break
-            handle = (rng.expovariate(1 / mean_handle) if args.handle_dist == "exponential"
-                      else lognormal(rng, mean_handle, args.handle_sigma))
+            handle = (
+                rng.expovariate(1 / mean_handle)
+                if args.handle_dist == "exponential"
+                else lognormal(rng, mean_handle, args.handle_sigma)
+            )
             think = lognormal(rng, args.think, 0.5)
             patience = rng.expovariate(1 / args.patience) if args.patience > 0 else math.inf
-            arrivals.append(Arrival(opens + timedelta(seconds=h * 3600 + t), think, max(handle, think + 5),
-                                    patience, rng.random() < args.email_share))
+            arrivals.append(
+                Arrival(
+                    opens + timedelta(seconds=h * 3600 + t),
+                    think,
+                    max(handle, think + 5),
+                    patience,
+                    rng.random() < args.email_share,
+                )
+            )
     return arrivals, rates
 
 
 # --------------------------------------------------------- the simulation --
+
 
 class Recorder:
     """The desk's Events: records what would go to sockets, and tells the
@@ -155,8 +169,16 @@ class Event:
 
 
 class Simulation:
-    def __init__(self, knowledge: Knowledge, brand: str, agents: int, arrivals: list[Arrival], start: datetime,
-                 workdir: Path, multitask: float = 0.0) -> None:
+    def __init__(
+        self,
+        knowledge: Knowledge,
+        brand: str,
+        agents: int,
+        arrivals: list[Arrival],
+        start: datetime,
+        workdir: Path,
+        multitask: float = 0.0,
+    ) -> None:
         self.knowledge = knowledge
         self.brand = brand
         self.n_agents = agents
@@ -170,11 +192,11 @@ class Simulation:
         self.heap: list[Event] = []
         self.seq = itertools.count()
         self.agents: dict[int, User] = {}
-        self.customers: dict[int, tuple[User, Arrival]] = {}   # conversation id -> (customer, arrival)
+        self.customers: dict[int, tuple[User, Arrival]] = {}  # conversation id -> (customer, arrival)
         self.answered: set[int] = set()
         self.left: set[int] = set()
-        self.assignments: dict[int, int] = {}                  # conversation id -> assignment number
-        self.holding: dict[int, set[int]] = {}                 # agent id -> conversations in hand
+        self.assignments: dict[int, int] = {}  # conversation id -> assignment number
+        self.holding: dict[int, set[int]] = {}  # agent id -> conversations in hand
         self.multitask = multitask
 
     def at(self, moment: datetime, action: Callable[[], Awaitable[None]]) -> None:
@@ -184,8 +206,16 @@ class Simulation:
         self.at(self.clock.now() + timedelta(seconds=seconds), action)
 
     async def _user(self, role: str, name: str, email: str) -> User:
-        user_id = await self.store.create_user({"brand": self.brand, "email": email, "name": name, "role": role,
-                                                "password_hash": "-", "created_at": isoformat(self.clock.now())})
+        user_id = await self.store.create_user(
+            {
+                "brand": self.brand,
+                "email": email,
+                "name": name,
+                "role": role,
+                "password_hash": "-",
+                "created_at": isoformat(self.clock.now()),
+            }
+        )
         return User.from_row(await self.store.user(user_id))
 
     async def setup(self) -> None:
@@ -208,8 +238,15 @@ class Simulation:
         customer = await self._user("customer", f"Customer {n}", f"c{n}@sim.example")
         conversation = await self.store.open_conversation(self.brand, customer.id, self.clock.now())
         cid = conversation["id"]
-        await self.store.add_message(cid, sender_type="customer", sender_name=customer.name, sender_id=customer.id,
-                                     text="I want to talk to a person", client_id=f"sim-{n}", now=self.clock.now())
+        await self.store.add_message(
+            cid,
+            sender_type="customer",
+            sender_name=customer.name,
+            sender_id=customer.id,
+            text="I want to talk to a person",
+            client_id=f"sim-{n}",
+            now=self.clock.now(),
+        )
         self.customers[cid] = (customer, arrival)
         await self.desk.customer_connected(cid)
         # the desk's timers: flagged at the target, breached (with the email offer) at the breach
@@ -236,20 +273,19 @@ class Simulation:
             if self.assignments.get(conversation_id) != number:
                 return
             try:
-                await self.desk.agent_message(agent, conversation_id, f"sim-{conversation_id}-{number}",
-                                              "Hi, I'm looking into it now.")
+                await self.desk.agent_message(
+                    agent, conversation_id, f"sim-{conversation_id}-{number}", "Hi, I'm looking into it now."
+                )
                 self.answered.add(conversation_id)
             except ChatbotError:
-                pass   # the chat went elsewhere meanwhile (a ticket)
+                pass  # the chat went elsewhere meanwhile (a ticket)
 
         async def resolve() -> None:
             held.discard(conversation_id)
             if self.assignments.get(conversation_id) != number:
                 return
-            try:
+            with contextlib.suppress(ChatbotError):  # a ticket meanwhile
                 await self.desk.resolve(agent, conversation_id)
-            except ChatbotError:
-                pass   # a ticket meanwhile
 
         self.later(think, first_reply)
         self.later(handle, resolve)
@@ -279,8 +315,11 @@ class Simulation:
         await self.desk.tick()
         stats = await self.desk.stats(self.brand, window_hours=24)
         handoffs = await self.store.handoffs_since(self.brand, self.clock.now() - timedelta(hours=24))
-        assign_waits = [(parse_iso(h["assigned_at"]) - parse_iso(h["queued_at"])).total_seconds()
-                        for h in handoffs if h["assigned_at"]]
+        assign_waits = [
+            (parse_iso(h["assigned_at"]) - parse_iso(h["queued_at"])).total_seconds()
+            for h in handoffs
+            if h["assigned_at"]
+        ]
         stats["tickets"] = len(await self.store.tickets(self.brand))
         stats["max_queue"] = self.events.max_queue
         stats["p90_assign_wait"] = percentile(assign_waits, 0.9)
@@ -290,6 +329,7 @@ class Simulation:
 
 
 # ------------------------------------------------------------------ output --
+
 
 def fmt_share(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.0f}%"
@@ -315,25 +355,39 @@ def erlang_prediction(agents: int, rates: list[float], handle: float) -> float:
 
 
 async def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--brand", default="cltiktok")
     parser.add_argument("--intents", type=Path, default=REPO / "intents")
     parser.add_argument("--agents", type=int, nargs="+", default=[1, 2, 3, 4], help="staffings to compare")
     parser.add_argument("--cap", type=int, help="chats per agent (default: the brand's agent_chat_cap)")
     parser.add_argument("--per-day", type=float, default=200, help="handoffs a day, on average (default 200)")
-    parser.add_argument("--handle", type=float, help="mean handle time in seconds (default: the brand's "
-                                                     "mean_handle_seconds)")
+    parser.add_argument(
+        "--handle", type=float, help="mean handle time in seconds (default: the brand's mean_handle_seconds)"
+    )
     parser.add_argument("--handle-dist", choices=["lognormal", "exponential"], default="lognormal")
     parser.add_argument("--handle-sigma", type=float, default=0.6, help="spread of the lognormal handle time")
     parser.add_argument("--think", type=float, default=30, help="mean seconds from assignment to the first reply")
-    parser.add_argument("--multitask", type=float, default=0.5,
-                        help="each other chat an agent holds makes think and handle time this much longer "
-                             "(0.5: a third chat doubles them; 0: no cost)")
-    parser.add_argument("--patience", type=float, default=900,
-                        help="mean seconds a customer waits before leaving (exponential); 0: nobody leaves")
-    parser.add_argument("--email-share", type=float, default=0.3,
-                        help="share of customers still waiting at the breach who take the email offer")
+    parser.add_argument(
+        "--multitask",
+        type=float,
+        default=0.5,
+        help="each other chat an agent holds makes think and handle time this much longer "
+        "(0.5: a third chat doubles them; 0: no cost)",
+    )
+    parser.add_argument(
+        "--patience",
+        type=float,
+        default=900,
+        help="mean seconds a customer waits before leaving (exponential); 0: nobody leaves",
+    )
+    parser.add_argument(
+        "--email-share",
+        type=float,
+        default=0.3,
+        help="share of customers still waiting at the breach who take the email offer",
+    )
     parser.add_argument("--day", type=date.fromisoformat, default=date(2026, 1, 5), help="a working day")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
@@ -356,50 +410,64 @@ async def main(argv: list[str] | None = None) -> int:
     open_hours = max(1, math.ceil((closes - opens).total_seconds() / 3600))
     arrivals, rates = make_day(args, opens, open_hours, handle)
     arrivals = [a for a in arrivals if a.at < closes]
-    per_hour = [sum(1 for a in arrivals if int((a.at - opens).total_seconds() // 3600) == h)
-                for h in range(open_hours)]
+    per_hour = [sum(1 for a in arrivals if int((a.at - opens).total_seconds() // 3600) == h) for h in range(open_hours)]
     peak = max(range(open_hours), key=lambda h: rates[h])
     needed_peak = erlang.agents_needed(rates[peak], handle, 0.8, 300)
     needed_mean = erlang.agents_needed(sum(rates) / open_hours, handle, 0.8, 300)
 
     print(f"Simulated day: {args.brand}, {args.day:%A %Y-%m-%d}, live chat {hours.describe()}")
-    print(f"Arrivals: {len(arrivals)} handoffs (Poisson, {args.per_day:g} a day on average; "
-          f"peak {rates[peak]:.1f}/h at {hours.opens.hour + peak:02d}:00). Per hour: "
-          + " ".join(str(n) for n in per_hour))
+    print(
+        f"Arrivals: {len(arrivals)} handoffs (Poisson, {args.per_day:g} a day on average; "
+        f"peak {rates[peak]:.1f}/h at {hours.opens.hour + peak:02d}:00). Per hour: "
+        + " ".join(str(n) for n in per_hour)
+    )
     patience = f"exponential, mean {args.patience / 60:g} min" if args.patience else "unlimited"
-    print(f"Handle time {args.handle_dist} with mean {handle} s; first reply {args.think:g} s after assignment "
-          f"on average; patience {patience}; "
-          f"{args.email_share:.0%} of those waiting at the breach take the email offer.")
+    print(
+        f"Handle time {args.handle_dist} with mean {handle} s; first reply {args.think:g} s after assignment "
+        f"on average; patience {patience}; "
+        f"{args.email_share:.0%} of those waiting at the breach take the email offer."
+    )
     levels = settings.service_levels
-    print(f"Desk settings: cap {cap} chats per agent, target {levels.first_response_target_seconds} s, "
-          f"breach {levels.first_response_breach_seconds} s, customer grace {levels.customer_grace_seconds} s; "
-          f"multitasking: each other open chat makes an agent {args.multitask:.0%} slower; seed {args.seed}.")
-    print(f"Erlang C for 80% answered within 5 minutes (one chat at a time per agent): "
-          f"{needed_peak} agents at the peak hour, {needed_mean} at the day's average rate.")
+    print(
+        f"Desk settings: cap {cap} chats per agent, target {levels.first_response_target_seconds} s, "
+        f"breach {levels.first_response_breach_seconds} s, customer grace {levels.customer_grace_seconds} s; "
+        f"multitasking: each other open chat makes an agent {args.multitask:.0%} slower; seed {args.seed}."
+    )
+    print(
+        f"Erlang C for 80% answered within 5 minutes (one chat at a time per agent): "
+        f"{needed_peak} agents at the peak hour, {needed_mean} at the day's average rate."
+    )
     print()
-    header = (f"{'agents':>6} {'handoffs':>8} {'<=5 min':>8} {'<=10 min':>8} {'median':>7} {'p90':>6} "
-              f"{'breaches':>8} {'abandoned':>9} {'tickets':>7} {'max queue':>9} {'resolved/agent':>14} "
-              f"{'Erlang C <=5 min':>16}")
+    header = (
+        f"{'agents':>6} {'handoffs':>8} {'<=5 min':>8} {'<=10 min':>8} {'median':>7} {'p90':>6} "
+        f"{'breaches':>8} {'abandoned':>9} {'tickets':>7} {'max queue':>9} {'resolved/agent':>14} "
+        f"{'Erlang C <=5 min':>16}"
+    )
     print(header)
     print("-" * len(header))
     with tempfile.TemporaryDirectory(prefix="simulate-day-") as tmp:
         for n in args.agents:
-            sim = Simulation(knowledge, args.brand, n, arrivals, opens - timedelta(minutes=5), Path(tmp),
-                             args.multitask)
+            sim = Simulation(
+                knowledge, args.brand, n, arrivals, opens - timedelta(minutes=5), Path(tmp), args.multitask
+            )
             s = await sim.run()
             resolved = s["states"].get("resolved", 0)
-            print(f"{n:>6} {s['handoffs']:>8} {fmt_share(s['answered_within_5_min']):>8} "
-                  f"{fmt_share(s['answered_within_10_min']):>8} {fmt_wait(s['median_wait_seconds']):>7} "
-                  f"{fmt_wait(s['p90_wait_seconds']):>6} {s['breaches']:>8} {s['abandoned']:>9} {s['tickets']:>7} "
-                  f"{s['max_queue']:>9} {resolved / n:>14.1f} "
-                  f"{fmt_share(erlang_prediction(n, rates, handle)):>16}")
+            print(
+                f"{n:>6} {s['handoffs']:>8} {fmt_share(s['answered_within_5_min']):>8} "
+                f"{fmt_share(s['answered_within_10_min']):>8} {fmt_wait(s['median_wait_seconds']):>7} "
+                f"{fmt_wait(s['p90_wait_seconds']):>6} {s['breaches']:>8} {s['abandoned']:>9} {s['tickets']:>7} "
+                f"{s['max_queue']:>9} {resolved / n:>14.1f} "
+                f"{fmt_share(erlang_prediction(n, rates, handle)):>16}"
+            )
     print()
-    print("<=5 min, <=10 min: share of handoffs with a first human reply within 5 and 10 minutes, of those\n"
-          "decided (answered, abandoned, ticketed, or waiting past the limit), as desk.stats() counts them;\n"
-          "median and p90 are waits to the first human reply (m:ss), think time included.\n"
-          "Erlang C <=5 min: the share Erlang C predicts for the same hourly arrival rates and mean handle\n"
-          "time with one chat at a time per agent (the model behind the supervisor view's 'agents needed'),\n"
-          "no abandonment and no think time. The desk lets an agent hold up to the cap at once.")
+    print(
+        "<=5 min, <=10 min: share of handoffs with a first human reply within 5 and 10 minutes, of those\n"
+        "decided (answered, abandoned, ticketed, or waiting past the limit), as desk.stats() counts them;\n"
+        "median and p90 are waits to the first human reply (m:ss), think time included.\n"
+        "Erlang C <=5 min: the share Erlang C predicts for the same hourly arrival rates and mean handle\n"
+        "time with one chat at a time per agent (the model behind the supervisor view's 'agents needed'),\n"
+        "no abandonment and no think time. The desk lets an agent hold up to the cap at once."
+    )
     print(f"\n({len(args.agents)} simulated days in {time.perf_counter() - started:.1f} s)")
     return 0
 

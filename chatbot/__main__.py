@@ -1,4 +1,5 @@
 """Command line: `python -m chatbot serve|eval|intents check`."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,15 +9,26 @@ import signal
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .nlu.evaluate import Item
 
 from .settings import Settings
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {k: v for k, v in {"host": args.host, "port": args.port, "db": args.db,
-                                   "intents_dir": args.intents, "start_time": args.start_time}.items()
-                 if v is not None}
+    overrides = {
+        k: v
+        for k, v in {
+            "host": args.host,
+            "port": args.port,
+            "db": args.db,
+            "intents_dir": args.intents,
+            "start_time": args.start_time,
+        }.items()
+        if v is not None
+    }
     if args.no_demo:
         overrides["demo"] = False
     return Settings(**overrides)
@@ -39,8 +51,11 @@ def _serve(args: argparse.Namespace) -> int:
     async def serve() -> None:
         # Everything the app opens (the store, the matchers, the garbage
         # collector's pacing) opens and closes in its cleanup_ctx (web/app.py).
-        runner = web.AppRunner(create_app(settings, clock=clock, serving=True), handle_signals=False,
-                               shutdown_timeout=settings.shutdown_seconds)
+        runner = web.AppRunner(
+            create_app(settings, clock=clock, serving=True),
+            handle_signals=False,
+            shutdown_timeout=settings.shutdown_seconds,
+        )
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
@@ -55,6 +70,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     if settings.uvloop and _uvloop_installed():
         import uvloop
+
         uvloop.run(serve())
     else:
         asyncio.run(serve())
@@ -78,15 +94,16 @@ def _instant(text: str) -> datetime:
 def _uvloop_installed() -> bool:
     try:
         import uvloop  # noqa: F401
-    except ImportError:     # not on this platform (uvloop has no Windows build)
+    except ImportError:  # not on this platform (uvloop has no Windows build)
         return False
     return True
 
 
-def _load_items(path: Path):
+def _load_items(path: Path) -> list[Item]:
     from ruamel.yaml import YAML
 
     from .nlu.evaluate import Item
+
     data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or []
     return [Item(str(d["brand"]), str(d["text"]), str(d["intent"])) for d in data]
 
@@ -102,14 +119,24 @@ def _eval(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     brands = load_brands(args.intents or Settings().intents_dir)
     encoder = None if args.lexical_only else _encoder()
-    matchers = {b: build_matcher(brand.training_data(), threshold=brand.settings.nlu.threshold,
-                                 margin=brand.settings.nlu.margin, encoder=encoder) for b, brand in brands.items()}
+    matchers = {
+        b: build_matcher(
+            brand.training_data(),
+            threshold=brand.settings.nlu.threshold,
+            margin=brand.settings.nlu.margin,
+            encoder=encoder,
+        )
+        for b, brand in brands.items()
+    }
     startup = time.perf_counter() - started
-    baselines = {b: build_matcher(brand.training_data(), threshold=0, margin=0, kind="fuzzy")
-                 for b, brand in brands.items()}
+    baselines = {
+        b: build_matcher(brand.training_data(), threshold=0, margin=0, kind="fuzzy") for b, brand in brands.items()
+    }
     items = [i for i in items if i.brand in brands and (not args.brand or i.brand == args.brand)]
-    print(f"{len(items)} labelled messages from {args.file}; intents loaded and indexed in {startup:.2f} s; "
-          f"second opinion: {encoder.name if encoder else 'none (n-grams alone)'}")
+    print(
+        f"{len(items)} labelled messages from {args.file}; intents loaded and indexed in {startup:.2f} s; "
+        f"second opinion: {encoder.name if encoder else 'none (n-grams alone)'}"
+    )
     scores = evaluate.run(items, matchers, evaluate.progress_bar())
     failed = _print_summary(args, scores, evaluate.run(items, baselines))
     _print_cross_validated(args, brands, matchers, scores)
@@ -119,21 +146,27 @@ def _eval(args: argparse.Namespace) -> int:
         args.json.write_text(json.dumps(report, indent=2))
         print(f"\nwrote {args.json}")
     verdict = "FAILED" if failed else "passed"
-    print(f"\nthresholds: in-scope accuracy >= {args.min_accuracy}, OOS rejection >= {args.min_oos_rejection}, "
-          f"lift over baseline >= {args.min_lift}: {verdict}")
+    print(
+        f"\nthresholds: in-scope accuracy >= {args.min_accuracy}, OOS rejection >= {args.min_oos_rejection}, "
+        f"lift over baseline >= {args.min_lift}: {verdict}"
+    )
     return 1 if failed else 0
 
 
-def _print_summary(args: argparse.Namespace, scores: dict, base: dict) -> bool:
+def _print_summary(args: argparse.Namespace, scores: dict[str, Any], base: dict[str, Any]) -> bool:
     """One line per brand; True when a brand is below a threshold."""
     failed = False
-    print(f"\n{'brand':<10} {'in-scope acc':>12} {'baseline':>9} {'OOS rejection':>14} {'baseline':>9} "
-          f"{'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}")
+    print(
+        f"\n{'brand':<10} {'in-scope acc':>12} {'baseline':>9} {'OOS rejection':>14} {'baseline':>9} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}"
+    )
     for brand, s in sorted(scores.items()):
         b = base[brand]
         lat = s.latency_ms()
-        print(f"{brand:<10} {s.accuracy:>12.3f} {b.accuracy:>9.3f} {s.oos_rejection:>14.3f} "
-              f"{b.oos_rejection:>9.3f} {lat['p50']:>7.3f} {lat['p99']:>7.3f} {lat['max']:>7.3f}")
+        print(
+            f"{brand:<10} {s.accuracy:>12.3f} {b.accuracy:>9.3f} {s.oos_rejection:>14.3f} "
+            f"{b.oos_rejection:>9.3f} {lat['p50']:>7.3f} {lat['p99']:>7.3f} {lat['max']:>7.3f}"
+        )
         if s.accuracy < args.min_accuracy or s.oos_rejection < args.min_oos_rejection:
             failed = True
         if s.accuracy - b.accuracy < args.min_lift:
@@ -141,7 +174,7 @@ def _print_summary(args: argparse.Namespace, scores: dict, base: dict) -> bool:
     return failed
 
 
-def _print_details(args: argparse.Namespace, scores: dict) -> None:
+def _print_details(args: argparse.Namespace, scores: dict[str, Any]) -> None:
     for brand, s in sorted(scores.items()):
         print(f"\n{brand}: per intent (precision / recall / F1 / support)")
         for name, r in sorted(s.per_intent().items()):
@@ -160,22 +193,29 @@ def _print_details(args: argparse.Namespace, scores: dict) -> None:
 def _encoder() -> Any:
     """The sentence encoder when its optional packages are installed, as the server uses it."""
     from .nlu.semantic import load_encoder
+
     return load_encoder()
 
 
-def _print_cross_validated(args: argparse.Namespace, brands: dict, matchers: dict, scores: dict) -> None:
+def _print_cross_validated(
+    args: argparse.Namespace, brands: dict[str, Any], matchers: dict[str, Any], scores: dict[str, Any]
+) -> None:
     """Beside the set's figures, the brand's own examples read out of fold:
     the figures that predict unseen messages, and the calibration of both."""
     from .nlu import evaluate
 
-    print(f"\n{'brand':<10} {'cross-validated acc':>19} {'OOS rejection':>14} {'calibration error':>18} "
-          f"{'(this set)':>11}")
+    print(
+        f"\n{'brand':<10} {'cross-validated acc':>19} {'OOS rejection':>14} {'calibration error':>18} "
+        f"{'(this set)':>11}"
+    )
     for brand, s in sorted(scores.items()):
         nlu = brands[brand].settings.nlu
         model = matchers[brand].model
         cv = evaluate.cross_validated(brand, model, nlu.threshold, nlu.margin)
-        print(f"{brand:<10} {cv.accuracy:>19.3f} {cv.oos_rejection:>14.3f} "
-              f"{evaluate.calibration_error(cv.outcomes):>18.3f} {evaluate.calibration_error(s.outcomes):>11.3f}")
+        print(
+            f"{brand:<10} {cv.accuracy:>19.3f} {cv.oos_rejection:>14.3f} "
+            f"{evaluate.calibration_error(cv.outcomes):>18.3f} {evaluate.calibration_error(s.outcomes):>11.3f}"
+        )
         if args.reliability:
             print("\n".join(evaluate.reliability_lines(f"{brand}, cross-validated", cv.outcomes)))
             print("\n".join(evaluate.reliability_lines(f"{brand}, {args.file.name}", s.outcomes)))
@@ -183,20 +223,29 @@ def _print_cross_validated(args: argparse.Namespace, brands: dict, matchers: dic
             _print_sweep(args, brand, matchers[brand], nlu, [o.item for o in s.outcomes])
     if args.fit_temperature:
         from .nlu.tune import fit_temperature
+
         print(f"\nTEMPERATURE = {fit_temperature([b.training_data() for b in brands.values()])}")
 
 
-def _print_sweep(args: argparse.Namespace, brand: str, matcher: Any, nlu: Any, items: list) -> None:
+def _print_sweep(args: argparse.Namespace, brand: str, matcher: Any, nlu: Any, items: list[Any]) -> None:
     """In-scope accuracy / OOS rejection at thresholds 0.2-0.8, cross-validated and on the set."""
     from .nlu import evaluate
 
     steps = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
-    print("\n".join(evaluate.sweep_lines(
-        f"{brand}, cross-validated", lambda t: evaluate.cross_validated(brand, matcher.model, t, nlu.margin), steps)))
+    print(
+        "\n".join(
+            evaluate.sweep_lines(
+                f"{brand}, cross-validated",
+                lambda t: evaluate.cross_validated(brand, matcher.model, t, nlu.margin),
+                steps,
+            )
+        )
+    )
 
     def on_set(threshold: float) -> evaluate.Scores:
         matcher.threshold = threshold
         return evaluate.run(items, {brand: matcher})[brand]
+
     print("\n".join(evaluate.sweep_lines(f"{brand}, {args.file.name}", on_set, steps)))
     matcher.threshold = nlu.threshold
 
@@ -222,9 +271,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--db", type=Path, help="SQLite database file")
     serve.add_argument("--intents", type=Path, help="folder of brand folders")
     serve.add_argument("--no-demo", action="store_true", help="do not seed the demo data")
-    serve.add_argument("--start-time", type=_instant, metavar="ISO",
-                       help="start the clock at this instant, e.g. 2026-12-12T11:00:00-08:00, and run on from "
-                            "there (opening hours, timers, the demo data's dates)")
+    serve.add_argument(
+        "--start-time",
+        type=_instant,
+        metavar="ISO",
+        help="start the clock at this instant, e.g. 2026-12-12T11:00:00-08:00, and run on from "
+        "there (opening hours, timers, the demo data's dates)",
+    )
     serve.set_defaults(run=_serve)
 
     ev = commands.add_parser("eval", help="evaluate the matcher on a labelled YAML set (dev.yaml format)")
@@ -236,10 +289,12 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--min-oos-rejection", type=float, default=0.0, help="exit 1 below this OOS rejection")
     ev.add_argument("--min-lift", type=float, default=-1.0, help="exit 1 below this lift over the baseline")
     ev.add_argument("--errors", action="store_true", help="list every miss")
-    ev.add_argument("--reliability", action="store_true", help="print the reliability curves (cross-validated "
-                                                                   "and on this set)")
-    ev.add_argument("--sweep", action="store_true", help="figures at thresholds 0.2-0.8 (cross-validated and "
-                                                             "on this set)")
+    ev.add_argument(
+        "--reliability", action="store_true", help="print the reliability curves (cross-validated and on this set)"
+    )
+    ev.add_argument(
+        "--sweep", action="store_true", help="figures at thresholds 0.2-0.8 (cross-validated and on this set)"
+    )
     ev.add_argument("--lexical-only", action="store_true", help="without the sentence-embedding second opinion")
     ev.add_argument("--fit-temperature", action="store_true", help="fit hybrid.TEMPERATURE by cross-validation")
     ev.set_defaults(run=_eval)
@@ -251,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     lint.set_defaults(run=_intents_check)
 
     args = parser.parse_args(argv)
-    return args.run(args)
+    status: int = args.run(args)
+    return status
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ The rules: a customer or merchant sees only their own conversations, records
 and handoffs; an agent or operator only those of their own brand; operators
 (and agents given the supervisor right) see a brand's figures; only operators
 change its intents and policy."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from .store import Store
 
 CUSTOMER_ROLES = ("customer", "merchant")
 STAFF_ROLES = ("agent", "operator")
-AccessCheck = Callable[[User], User]       # access_customer, access_agent, ...
+AccessCheck = Callable[[User], User]  # access_customer, access_agent, ...
 RECORD_TABLES = {"order": "orders", "purchase": "purchases", "refund": "refunds", "withdrawal": "withdrawals"}
 
 
@@ -39,6 +40,7 @@ def can_see(user: User, row: dict[str, Any] | None) -> bool:
 
 
 # -- roles ---------------------------------------------------------------------------------------
+
 
 def access_customer(user: User, detail: str = "needs a customer or merchant") -> User:
     if user.role not in CUSTOMER_ROLES:
@@ -74,10 +76,11 @@ def access_supervisor(user: User, brand: str) -> User:
 
 # -- objects -------------------------------------------------------------------------------------
 
+
 async def access_conversation(store: Store, user: User, conversation_id: int) -> dict[str, Any]:
     """A conversation the user may see: their own (customers), their brand's (staff)."""
     conversation = await store.conversation(conversation_id)
-    if not can_see(user, conversation):
+    if conversation is None or not can_see(user, conversation):
         raise NotVisible("no such conversation")
     return conversation
 
@@ -89,16 +92,17 @@ async def access_record(store: Store, user: User, kind: str, number: str) -> dic
     if table is None or user.role not in CUSTOMER_ROLES:
         raise NotVisible(f"no such {kind}")
     record = await store.record_of(table, number, user.id)
-    if not can_see(user, record):
+    if record is None or not can_see(user, record):
         raise NotVisible(f"no such {kind}")
     return record
 
 
-async def access_live_handoff(store: Store, agent: User, conversation_id: int,
-                              detail: str = "no such conversation waiting or open") -> dict[str, Any]:
+async def access_live_handoff(
+    store: Store, agent: User, conversation_id: int, detail: str = "no such conversation waiting or open"
+) -> dict[str, Any]:
     """The live handoff of a conversation of the agent's brand."""
     handoff = await store.live_handoff(conversation_id)
-    if not can_see(agent, handoff) or agent.role not in STAFF_ROLES:
+    if handoff is None or not can_see(agent, handoff) or agent.role not in STAFF_ROLES:
         raise NotVisible(detail)
     return handoff
 

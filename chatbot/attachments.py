@@ -1,14 +1,15 @@
 """Screenshots customers attach (a dispute's evidence). Only images, checked
 by their content rather than by what the client claims, up to a size limit;
 stored under a name of our own so nothing the client sends names a path."""
+
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import secrets
 from pathlib import Path
-from urllib.parse import unquote
 from typing import Any
+from urllib.parse import unquote
 
 from .auth import User
 from .clock import Clock, isoformat
@@ -54,10 +55,18 @@ class Attachments:
         content_type, ext = sniff(data)
         stored_as = f"{secrets.token_hex(16)}{ext}"
         await asyncio.to_thread(self._write, stored_as, data)
-        row = {"brand": user.brand, "user_id": user.id, "conversation_id": conversation_id, "case_id": None,
-               "filename": clean_filename(filename), "content_type": content_type, "size": len(data),
-               "sha256": hashlib.sha256(data).hexdigest(), "stored_as": stored_as,
-               "created_at": isoformat(self.clock.now())}
+        row = {
+            "brand": user.brand,
+            "user_id": user.id,
+            "conversation_id": conversation_id,
+            "case_id": None,
+            "filename": clean_filename(filename),
+            "content_type": content_type,
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "stored_as": stored_as,
+            "created_at": isoformat(self.clock.now()),
+        }
         row["id"] = await self.store.add_attachment(row)
         return row
 

@@ -3,6 +3,7 @@
 Passwords are hashed with argon2id. A session token is 256 random bits handed
 to the client once; the database keeps only its SHA-256, so a leaked database
 does not leak usable sessions."""
+
 from __future__ import annotations
 
 import asyncio
@@ -11,7 +12,7 @@ import math
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -24,8 +25,8 @@ from .store import Store
 
 HOST_TOKEN_MAX_SECONDS = 600
 MIN_PASSWORD = 8
-KNOWN_ACCOUNTS = 10_000       # accounts whose known sources are remembered (the least recently used go first)
-KNOWN_PER_ACCOUNT = 20        # addresses and devices remembered per account
+KNOWN_ACCOUNTS = 10_000  # accounts whose known sources are remembered (the least recently used go first)
+KNOWN_PER_ACCOUNT = 20  # addresses and devices remembered per account
 
 ROLES = ("customer", "merchant", "agent", "operator")
 
@@ -57,6 +58,7 @@ def _device_mark(device: str | None) -> str | None:
 class LoginSource:
     """Where a login attempt comes from: the client's address, and the
     device token its browser holds (the `chatbot_device` cookie), if any."""
+
     address: str
     device: str | None = None
 
@@ -80,9 +82,15 @@ class User:
     is_supervisor: bool = False
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "User":
-        return cls(id=row["id"], brand=row["brand"], email=row["email"], name=row["name"], role=row["role"],
-                   is_supervisor=bool(row.get("is_supervisor")))
+    def from_row(cls, row: dict[str, Any]) -> User:
+        return cls(
+            id=row["id"],
+            brand=row["brand"],
+            email=row["email"],
+            name=row["name"],
+            role=row["role"],
+            is_supervisor=bool(row.get("is_supervisor")),
+        )
 
     def can_supervise(self, brand: str) -> bool:
         """Operators of the brand, and its agents given the supervisor right."""
@@ -93,9 +101,17 @@ class User:
 
 
 class Auth:
-    def __init__(self, store: Store, clock: Clock, *, session_ttl_seconds: int,
-                 max_failures: int, failure_window_seconds: int, account_max_failures: int = 20,
-                 max_delay_seconds: float = 60.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        session_ttl_seconds: int,
+        max_failures: int,
+        failure_window_seconds: int,
+        account_max_failures: int = 20,
+        max_delay_seconds: float = 60.0,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.session_ttl = timedelta(seconds=session_ttl_seconds)
@@ -114,8 +130,7 @@ class Auth:
             self._dummy_hash = await asyncio.to_thread(hash_password, secrets.token_urlsafe(16))
         return self._dummy_hash
 
-    async def login(self, brand: str, email: str, password: str,
-                    source: LoginSource | None = None) -> tuple[str, User]:
+    async def login(self, brand: str, email: str, password: str, source: LoginSource | None = None) -> tuple[str, User]:
         """A new session for valid credentials. Raises InvalidCredentials, or
         LoginThrottled (429) while the source must wait.
 
@@ -190,9 +205,13 @@ class Auth:
         if not secret:
             raise Unauthorized("this brand does not accept host tokens")
         try:
-            claims = jwt.decode(host_token, secret, algorithms=["HS256"], audience=brand,
-                                options={"require": ["sub", "exp", "jti", "aud"], "verify_exp": False,
-                                         "verify_iat": False})
+            claims = jwt.decode(
+                host_token,
+                secret,
+                algorithms=["HS256"],
+                audience=brand,
+                options={"require": ["sub", "exp", "jti", "aud"], "verify_exp": False, "verify_iat": False},
+            )
         except jwt.PyJWTError as e:
             raise Unauthorized(f"host token refused: {e}") from None
         now = self.clock.now().timestamp()
@@ -203,14 +222,22 @@ class Auth:
         email, jti = str(claims["sub"]).strip(), str(claims["jti"])
         if not email or not jti or len(jti) > 200 or len(email) > 254:
             raise Unauthorized("host token refused: bad sub or jti")
-        expires = datetime.fromtimestamp(claims["exp"], timezone.utc)
+        expires = datetime.fromtimestamp(claims["exp"], UTC)
         if not await self.store.use_token_id(brand, jti, expires, self.clock.now()):
             raise Unauthorized("host token refused: already used")
         row = await self.store.user_by_email(brand, email)
-        if row is None:   # first visit of a customer the host site knows: an account without a password
+        if row is None:  # first visit of a customer the host site knows: an account without a password
             name = str(claims.get("name") or email.split("@")[0])[:100]
-            await self.store.create_user({"brand": brand, "email": email, "name": name, "role": "customer",
-                                          "password_hash": "!host-token-only", "created_at": isoformat(self.clock.now())})
+            await self.store.create_user(
+                {
+                    "brand": brand,
+                    "email": email,
+                    "name": name,
+                    "role": "customer",
+                    "password_hash": "!host-token-only",
+                    "created_at": isoformat(self.clock.now()),
+                }
+            )
             row = await self.store.user_by_email(brand, email)
         if row["role"] not in ("customer", "merchant"):
             raise Unauthorized("host tokens are for customers")

@@ -1,10 +1,12 @@
 """The one source of time. Queues, timers and expiries read a Clock, so tests
 can move time forward instead of sleeping."""
+
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Protocol
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 
 class Clock(Protocol):
@@ -14,7 +16,7 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class StartedClock:
@@ -30,7 +32,7 @@ class StartedClock:
             # A naive instant would silently mean the machine's zone; the brands'
             # opening hours depend on the exact instant.
             raise ValueError(f"the start time needs a UTC offset or Z: {start.isoformat()}")
-        self._start = start.astimezone(timezone.utc)
+        self._start = start.astimezone(UTC)
         self._monotonic = monotonic
         self._started = monotonic()
 
@@ -42,7 +44,7 @@ class ManualClock:
     """A clock that only moves when told to: for tests and simulations."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime(2026, 1, 5, 17, 0, tzinfo=timezone.utc)
+        self._now = start or datetime(2026, 1, 5, 17, 0, tzinfo=UTC)
 
     def now(self) -> datetime:
         return self._now
@@ -57,7 +59,7 @@ class ManualClock:
 
 def isoformat(moment: datetime) -> str:
     """ISO 8601 in UTC with a Z, as the wire contract wants."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_iso(text: str) -> datetime:

@@ -1,5 +1,6 @@
 """Domain errors. Each carries the protocol's error code and HTTP status; the
 edge (HTTP routes, Socket.IO handlers) turns them into `{"error", "detail"}`."""
+
 from __future__ import annotations
 
 

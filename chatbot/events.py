@@ -1,5 +1,6 @@
 """How the domain reaches connected people, without knowing about sockets.
 The web edge implements this with Socket.IO rooms; tests may record it."""
+
 from __future__ import annotations
 
 from typing import Any, Protocol

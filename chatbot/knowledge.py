@@ -5,6 +5,7 @@ the old intents or with the new ones, never with half of each.
 Building a Knowledge reads and trains nothing: the app trains the matchers
 in its start-up (`load()`, web/app.py); a script that never calls it gets
 them trained at first use."""
+
 from __future__ import annotations
 
 import asyncio
@@ -26,10 +27,10 @@ log = logging.getLogger(__name__)
 class _Snapshot:
     brands: dict[str, Brand]
     matchers: dict[str, Matcher]
-    fingerprint: tuple
+    fingerprint: tuple[tuple[str, int, int], ...]
 
 
-def _fingerprint(intents_dir: Path) -> tuple:
+def _fingerprint(intents_dir: Path) -> tuple[tuple[str, int, int], ...]:
     """What the intent files look like now; editors' temporary files may
     vanish while we look, so those are skipped."""
     seen = []
@@ -47,8 +48,12 @@ def _build(intents_dir: Path, trainer: Trainer) -> _Snapshot:
     fingerprint = _fingerprint(intents_dir)
     brands = load_brands(intents_dir)
     matchers = {
-        brand_id: build_matcher(brand.training_data(), threshold=brand.settings.nlu.threshold,
-                                margin=brand.settings.nlu.margin, trainer=trainer)
+        brand_id: build_matcher(
+            brand.training_data(),
+            threshold=brand.settings.nlu.threshold,
+            margin=brand.settings.nlu.margin,
+            trainer=trainer,
+        )
         for brand_id, brand in brands.items()
     }
     return _Snapshot(brands, matchers, fingerprint)
@@ -58,14 +63,16 @@ def _build(intents_dir: Path, trainer: Trainer) -> _Snapshot:
 class Models:
     """What a process loads once and may share between apps: read-only
     models, each a second or so and ~100 MB to load."""
+
     language: LanguageDetector
-    encoder: Encoder | None         # None: not installed, or switched off
+    encoder: Encoder | None  # None: not installed, or switched off
 
     @classmethod
     def load(cls, intents_dir: Path, semantic: bool) -> Models:
         encoder = None
         if semantic:
             from .nlu.semantic import load_encoder
+
             encoder = load_encoder()
         return cls(LanguageDetector(LanguageData.load(intents_dir / "languages.yaml")), encoder)
 
@@ -96,7 +103,7 @@ class Knowledge:
 
     @property
     def _snapshot(self) -> _Snapshot:
-        if self._current is None:        # used before load(): trained now, on this thread
+        if self._current is None:  # used before load(): trained now, on this thread
             self._current = self._build()
         return self._current
 
@@ -123,8 +130,9 @@ class Knowledge:
         self.brand(brand_id)
         return self._snapshot.matchers[brand_id].parse(text)
 
-    def parse_clauses(self, brand_id: str, text: str, vocabulary: ClauseWords,
-                      whole: Parse | None = None) -> list[Parse]:
+    def parse_clauses(
+        self, brand_id: str, text: str, vocabulary: ClauseWords, whole: Parse | None = None
+    ) -> list[Parse]:
         """A parse per clause of the message ("hey where r my earbuds": a greeting, then a question)."""
         self.brand(brand_id)
         return parse_clauses(self._snapshot.matchers[brand_id], vocabulary, text, whole)

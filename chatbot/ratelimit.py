@@ -1,6 +1,7 @@
 """Token buckets: how many of something one key (a socket, a user, an
 address) may do, refilled over time read from the injected clock. Checked
 before any work is done, so a flood costs the server almost nothing."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,8 +16,8 @@ class RateLimited(ChatbotError):
 
 @dataclass(frozen=True)
 class Limit:
-    burst: int           # how many at once
-    per_second: float    # refill rate
+    burst: int  # how many at once
+    per_second: float  # refill rate
 
 
 class Limiter:
@@ -24,7 +25,7 @@ class Limiter:
         self.clock = clock
         self.limit = limit
         self.max_keys = max_keys
-        self._buckets: dict[str, tuple[float, float]] = {}   # key → (tokens, at)
+        self._buckets: dict[str, tuple[float, float]] = {}  # key → (tokens, at)
 
     def hit(self, key: str, what: str = "requests") -> None:
         """Spend one token of `key`, or raise RateLimited."""
@@ -35,7 +36,7 @@ class Limiter:
             wait = (1 - tokens) / self.limit.per_second
             raise RateLimited(f"too many {what}: try again in {max(1, round(wait))} s")
         if len(self._buckets) >= self.max_keys and key not in self._buckets:
-            self._buckets.clear()     # bounded memory: forgetting is safe, it only forgives
+            self._buckets.clear()  # bounded memory: forgetting is safe, it only forgives
         self._buckets[key] = (tokens - 1, now)
 
     def forget(self, key: str) -> None:
@@ -46,10 +47,10 @@ class Limits:
     """The product's limits, in one place (docs/security.md)."""
 
     def __init__(self, clock: Clock, socket_event_burst: int = 100, socket_strike_burst: int = 100) -> None:
-        self.socket_messages = Limiter(clock, Limit(burst=10, per_second=2))      # one tab
-        self.user_messages = Limiter(clock, Limit(burst=30, per_second=0.5))      # all of a user's tabs
-        self.uploads = Limiter(clock, Limit(burst=10, per_second=1 / 60))         # per user
-        self.logins = Limiter(clock, Limit(burst=20, per_second=0.2))             # per client address
+        self.socket_messages = Limiter(clock, Limit(burst=10, per_second=2))  # one tab
+        self.user_messages = Limiter(clock, Limit(burst=30, per_second=0.5))  # all of a user's tabs
+        self.uploads = Limiter(clock, Limit(burst=10, per_second=1 / 60))  # per user
+        self.logins = Limiter(clock, Limit(burst=20, per_second=0.2))  # per client address
         # Every event a socket sends, valid or not, spends one of these before anything else is done with it.
         self.socket_events = Limiter(clock, Limit(burst=socket_event_burst, per_second=10))
         # Every refused event (malformed, unknown, reserved, over a limit) spends one of these; a socket that

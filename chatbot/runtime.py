@@ -21,6 +21,7 @@ collections are paced too, every `gc_full_seconds`, and their cost is logged.
 
 This module imports nothing else from the product, so bench/echo_server.py
 can run the same collector as the product."""
+
 from __future__ import annotations
 
 import asyncio
@@ -29,7 +30,7 @@ import logging
 import time
 
 log = logging.getLogger(__name__)
-NEVER = 2**31 - 1       # gc.set_threshold's largest: CPython then never starts a full pass itself
+NEVER = 2**31 - 1  # gc.set_threshold's largest: CPython then never starts a full pass itself
 SHORTEST_YOUNG_INTERVAL = 0.01
 
 
@@ -59,8 +60,11 @@ async def pace_collections(young_seconds: float, young_pause_ms: float, full_sec
         if full_seconds > 0 and since_full >= full_seconds:
             started = time.perf_counter()
             freed = gc.collect()
-            log.info("full garbage collection: %d unreachable objects freed in %.0f ms",
-                     freed, (time.perf_counter() - started) * 1000)
+            log.info(
+                "full garbage collection: %d unreachable objects freed in %.0f ms",
+                freed,
+                (time.perf_counter() - started) * 1000,
+            )
             since_full = 0.0
         elif young_seconds > 0:
             started = time.perf_counter()

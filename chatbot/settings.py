@@ -1,5 +1,6 @@
 """One typed settings object: defaults, then CHATBOT_* environment variables,
 then command-line flags (run.py)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,18 +18,25 @@ class Settings(BaseSettings):
     port: int = 8080
     db: Path = REPO_ROOT / "data" / "chatbot.db"
     demo: bool = Field(True, description="seed the demo data into an empty database")
-    start_time: AwareDatetime | None = Field(None, description="start the server's clock at this instant (with "
-                                                               "its UTC offset) and run on from there; None: "
-                                                               "the real time")
+    start_time: AwareDatetime | None = Field(
+        None,
+        description="start the server's clock at this instant (with "
+        "its UTC offset) and run on from there; None: "
+        "the real time",
+    )
     uploads_dir: Path | None = Field(None, description="where attachments go; default: uploads/ beside the db")
     intents_dir: Path = REPO_ROOT / "intents"
-    labelled_dir: Path = Field(REPO_ROOT / "tests" / "data",
-                               description="labelled sets (eval format) the operator console evaluates")
+    labelled_dir: Path = Field(
+        REPO_ROOT / "tests" / "data", description="labelled sets (eval format) the operator console evaluates"
+    )
     static_dir: Path = REPO_ROOT / "static"
     vendor_dir: Path = REPO_ROOT / "node_modules"
-    semantic: bool = Field(True, description="ask the sentence-embedding model for a second opinion on the "
-                                             "messages the n-grams are unsure of, when its optional packages "
-                                             "are installed (docs/nlu.md); false: the n-grams alone")
+    semantic: bool = Field(
+        True,
+        description="ask the sentence-embedding model for a second opinion on the "
+        "messages the n-grams are unsure of, when its optional packages "
+        "are installed (docs/nlu.md); false: the n-grams alone",
+    )
     session_ttl_seconds: int = 7 * 24 * 3600
     cookie_secure: bool = False
     login_max_failures: int = 5
@@ -37,31 +45,55 @@ class Settings(BaseSettings):
     tick_seconds: float = Field(1.0, description="how often the handoff timers run; 0 turns them off (tests)")
     watch_intents: bool = Field(True, description="reload intents when their files change")
     uvloop: bool = Field(True, description="run the event loop on uvloop when it is installed (docs/benchmarks.md)")
-    gc_freeze: bool = Field(True, description="after start-up, move what was loaded (intents, libraries) out of "
-                                              "the garbage collector's sight (docs/benchmarks.md)")
-    websocket_compression: bool = Field(False, description="accept permessage-deflate on Socket.IO WebSockets "
-                                                            "(about 90 KB more per connection)")
-    gc_threshold: tuple[int, int, int] = Field((10_000, 10, 10), description="gc.set_threshold for serving; "
-                                               "the third is ignored while gc_full_seconds paces full passes")
-    shutdown_seconds: float = Field(5.0, description="on stopping, how long open sockets get to close, and then "
-                                                     "their connections, before aiohttp cancels them")
-    gc_young_seconds: float = Field(0.25, description="collect the young generations at least this often, however "
-                                                      "little was allocated; 0 leaves it to CPython "
-                                                      "(docs/benchmarks.md)")
+    gc_freeze: bool = Field(
+        True,
+        description="after start-up, move what was loaded (intents, libraries) out of "
+        "the garbage collector's sight (docs/benchmarks.md)",
+    )
+    websocket_compression: bool = Field(
+        False, description="accept permessage-deflate on Socket.IO WebSockets (about 90 KB more per connection)"
+    )
+    gc_threshold: tuple[int, int, int] = Field(
+        (10_000, 10, 10),
+        description="gc.set_threshold for serving; the third is ignored while gc_full_seconds paces full passes",
+    )
+    shutdown_seconds: float = Field(
+        5.0,
+        description="on stopping, how long open sockets get to close, and then "
+        "their connections, before aiohttp cancels them",
+    )
+    gc_young_seconds: float = Field(
+        0.25,
+        description="collect the young generations at least this often, however "
+        "little was allocated; 0 leaves it to CPython "
+        "(docs/benchmarks.md)",
+    )
     gc_young_pause_ms: float = Field(5.0, description="... and more often when a young pass takes longer than this")
-    gc_full_seconds: float = Field(600.0, description="run a full collection this often instead of by CPython's "
-                                                      "own rule; 0 leaves it to CPython (docs/benchmarks.md)")
-    metrics_token: str | None = Field(None, description="GET /metrics needs `Authorization: Bearer` with this "
-                                                        "token; unset, it is served to loopback only")
-    login_account_max_failures: int = Field(20, description="failed logins on one account, from all sources it "
-                                                            "has not logged in from, before those sources slow "
-                                                            "down (docs/security.md)")
+    gc_full_seconds: float = Field(
+        600.0,
+        description="run a full collection this often instead of by CPython's "
+        "own rule; 0 leaves it to CPython (docs/benchmarks.md)",
+    )
+    metrics_token: str | None = Field(
+        None,
+        description="GET /metrics needs `Authorization: Bearer` with this token; unset, it is served to loopback only",
+    )
+    login_account_max_failures: int = Field(
+        20,
+        description="failed logins on one account, from all sources it "
+        "has not logged in from, before those sources slow "
+        "down (docs/security.md)",
+    )
     login_max_delay_seconds: float = Field(60.0, description="the longest wait a throttled login source is given")
-    socket_event_burst: int = Field(100, description="events one socket may send at once, valid or not; "
-                                                     "then 10 a second")
-    socket_strike_burst: int = Field(100, description="refused events (malformed, unknown, over a limit) one "
-                                                      "socket may send at once, then one a second, before it is "
-                                                      "disconnected")
+    socket_event_burst: int = Field(
+        100, description="events one socket may send at once, valid or not; then 10 a second"
+    )
+    socket_strike_burst: int = Field(
+        100,
+        description="refused events (malformed, unknown, over a limit) one "
+        "socket may send at once, then one a second, before it is "
+        "disconnected",
+    )
 
     @property
     def attachments_dir(self) -> Path:

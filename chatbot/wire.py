@@ -1,6 +1,7 @@
 """Stored messages in the shape of the wire contract (docs/protocol.md). A
 leaf: the conversation and the handoff desk both send messages, and neither
 needs the other to do it."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -15,8 +15,8 @@ import socketio
 from aiohttp import web
 
 from chatbot.clock import ManualClock
-from chatbot.settings import Settings
 from chatbot.knowledge import Models
+from chatbot.settings import Settings
 from chatbot.web.app import create_app
 
 ALICE = {"brand": "cltiktok", "email": "alice@example.com", "password": "alice-demo-pass"}

@@ -42,8 +42,8 @@ from helpers import (
     TOM,
     ChatClient,
     Server,
-    make_settings,
     forget_stopped_apps,
+    make_settings,
     start_server,
 )
 

@@ -1,5 +1,6 @@
 """The intent data: every taxonomy intent of both brands is there, answers
 cite a real policy section, and the bot answers each one in a real chat."""
+
 from __future__ import annotations
 
 import shutil
@@ -11,10 +12,9 @@ import pytest
 from ruamel.yaml import YAML
 
 from chatbot.brands import CONVERSATION_INTENTS, RECORD_ANSWERS, REPLY_FIELDS, IntentFileError, load_brands
-from chatbot.operator.lint import check
 from chatbot.conversation.records import KIND_TABLE, RECORD_KIND
+from chatbot.operator.lint import check
 from chatbot.settings import REPO_ROOT
-
 from helpers import ALICE, CAROL, DATA
 
 TAXONOMY = YAML(typ="safe").load((DATA / "taxonomy.yaml").read_text())
@@ -47,14 +47,17 @@ def test_the_policy_document_is_the_brands_verbatim_policy(brand):
     assert ("cltiktok Customer Support Policy" in text) if brand == "cltiktok" else ("Payment & Refund Policy" in text)
 
 
-@pytest.mark.parametrize("brand,question,intent,facts", [
-    ("cltiktok", "what's your phone number?", "contact_channels", ["+1 443 418 2795", "cltiktokshop@gmail.com"]),
-    ("cltiktok", "how long do you take to answer emails", "response_times", ["24 hours"]),
-    ("cltiktok", "I have a dispute with a seller", "dispute", ["screenshots"]),
-    ("ttr-e", "how much is the ALL IN ONE package", "service_pricing", ["$500", "USD"]),
-    ("ttr-e", "what's your email address", "contact_channels", ["partners@ttr-e.com"]),
-    ("ttr-e", "can this refund policy change?", "policy_updates", ["effective date"]),
-])
+@pytest.mark.parametrize(
+    "brand,question,intent,facts",
+    [
+        ("cltiktok", "what's your phone number?", "contact_channels", ["+1 443 418 2795", "cltiktokshop@gmail.com"]),
+        ("cltiktok", "how long do you take to answer emails", "response_times", ["24 hours"]),
+        ("cltiktok", "I have a dispute with a seller", "dispute", ["screenshots"]),
+        ("ttr-e", "how much is the ALL IN ONE package", "service_pricing", ["$500", "USD"]),
+        ("ttr-e", "what's your email address", "contact_channels", ["partners@ttr-e.com"]),
+        ("ttr-e", "can this refund policy change?", "policy_updates", ["effective date"]),
+    ],
+)
 async def test_policy_answers_state_the_policys_facts(server, clients, brand, question, intent, facts):
     client = await clients(server, CREDS[brand])
     reply = await client.ask(question)
@@ -66,10 +69,12 @@ async def test_policy_answers_state_the_policys_facts(server, clients, brand, qu
 
 # -- replies.yaml and the rules of brand.yaml --------------------------------------------------
 
+
 def test_each_record_answer_has_its_kind_of_record():
     """brands.RECORD_ANSWERS (which sections and replies a brand must give) is records.RECORD_KIND."""
-    assert {a: KIND_TABLE[k] for a, k in RECORD_KIND.items()} == \
-        {a: table for table, answers in RECORD_ANSWERS.items() for a in answers}
+    assert {a: KIND_TABLE[k] for a, k in RECORD_KIND.items()} == {
+        a: table for table, answers in RECORD_ANSWERS.items() for a in answers
+    }
 
 
 @pytest.mark.parametrize("brand", ["cltiktok", "ttr-e"])
@@ -77,7 +82,7 @@ def test_every_reply_a_brand_needs_is_worded_and_cites_a_real_section(brand):
     loaded = BRANDS[brand]
     assert set(loaded.replies) <= set(REPLY_FIELDS)
     assert "handoff.breach_offer" in loaded.replies and "record.not_found" in loaded.replies
-    assert ("order.return_offer" in loaded.replies) == (brand == "cltiktok")       # only cltiktok keeps orders
+    assert ("order.return_offer" in loaded.replies) == (brand == "cltiktok")  # only cltiktok keeps orders
     assert ("purchase.refund_offer" in loaded.replies) == (brand == "ttr-e")
     for reply in loaded.replies.values():
         assert reply.section is None or reply.section in loaded.settings.policy.sections, reply.key
@@ -94,17 +99,20 @@ def broken_copy(tmp_path: Path, old: str, new: str, name: str = "cltiktok/replie
     return path, index + 1
 
 
-@pytest.mark.parametrize("old,new,message", [
-    ('"Note: {note}."', '"Note: {note} ({colour})."', "unknown placeholder {colour}"),
-    ('"Note: {note}."', '"Note: {note.__class__}."', "not a plain {name} placeholder"),
-    ("order.status.shipped:", "order.status.sent:", "unknown reply 'order.status.sent'"),
-])
+@pytest.mark.parametrize(
+    "old,new,message",
+    [
+        ('"Note: {note}."', '"Note: {note} ({colour})."', "unknown placeholder {colour}"),
+        ('"Note: {note}."', '"Note: {note.__class__}."', "not a plain {name} placeholder"),
+        ("order.status.shipped:", "order.status.sent:", "unknown reply 'order.status.sent'"),
+    ],
+)
 def test_a_broken_template_is_reported_with_its_file_and_line(tmp_path, old, new, message):
     path, line = broken_copy(tmp_path, old, new)
     with pytest.raises(IntentFileError) as raised:
         load_brands(tmp_path / "intents")
     assert (raised.value.path, raised.value.line) == (path, line) and message in raised.value.message
-    findings = check(tmp_path / "intents")          # what `python -m chatbot intents check` prints
+    findings = check(tmp_path / "intents")  # what `python -m chatbot intents check` prints
     assert [(f.path, f.line, f.level) for f in findings] == [(path, line, "error")]
     assert message in findings[0].message
 
@@ -120,7 +128,12 @@ def test_a_missing_reply_and_a_missing_rule_are_reported(tmp_path):
 
 def test_intents_check_on_the_command_line_names_the_template(tmp_path):
     path, line = broken_copy(tmp_path, "{agent} has closed this chat.", "{agent_name} has closed this chat.")
-    run = subprocess.run([sys.executable, "-m", "chatbot", "intents", "check", "--intents", str(tmp_path / "intents")],
-                         capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "chatbot", "intents", "check", "--intents", str(tmp_path / "intents")],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+    )
     assert run.returncode != 0
     assert f"{path}:{line}: error: handoff.resolved: unknown placeholder {{agent_name}}" in run.stdout + run.stderr

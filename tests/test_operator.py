@@ -1,6 +1,7 @@
 """The operators' HTTP API: every route, its role checks, and what an edit
 does to the files, the versions and the live matcher. Runs on a copy of the
 intent files, since saving writes them."""
+
 from __future__ import annotations
 
 import shutil
@@ -12,7 +13,6 @@ from ruamel.yaml import YAML
 from chatbot.settings import REPO_ROOT
 from chatbot.web import openapi
 from chatbot.web.keys import KNOWLEDGE
-
 from helpers import ALICE, BOB, DANA, OLGA, OMAR, ChatClient, make_settings, start_server
 
 OPERATOR_ROUTES = [(m, p) for (m, p), (_, who, _) in openapi.ROUTES.items() if who == openapi.OPERATOR]
@@ -37,8 +37,11 @@ async def call(server, method: str, path: str, token: str | None, body=None) -> 
 
 def concrete(path: str, brand: str = "cltiktok") -> str:
     path = path.replace("{name}", "order_status")
-    return path + (f"?brand={brand}" if path.startswith("/api/operator") and path != "/api/operator/try"
-                   and not path.endswith("/resolve") else "")
+    return path + (
+        f"?brand={brand}"
+        if path.startswith("/api/operator") and path != "/api/operator/try" and not path.endswith("/resolve")
+        else ""
+    )
 
 
 @pytest.mark.parametrize("method,path", OPERATOR_ROUTES)
@@ -55,12 +58,19 @@ async def test_every_operator_route_refuses_everyone_but_the_brands_operators(se
 async def test_the_openapi_description_covers_every_api_route(server):
     status, spec = await call(server, "GET", "/api/openapi.json", None)
     assert status == 200 and spec["openapi"].startswith("3.")
-    routes = {(r.method, r.resource.canonical) for r in server.app.router.routes()
-              if r.resource and r.resource.canonical.startswith("/api/") and r.method != "HEAD"}
+    routes = {
+        (r.method, r.resource.canonical)
+        for r in server.app.router.routes()
+        if r.resource and r.resource.canonical.startswith("/api/") and r.method != "HEAD"
+    }
     described = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
     assert routes == described
-    assert "examples" in spec["paths"]["/api/operator/intents/{name}"]["put"]["requestBody"]["content"][
-        "application/json"]["schema"]["properties"]
+    assert (
+        "examples"
+        in spec["paths"]["/api/operator/intents/{name}"]["put"]["requestBody"]["content"]["application/json"]["schema"][
+            "properties"
+        ]
+    )
 
 
 async def test_list_and_read_intents(server):
@@ -82,30 +92,39 @@ async def test_an_edit_keeps_comments_and_order_is_versioned_and_reloads_the_mat
     first_line = before.splitlines()[0]
     _, intent = await call(server, "GET", "/api/operator/intents/feedback?brand=cltiktok", token)
     probe = "the zorbly widget colour palette is ugly, redo it"
-    status, result = await call(server, "PUT", "/api/operator/intents/feedback?brand=cltiktok", token,
-                                {"examples": intent["examples"] + [probe], "note": "new example"})
+    status, result = await call(
+        server,
+        "PUT",
+        "/api/operator/intents/feedback?brand=cltiktok",
+        token,
+        {"examples": intent["examples"] + [probe], "note": "new example"},
+    )
     assert status == 200, result
     assert result["version"] == 2 and "accuracy_after" in result
     after = path.read_text()
-    assert after.splitlines()[0] == first_line                          # the comment is kept
+    assert after.splitlines()[0] == first_line  # the comment is kept
     keys = [k for k in YAML(typ="rt").load(after)]
-    assert keys == [k for k in YAML(typ="rt").load(before)]            # so is the key order
+    assert keys == [k for k in YAML(typ="rt").load(before)]  # so is the key order
     assert probe in after
     assert server.app[KNOWLEDGE].brand("cltiktok").intents["feedback"].examples[-1] == probe
     _, versions = await call(server, "GET", "/api/operator/intents/feedback/versions?brand=cltiktok", token)
     assert [(v["version"], v["author_name"]) for v in versions["versions"]] == [(2, "Olga"), (1, "intent files")]
-    status, _ = await call(server, "POST", "/api/operator/intents/feedback/rollback?brand=cltiktok", token,
-                           {"version": 1})
+    status, _ = await call(
+        server, "POST", "/api/operator/intents/feedback/rollback?brand=cltiktok", token, {"version": 1}
+    )
     assert status == 200 and path.read_text() == before
 
 
-@pytest.mark.parametrize("changes,message", [
-    ({"examples": ["ORDER_CANCEL_EXAMPLE"]}, "also an example of order_cancel"),
-    ({"policy_section": "9.9"}, "not a section"),
-    ({"answer": "   "}, "answer cannot be empty"),
-    ({"action": "launch_rockets"}, "unknown action"),
-    ({"examples": "not a list"}, "invalid_payload"),
-])
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"examples": ["ORDER_CANCEL_EXAMPLE"]}, "also an example of order_cancel"),
+        ({"policy_section": "9.9"}, "not a section"),
+        ({"answer": "   "}, "answer cannot be empty"),
+        ({"action": "launch_rockets"}, "unknown action"),
+        ({"examples": "not a list"}, "invalid_payload"),
+    ],
+)
 async def test_saving_checks_like_intents_check(server, changes, message):
     token = await server.login(OLGA)
     path = server.intents / "cltiktok" / "intents" / "feedback.yaml"
@@ -123,8 +142,13 @@ async def test_checking_an_edit_shows_what_it_would_do_and_saves_nothing(server)
     before = path.read_text()
     live = server.app[KNOWLEDGE].matcher("cltiktok")
     _, intent = await call(server, "GET", "/api/operator/intents/order_status?brand=cltiktok", token)
-    status, check = await call(server, "POST", "/api/operator/intents/order_status/check?brand=cltiktok", token,
-                               {"examples": intent["examples"][:2]})
+    status, check = await call(
+        server,
+        "POST",
+        "/api/operator/intents/order_status/check?brand=cltiktok",
+        token,
+        {"examples": intent["examples"][:2]},
+    )
     assert status == 200, check
     assert check["errors"] == [] and check["accuracy_lowered"]
     assert check["accuracy_after"] < check["accuracy_before"]
@@ -135,14 +159,20 @@ async def test_checking_an_edit_shows_what_it_would_do_and_saves_nothing(server)
     assert any(m["intent"] == "order_status" and m["before"] == "order_status" for m in check["moved"])
     # nothing saved: the file, the versions and the live matcher are as they were
     assert path.read_text() == before
-    assert (await call(server, "GET", "/api/operator/intents/order_status/versions?brand=cltiktok",
-                       token))[1]["versions"] == []
+    assert (await call(server, "GET", "/api/operator/intents/order_status/versions?brand=cltiktok", token))[1][
+        "versions"
+    ] == []
     assert server.app[KNOWLEDGE].matcher("cltiktok") is live
 
     # an edit the save would refuse is reported, not refused
     shared = server.app[KNOWLEDGE].brand("cltiktok").intents["order_cancel"].examples[0]
-    status, check = await call(server, "POST", "/api/operator/intents/order_status/check?brand=cltiktok", token,
-                               {"examples": intent["examples"] + [shared]})
+    status, check = await call(
+        server,
+        "POST",
+        "/api/operator/intents/order_status/check?brand=cltiktok",
+        token,
+        {"examples": intent["examples"] + [shared]},
+    )
     assert status == 200 and any("also an example of order_cancel" in e for e in check["errors"])
     assert path.read_text() == before
     status, _ = await call(server, "POST", "/api/operator/intents/nope/check?brand=cltiktok", token, {})
@@ -151,10 +181,18 @@ async def test_checking_an_edit_shows_what_it_would_do_and_saves_nothing(server)
 
 async def test_create_retire_and_restore_an_intent(server):
     token = await server.login(OLGA)
-    new = {"name": "gift_cards", "examples": ["do you sell gift cards", "can i buy a gift card",
-                                              "gift card for my friend", "is there a gift voucher",
-                                              "how do gift cards work"],
-           "answer": "We don't sell gift cards at the moment.", "policy_section": "5"}
+    new = {
+        "name": "gift_cards",
+        "examples": [
+            "do you sell gift cards",
+            "can i buy a gift card",
+            "gift card for my friend",
+            "is there a gift voucher",
+            "how do gift cards work",
+        ],
+        "answer": "We don't sell gift cards at the moment.",
+        "policy_section": "5",
+    }
     status, result = await call(server, "POST", "/api/operator/intents?brand=cltiktok", token, new)
     assert status == 201, result
     assert server.app[KNOWLEDGE].parse("cltiktok", "do you sell gift cards?").intent == "gift_cards"
@@ -164,15 +202,21 @@ async def test_create_retire_and_restore_an_intent(server):
     assert "gift_cards" not in server.app[KNOWLEDGE].brand("cltiktok").intents
     _, listing = await call(server, "GET", "/api/operator/intents?brand=cltiktok", token)
     assert "gift_cards" in listing["retired"]
-    status, _ = await call(server, "POST", "/api/operator/intents/gift_cards/rollback?brand=cltiktok", token,
-                           {"version": 1})
+    status, _ = await call(
+        server, "POST", "/api/operator/intents/gift_cards/rollback?brand=cltiktok", token, {"version": 1}
+    )
     assert status == 200 and "gift_cards" in server.app[KNOWLEDGE].brand("cltiktok").intents
 
 
 async def test_try_it_shows_ranking_entities_and_the_answer(server):
     token = await server.login(OLGA)
-    status, body = await call(server, "POST", "/api/operator/try", token,
-                              {"brand": "cltiktok", "text": "what's your phone number? order ct 100234"})
+    status, body = await call(
+        server,
+        "POST",
+        "/api/operator/try",
+        token,
+        {"brand": "cltiktok", "text": "what's your phone number? order ct 100234"},
+    )
     assert status == 200
     assert body["intent"]["name"] == "contact_channels" and len(body["intent_ranking"]) > 1
     assert body["entities"][0] == {"entity": "order_number", "value": "CT-100234", "start": 32, "end": 41}
@@ -192,9 +236,19 @@ async def test_a_missed_message_becomes_an_example_from_the_inbox(server):
     _, inbox = await call(server, "GET", "/api/operator/misses?brand=cltiktok", token)
     group = next(g for g in inbox["groups"] if "blorptastic" in g["text"])
     assert group["count"] == 2 and group["customers"] == 2 and group["reasons"]["fallback"] == 2
-    status, result = await call(server, "POST", "/api/operator/misses/resolve", token,
-                                {"brand": "cltiktok", "text": miss, "keys": group["keys"], "action": "example",
-                                 "intent": "merchant_fulfillment"})
+    status, result = await call(
+        server,
+        "POST",
+        "/api/operator/misses/resolve",
+        token,
+        {
+            "brand": "cltiktok",
+            "text": miss,
+            "keys": group["keys"],
+            "action": "example",
+            "intent": "merchant_fulfillment",
+        },
+    )
     assert status == 200 and result["version"] >= 2
     _, tried = await call(server, "POST", "/api/operator/try", token, {"brand": "cltiktok", "text": miss})
     assert tried["intent_ranking"][0]["name"] == "merchant_fulfillment"
@@ -228,8 +282,7 @@ async def test_analytics_per_day(server):
     await alice.ask("hello")
     await alice.ask("flibber jabber wocky")
     await alice.close()
-    status, body = await call(server, "GET", "/api/operator/analytics?brand=cltiktok&days=7",
-                              await server.login(OLGA))
+    status, body = await call(server, "GET", "/api/operator/analytics?brand=cltiktok&days=7", await server.login(OLGA))
     assert status == 200 and len(body["days"]) == 7
     today = body["days"][-1]
     assert today["conversations"] == 1 and today["containment"] == 1.0 and today["fallback_rate"] == 0.5
@@ -239,8 +292,9 @@ async def test_analytics_per_day(server):
 async def test_a_policy_change_lists_the_intents_to_review(server):
     token = await server.login(OLGA)
     _, policy = await call(server, "GET", "/api/operator/policy?brand=cltiktok", token)
-    changed = policy["text"].replace("We will reply to your email within 24 hours",
-                                     "We will reply to your email within 48 hours")
+    changed = policy["text"].replace(
+        "We will reply to your email within 24 hours", "We will reply to your email within 48 hours"
+    )
     status, body = await call(server, "PUT", "/api/operator/policy?brand=cltiktok", token, {"text": changed})
     assert status == 200 and body["changed_sections"] == ["3"]
     assert "response_times" in body["intents_to_review"] and "order_status" not in body["intents_to_review"]
@@ -257,10 +311,20 @@ async def test_a_policy_change_lists_the_replies_and_record_answers_citing_it(se
     assert {"order.return_offer", "order.cancel_offer", "order.change_recorded"} <= set(body["replies_to_review"])
     assert not {"order.payment_through", "handoff.breach_offer", "refund.summary"} & set(body["replies_to_review"])
     # the record answers brand.yaml cites 1.1 for
-    assert body["record_answers_to_review"] == ["delivery_tracking", "order_cancel", "order_modify", "order_status",
-                                                "return_request"]
-    _, body = await call(server, "PUT", "/api/operator/policy?brand=cltiktok", token,
-                         {"text": changed.replace("within 24 hours", "within 48 hours")})
+    assert body["record_answers_to_review"] == [
+        "delivery_tracking",
+        "order_cancel",
+        "order_modify",
+        "order_status",
+        "return_request",
+    ]
+    _, body = await call(
+        server,
+        "PUT",
+        "/api/operator/policy?brand=cltiktok",
+        token,
+        {"text": changed.replace("within 24 hours", "within 48 hours")},
+    )
     assert body["changed_sections"] == ["3"]
     assert {"handoff.leave_message", "handoff.ticket_opened", "handoff.breach_offer"} <= set(body["replies_to_review"])
     assert body["record_answers_to_review"] == []
@@ -276,7 +340,7 @@ async def test_the_policy_history_keeps_each_replaced_text_for_its_brand_only(se
     status, body = await call(server, "GET", "/api/operator/policy/versions?brand=cltiktok", olga)
     assert status == 200
     newest, before = body["versions"][:2]
-    assert newest["text"] == edited and before["text"] == original       # what each save replaced
+    assert newest["text"] == edited and before["text"] == original  # what each save replaced
     assert newest["replaced_by"] == "Olga" and newest["id"] > before["id"] and newest["replaced_at"]
     # another brand's operator sees neither this history nor that brand's text in their own
     status, _ = await call(server, "GET", "/api/operator/policy/versions?brand=cltiktok", omar)

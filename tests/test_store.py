@@ -6,14 +6,15 @@ import asyncio
 import sqlite3
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from aiohttp import web
 
+from chatbot import clock
 from chatbot.clock import ManualClock, parse_iso
 from chatbot.demo import demo_rows
-from chatbot.store import Store, StoreClosed, StoreNotOpen, atomic
+from chatbot.store import Store, StoreClosed, StoreNotOpen, atomic, sql
 from chatbot.store.schema import MIGRATIONS
 from chatbot.web.app import create_app
 from chatbot.web.keys import DESK, STORE
@@ -375,3 +376,22 @@ async def test_a_startup_step_that_fails_after_the_store_opened_still_closes_it(
     assert store._thread.is_alive()
     await runner.cleanup()  # what web.run_app does when startup fails
     assert not store._thread.is_alive()
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
+        datetime(2026, 3, 1, 12, 0, 5, 123456, tzinfo=UTC),  # microseconds: cut to milliseconds
+        datetime(2026, 3, 1, 12, 0, 5, 999999, tzinfo=UTC),
+        datetime(2025, 12, 31, 23, 30, tzinfo=timezone(timedelta(hours=-5))),  # another offset, another day
+        datetime(2026, 6, 30, 1, 2, 3, 4000, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+        datetime(2026, 3, 1, 12, 0, 5, 1000),  # naive: local time, both ways
+        datetime(1, 1, 2, 0, 0, tzinfo=UTC),
+    ],
+)
+def test_the_stores_timestamps_read_exactly_as_the_clocks(moment):
+    """The store formats its own timestamps (it imports nothing from the rest
+    of chatbot, tests/test_imports.py): the same text as chatbot.clock's."""
+    assert sql.isoformat(moment) == clock.isoformat(moment)
+    assert sql.isoformat(moment).endswith("Z")

@@ -185,13 +185,6 @@ class ServerDidNotStart(Exception):
     pass
 
 
-class LanguagesOutsideThePackage(ServerDidNotStart):
-    """chatbot/nlu/language.py reads intents/languages.yaml beside the package
-    (DATA_FILE = Path(__file__).parent.parent.parent / "intents"), not from the
-    intents folder of the settings: installed, that is site-packages/intents/,
-    and the server stops at start-up (app.py loads the detector)."""
-
-
 @contextlib.contextmanager
 def installed_server(python: Path, cwd: Path) -> Iterator[str]:
     """`python -m chatbot serve` from the virtualenv, in `cwd`, on a free port."""
@@ -283,22 +276,10 @@ async def _chat(url: str) -> tuple[str, str, dict]:
         await sio.disconnect()
 
 
-# Strict: once language.py finds its data through the settings, this passes,
-# and the marker must go.
-@pytest.mark.xfail(
-    raises=LanguagesOutsideThePackage,
-    strict=True,
-    reason="chatbot/nlu/language.py: DATA_FILE is beside the package, not in --intents",
-)
 def test_the_installed_server_starts_outside_the_checkout_and_answers(built, tmp_path):
     _, python = built
-    try:
-        with installed_server(python, tmp_path) as url:
-            page, vendor, reply = asyncio.run(_chat(url))
-    except ServerDidNotStart as e:
-        if "site-packages/intents/languages.yaml" in str(e):
-            raise LanguagesOutsideThePackage(str(e)) from None
-        raise
+    with installed_server(python, tmp_path) as url:
+        page, vendor, reply = asyncio.run(_chat(url))
     assert "<html" in page.lower()
     assert "io" in vendor  # the Socket.IO client, from CHATBOT_VENDOR_DIR
     assert reply["text"]

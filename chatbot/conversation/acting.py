@@ -2,6 +2,7 @@
 (by number, by reference, or by asking which), run the record action
 (records.py) and turn its Step into a Reply, with buttons that carry
 payloads and the expectation the step opens."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,19 +11,25 @@ from typing import Any
 
 from ..brands import Brand
 from ..nlu import Parse
-
-from . import records
+from . import records, references
 from .records import KIND_TABLE, KIND_WORD, RECORD_KIND, Step
-from . import references
 from .reply import Reply
 from .state import Action, AwaitChange, AwaitConfirm, AwaitRecord, AwaitYes, Button, Expectation, LastAnswer
 from .turn import TurnContext
 
 # Answered for every number named at once ("where are CT-100234 and CT-100235"); changes go one at a time.
-LOOKUPS = frozenset({"order_status", "delivery_tracking", "refund_status", "settlement_withdrawal",
-                     "billing_invoice", "service_activation"})
+LOOKUPS = frozenset(
+    {
+        "order_status",
+        "delivery_tracking",
+        "refund_status",
+        "settlement_withdrawal",
+        "billing_invoice",
+        "service_activation",
+    }
+)
 MAX_LOOKUPS = 3
-UNSURE = 0.8    # a match below this may be a misreading of a follow-up on the record just discussed
+UNSURE = 0.8  # a match below this may be a misreading of a follow-up on the record just discussed
 
 
 def settled(parse: Parse, brand: Brand) -> Parse:
@@ -65,7 +72,7 @@ async def run(t: TurnContext, action: str, row: dict[str, Any]) -> Reply:
 
 
 async def _refund_of_record(t: TurnContext, action: str, numbers: dict[str, str]) -> Reply:
-    """"refund status for CT-100236": the refund of that order or purchase."""
+    """ "refund status for CT-100236": the refund of that order or purchase."""
     record_kind, number = next(iter(numbers.items()))
     if record_kind not in ("order", "purchase"):
         return await _choose(t, action, "refund", False)
@@ -75,8 +82,11 @@ async def _refund_of_record(t: TurnContext, action: str, numbers: dict[str, str]
     refunds = await t.records.store.refunds_for(**{f"{record_kind}_number": number})
     if not refunds:
         t.state.focus[record_kind] = number
-        return t.reply(t.say("no_refund_on", kind=KIND_WORD[record_kind], number=number), action,
-                       citation=t.brand.citation(t.brand.intents[action].policy_section))
+        return t.reply(
+            t.say("no_refund_on", kind=KIND_WORD[record_kind], number=number),
+            action,
+            citation=t.brand.citation(t.brand.intents[action].policy_section),
+        )
     return await run(t, action, refunds[0])
 
 
@@ -99,7 +109,7 @@ async def _choose(t: TurnContext, action: str, kind: str, other: bool) -> Reply:
         return await _none_of_kind(t, action, kind)
     named = references.pick(t.cues, t.text, kind, rows, t.state.shown, focus) if len(rows) > 1 else None
     if action == "payment_failed" and named is None:
-        return policy_answer(t, action)        # looked up only when an order is named ("for the sneakers")
+        return policy_answer(t, action)  # looked up only when an order is named ("for the sneakers")
     chosen = next((r for r in rows if r["number"] == named), None) or _obvious(t, action, kind, rows)
     if chosen is not None:
         return await run(t, action, chosen)
@@ -134,9 +144,8 @@ async def _none_of_kind(t: TurnContext, action: str, kind: str) -> Reply:
 def ask_which(t: TurnContext, action: str, kind: str, rows: list[dict[str, Any]]) -> Reply:
     question = t.say("which_record", kind=KIND_WORD[kind])
     only = records.only_one_qualifying(action, rows, t.records.clock.now(), t.brand)
-    if only:        # "which of them can i still cancel": say so, and list that one first
-        question += " " + t.say("only_one_qualifies", kind=KIND_WORD[kind], number=only[0]["number"],
-                                phrase=only[1])
+    if only:  # "which of them can i still cancel": say so, and list that one first
+        question += " " + t.say("only_one_qualifies", kind=KIND_WORD[kind], number=only[0]["number"], phrase=only[1])
         rows = [only[0], *(r for r in rows if r is not only[0])]
     t.state.expecting = AwaitRecord(action=action, shown=[r["number"] for r in rows[:4]])
     t.state.last_action = action
@@ -146,15 +155,21 @@ def ask_which(t: TurnContext, action: str, kind: str, rows: list[dict[str, Any]]
 async def look_up_each(t: TurnContext, action: str, kind: str, numbers: list[str]) -> Reply:
     """One answer covering each record named."""
     replies = [await act(t, action, {kind: number}) for number in numbers[:MAX_LOOKUPS]]
-    return t.reply("\n\n".join(r.text for r in replies), action,
-                   citation=next((r.citation for r in replies if r.citation), None))
+    return t.reply(
+        "\n\n".join(r.text for r in replies), action, citation=next((r.citation for r in replies if r.citation), None)
+    )
 
 
 def policy_answer(t: TurnContext, intent_name: str, prefix: str = "") -> Reply:
     intent = t.brand.intents[intent_name]
     buttons = [Button(q, suggestion(t, q)) for q in intent.quick_replies]
-    return Reply((prefix + " " + intent.answer).strip(), intent.name, t.parse.confidence, buttons,
-                 citation=t.brand.citation(intent.policy_section))
+    return Reply(
+        (prefix + " " + intent.answer).strip(),
+        intent.name,
+        t.parse.confidence,
+        buttons,
+        citation=t.brand.citation(intent.policy_section),
+    )
 
 
 def suggestion(t: TurnContext, title: str) -> Action:
@@ -174,22 +189,33 @@ def step_reply(t: TurnContext, step: Step, action: str) -> Reply:
     number = step.focus.get(kind)
     t.state.expecting = _expectation_of(step)
     if isinstance(t.state.expecting, AwaitConfirm):
-        t.state.expecting.why = step.why          # "why not the full 500": the offer explained, and kept open
+        t.state.expecting.why = step.why  # "why not the full 500": the offer explained, and kept open
     buttons = _step_buttons(t, step)
     if t.state.expecting is None and len(buttons) == 1:
-        t.state.expecting = AwaitYes(action=buttons[0].action)     # "[Cancel this order]" "yes": that step
-    t.state.last = LastAnswer(key=action, number=number, why=step.why, options=step.options,
-                              text_crc=zlib.crc32(step.text.encode()))
-    return Reply(step.text, action, t.parse.confidence, buttons, citation=t.brand.citation(step.section),
-                 wants_human=step.wants_human)
+        t.state.expecting = AwaitYes(action=buttons[0].action)  # "[Cancel this order]" "yes": that step
+    t.state.last = LastAnswer(
+        key=action, number=number, why=step.why, options=step.options, text_crc=zlib.crc32(step.text.encode())
+    )
+    return Reply(
+        step.text,
+        action,
+        t.parse.confidence,
+        buttons,
+        citation=t.brand.citation(step.section),
+        wants_human=step.wants_human,
+    )
 
 
 def _expectation_of(step: Step) -> Expectation | None:
     pending = step.pending or {}
     waiting = pending.get("await")
     if waiting == "confirm":
-        return AwaitConfirm(action=pending["action"], number=pending["number"], request=pending.get("request"),
-                            refund_cents=pending.get("refund_cents"))
+        return AwaitConfirm(
+            action=pending["action"],
+            number=pending["number"],
+            request=pending.get("request"),
+            refund_cents=pending.get("refund_cents"),
+        )
     if waiting == "change_details":
         return AwaitChange(number=pending["number"])
     if waiting == "record":

@@ -2,6 +2,7 @@
 refer back, repair, cancel or change the subject. Matching is on whole words
 (lower-cased, apostrophes dropped), never on regular expressions in code, so
 a new phrasing is a reviewed line of data."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ def words(text: str) -> tuple[str, ...]:
 
 def _contains(haystack: tuple[str, ...], needle: tuple[str, ...]) -> bool:
     n = len(needle)
-    return any(haystack[i:i + n] == needle for i in range(len(haystack) - n + 1))
+    return any(haystack[i : i + n] == needle for i in range(len(haystack) - n + 1))
 
 
 class CueModel(BaseModel):
@@ -53,8 +54,10 @@ class Cues:
         def phrases(items: list[str]) -> tuple[tuple[str, ...], ...]:
             return tuple(words(p) for p in items if words(p))
 
-        self._cues = {name: Cue(phrases(c.anywhere), phrases(c.start), frozenset(phrases(c.whole)))
-                      for name, c in model.cues.items()}
+        self._cues = {
+            name: Cue(phrases(c.anywhere), phrases(c.start), frozenset(phrases(c.whole)))
+            for name, c in model.cues.items()
+        }
         self.openers = frozenset(model.openers)
         self.ordinals = model.ordinals
         self.description_filler = frozenset(model.description_filler)
@@ -81,8 +84,8 @@ class Cues:
             return True
         if any(_contains(said, p) for p in cue.anywhere):
             return True
-        skippable = len(said) - len(self._without_openers(said))      # "ok and ...": "and" may open, too
-        return any(said[i:i + len(p)] == p for i in range(skippable + 1) for p in cue.start)
+        skippable = len(said) - len(self._without_openers(said))  # "ok and ...": "and" may open, too
+        return any(said[i : i + len(p)] == p for i in range(skippable + 1) for p in cue.start)
 
     def is_exactly(self, name: str, text: str | tuple[str, ...]) -> bool:
         """Is the whole message one of the cue's phrases ("hey there", not "hey where r my earbuds")?"""

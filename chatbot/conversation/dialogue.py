@@ -15,6 +15,7 @@ expectation lead to one decision, in this order:
 
 The wording is data (intents/dialogue.yaml, the intent files); the phrase
 lists are data (intents/cues.yaml)."""
+
 from __future__ import annotations
 
 import zlib
@@ -33,7 +34,7 @@ from .cues import Cues
 from .phrasebook import Phrasebook
 from .records import RECORD_KIND, Context
 from .reply import Reply, Turn
-from .state import Action, AwaitConfirm, AwaitYes, DialogueState
+from .state import Action, AwaitConfirm, AwaitYes, DialogueState, LastAnswer
 from .turn import SOCIAL, TurnContext, parse_of
 
 # In hours with nobody online, someone may come online any minute: "nobody is online" holds this long.
@@ -56,8 +57,14 @@ class Dialogue:
             self._books[brand.id] = known = (brand, Phrasebook.for_brand(self.knowledge.intents_dir, brand))
         return known[1]
 
-    async def respond(self, user: User, conversation: dict[str, Any], text: str,
-                      payload: dict[str, Any] | None = None, queue: dict[str, Any] | None = None) -> Turn:
+    async def respond(
+        self,
+        user: User,
+        conversation: dict[str, Any],
+        text: str,
+        payload: dict[str, Any] | None = None,
+        queue: dict[str, Any] | None = None,
+    ) -> Turn:
         """The bot's replies to one customer message in `conversation` (its stored row, dialogue state
         included), and the state after them. `queue` is the live queue view while the customer waits."""
         brand = self.knowledge.brand(user.brand)
@@ -73,12 +80,28 @@ class Dialogue:
             state.fallbacks = state.fallbacks + 1 if all(r.intent is None for r in kept) else 0
         return Turn(kept, state.to_json())
 
-    def _context(self, brand: Brand, state: DialogueState, user: User, conversation_id: int, text: str,
-                 parse: Parse, queue: dict[str, Any] | None) -> TurnContext:
-        records = Context(user=user, conversation_id=conversation_id, store=self.store, clock=self.clock,
-                          brand=brand)
-        return TurnContext(brand, self.book(brand), self.cues, state, records, text, parse,
-                           lambda said: self._parse(brand, said), queue)
+    def _context(
+        self,
+        brand: Brand,
+        state: DialogueState,
+        user: User,
+        conversation_id: int,
+        text: str,
+        parse: Parse,
+        queue: dict[str, Any] | None,
+    ) -> TurnContext:
+        records = Context(user=user, conversation_id=conversation_id, store=self.store, clock=self.clock, brand=brand)
+        return TurnContext(
+            brand,
+            self.book(brand),
+            self.cues,
+            state,
+            records,
+            text,
+            parse,
+            lambda said: self._parse(brand, said),
+            queue,
+        )
 
     def _parse(self, brand: Brand, text: str) -> Parse:
         return acting.settled(self.knowledge.parse(brand.id, text), brand)
@@ -86,8 +109,9 @@ class Dialogue:
     def _clicked(self, brand: Brand, state: DialogueState, text: str, payload: dict[str, Any] | None) -> Action | None:
         """The button pressed: its payload, or a text that is exactly the title of one just offered."""
         if payload is not None:
-            action = Action(str(payload.get("intent", "")), {str(k): str(v) for k, v in
-                                                              (payload.get("entities") or {}).items()})
+            action = Action(
+                str(payload.get("intent", "")), {str(k): str(v) for k, v in (payload.get("entities") or {}).items()}
+            )
             known = action.intent in brand.intents or action.intent in ("affirm", "deny", "leave_message")
             return action if known and set(action.entities) <= set(RECORD_KIND.values()) else None
         typed = text.strip().casefold()
@@ -97,10 +121,20 @@ class Dialogue:
         """Answer each clause that means something ("hey where r my earbuds"; two questions in one)."""
         # A record named applies to the whole message ("cancel TT-2001 and get my money back"): one request.
         # ... and so is a message left for the team while nobody can take the chat.
-        whole = t.state.expecting is not None or t.queue is not None or bool(t.numbers()) or (
-            t.intent == "leave_message" or (t.offline and t.has("leave_message")))
-        parsed = [] if whole else [(p.text, acting.settled(p, t.brand)) for p in self.knowledge.parse_clauses(
-            t.brand.id, t.text, self.clause_words, t.parse)]
+        whole = (
+            t.state.expecting is not None
+            or t.queue is not None
+            or bool(t.numbers())
+            or (t.intent == "leave_message" or (t.offline and t.has("leave_message")))
+        )
+        parsed = (
+            []
+            if whole
+            else [
+                (p.text, acting.settled(p, t.brand))
+                for p in self.knowledge.parse_clauses(t.brand.id, t.text, self.clause_words, t.parse)
+            ]
+        )
         if len(parsed) <= 1:
             return [await self.decide(t)]
         # a clause the matcher answers at the brand's threshold counts (its confidence is calibrated)
@@ -124,11 +158,11 @@ class Dialogue:
         if t.queue is not None and t.queue.get("email_offer"):
             reply = waiting.email_offer(t)
             if reply is not None or t.queue.get("state") != "queued":
-                return reply            # an agent holds the chat: only the offer is the bot's to answer
+                return reply  # an agent holds the chat: only the offer is the bot's to answer
         if t.queue is not None and t.state.expecting is None:
             reply = waiting.queued(t)
             if reply is not None or t.parse.confidence < waiting.SURE or t.intent in SOCIAL:
-                return reply            # nothing the bot is sure of: the agent will see the message
+                return reply  # nothing the bot is sure of: the agent will see the message
         if t.state.expecting is not None:
             reply = await self._expected(t)
             if reply is not None:
@@ -159,7 +193,7 @@ class Dialogue:
             return t.reply(routing.dropped_text(t, exp), "deny")
         reply = await repair.why(t) or await repair.pushback(t) or await repair.frustrated(t)
         if reply is None and (reply := await repair.from_topic(t, routing.topic_of(t, exp))) is not None:
-            reply.text += "\n\n" + routing.ask_again(t, exp)      # a question on the flow's own topic
+            reply.text += "\n\n" + routing.ask_again(t, exp)  # a question on the flow's own topic
         reply = reply or await expecting.handle(t, exp, self.follow)
         if reply is not None:
             return reply
@@ -176,9 +210,9 @@ class Dialogue:
         if routing.is_side_question(t, exp):
             answer = await routing.route(t, self.follow)
             answer.text += "\n\n" + routing.ask_again(t, exp)
-            t.state.expecting = exp         # the side question leaves the expectation open
+            t.state.expecting = exp  # the side question leaves the expectation open
             return answer
-        t.state.expecting = None            # the customer moved on
+        t.state.expecting = None  # the customer moved on
         return None
 
     async def follow(self, t: TurnContext, action: Action) -> Reply | None:
@@ -192,19 +226,19 @@ class Dialogue:
         t.state.expecting = None
         again = t.state.last is not None and t.state.last.key == "other_language"
         reply = t.reply(t.say("other_language_again" if again else "other_language"), "other_language")
-        t.state.last = acting.LastAnswer(key="other_language")
+        t.state.last = LastAnswer(key="other_language")
         return reply
 
     def _not_twice(self, t: TurnContext, reply: Reply, said_before: int) -> Reply:
         """The same answer again in a row is no answer: the part that fits, or the rule, and a person."""
         crc = zlib.crc32(reply.text.encode())
-        asks = t.state.expecting is not None and not isinstance(t.state.expecting, AwaitYes)   # a question again
+        asks = t.state.expecting is not None and not isinstance(t.state.expecting, AwaitYes)  # a question again
         if crc == said_before and reply.intent is not None and not reply.wants_human and reply.text and not asks:
             reply = routing.not_again(t, reply)
             crc = zlib.crc32(reply.text.encode())
         if t.state.last is None or t.state.last.key != reply.intent or t.state.last.text_crc != crc:
             last = t.state.last if t.state.last and t.state.last.key == reply.intent else None
-            t.state.last = last or acting.LastAnswer(key=reply.intent or "")
+            t.state.last = last or LastAnswer(key=reply.intent or "")
             t.state.last.text_crc = crc
         return reply
 

@@ -3,22 +3,36 @@ expectation and returns the reply that fills, confirms or declines it, or
 None when the message is not an answer to it (the dialogue then treats it as
 a digression or as the customer moving on). Repair common to all of them
 (why?, never mind, a side question) is the dialogue's, not theirs."""
+
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from typing import Awaitable, Callable
 
-from . import records
+from . import acting, records, references
 from .records import KIND_WORD, RECORD_KIND
-from . import acting, references
 from .reply import Reply
-from .state import (Action, AwaitChange, AwaitConfirm, AwaitRecord, AwaitYes, DisputeForm, Expectation, LeaveMessage,
-                    LeaveQueue)
+from .state import (
+    Action,
+    AwaitChange,
+    AwaitConfirm,
+    AwaitRecord,
+    AwaitYes,
+    DisputeForm,
+    Expectation,
+    LeaveMessage,
+    LeaveQueue,
+)
 from .turn import SOCIAL, YES_NO, TurnContext
 
 Follow = Callable[[TurnContext, Action], Awaitable[Reply | None]]
-VERBS = {"order_cancel": "cancel", "return_request": "open a return for", "order_modify": "change",
-         "service_cancel": "cancel", "refund_request": "cancel"}
+VERBS = {
+    "order_cancel": "cancel",
+    "return_request": "open a return for",
+    "order_modify": "change",
+    "service_cancel": "cancel",
+    "refund_request": "cancel",
+}
 
 
 def yes_or_no(t: TurnContext) -> bool | None:
@@ -31,7 +45,7 @@ def yes_or_no(t: TurnContext) -> bool | None:
 
 
 def new_question(t: TurnContext) -> bool:
-    """"fine. what about TT-2003": a question of its own, not an answer."""
+    """ "fine. what about TT-2003": a question of its own, not an answer."""
     return bool(t.numbers()) or t.has("follow_up")
 
 
@@ -43,9 +57,13 @@ async def on_confirm(t: TurnContext, exp: AwaitConfirm, follow: Follow) -> Reply
     if answer is False:
         t.state.expecting = None
         return t.reply(t.say("wont_change", verb=VERBS.get(exp.action, "change"), number=exp.number), "deny")
-    if exp.action == "order_modify" and exp.request and t.intent in (None, "order_modify") \
-            and t.numbers().get("order") in (None, exp.number):
-        return confirm_change(t, exp.number)        # "size 10 instead of 9": the change itself, said better
+    if (
+        exp.action == "order_modify"
+        and exp.request
+        and t.intent in (None, "order_modify")
+        and t.numbers().get("order") in (None, exp.number)
+    ):
+        return confirm_change(t, exp.number)  # "size 10 instead of 9": the change itself, said better
     if t.intent is None or t.intent in SOCIAL:
         return t.reply(t.say("answer_yes_no", question=t.say("go_ahead")), exp.action, t.yes_no_buttons())
     return None
@@ -54,17 +72,25 @@ async def on_confirm(t: TurnContext, exp: AwaitConfirm, follow: Follow) -> Reply
 def confirm_change(t: TurnContext, number: str) -> Reply:
     request = t.text.strip()[:500]
     t.state.expecting = AwaitConfirm(action="order_modify", number=number, request=request)
-    return t.reply(t.say("confirm_change", number=number, request=request), "order_modify", t.yes_no_buttons(),
-                   citation=t.brand.citation(t.brand.intents["order_modify"].policy_section))
+    return t.reply(
+        t.say("confirm_change", number=number, request=request),
+        "order_modify",
+        t.yes_no_buttons(),
+        citation=t.brand.citation(t.brand.intents["order_modify"].policy_section),
+    )
 
 
 async def on_change(t: TurnContext, exp: AwaitChange, follow: Follow) -> Reply | None:
     named = set(t.numbers().values())
-    content = [w for w in t.said if w.upper() not in named and not w.isdigit()
-               and w not in ("order", "number", "no", "nr", "ct")]
-    if not content:       # "CT-100300": the order again, not what to change on it
-        return t.reply(t.say("what_to_change", number=exp.number), "order_modify",
-                       [t.button("button_never_mind", "deny")])
+    content = [
+        w
+        for w in t.said
+        if w.upper() not in named and not w.isdigit() and w not in ("order", "number", "no", "nr", "ct")
+    ]
+    if not content:  # "CT-100300": the order again, not what to change on it
+        return t.reply(
+            t.say("what_to_change", number=exp.number), "order_modify", [t.button("button_never_mind", "deny")]
+        )
     if t.intent in YES_NO or (t.intent is not None and t.intent != "order_modify" and t.parse.confidence >= 0.8):
         return None
     return confirm_change(t, exp.number)
@@ -79,8 +105,9 @@ async def on_record(t: TurnContext, exp: AwaitRecord, follow: Follow) -> Reply |
         return await acting.act(t, action, numbers, other=not numbers)
     rows = await records.candidates(t.records, kind)
     answers = t.intent in (None, "affirm", action) or len(t.said) <= 4 or references.names_one(t.said)
-    chosen = references.pick(t.cues, t.text, kind, rows, exp.shown or [r["number"] for r in rows[:4]]) \
-        if answers else None
+    chosen = (
+        references.pick(t.cues, t.text, kind, rows, exp.shown or [r["number"] for r in rows[:4]]) if answers else None
+    )
     if chosen:
         t.state.expecting = None
         return await acting.act(t, action, {kind: chosen})
@@ -94,10 +121,13 @@ async def on_record(t: TurnContext, exp: AwaitRecord, follow: Follow) -> Reply |
 
 async def on_offer(t: TurnContext, exp: AwaitYes, follow: Follow) -> Reply | None:
     """One next step was offered: a yes takes it, on the same record."""
-    if t.intent == exp.action.intent and not new_question(t) and (
-            len(t.said) <= 4 or references.refers_back(t.cues, t.text)):
+    if (
+        t.intent == exp.action.intent
+        and not new_question(t)
+        and (len(t.said) <= 4 or references.refers_back(t.cues, t.text))
+    ):
         t.state.expecting = None
-        return await follow(t, exp.action)          # "yes, talk to a person" to the offer of a person
+        return await follow(t, exp.action)  # "yes, talk to a person" to the offer of a person
     answer = None if new_question(t) or t.intent not in (None, *YES_NO) else yes_or_no(t)
     if answer is None:
         return None
@@ -112,14 +142,22 @@ async def on_dispute(t: TurnContext, exp: DisputeForm, follow: Follow) -> Reply 
     if exp.step == "order":
         return await _dispute_order(t, exp, citation)
     if exp.step == "description":
-        if t.intent in (*YES_NO, *SOCIAL) or len(t.said) < 3:      # "yes please" is not a description
+        if t.intent in (*YES_NO, *SOCIAL) or len(t.said) < 3:  # "yes please" is not a description
             return t.reply(t.say("dispute_describe_again", number=exp.number), "dispute", citation=citation)
         t.state.expecting = DisputeForm(step="screenshots", number=exp.number, description=t.text.strip()[:2000])
-        return t.reply(t.say("dispute_screenshots"), "dispute",
-                       [t.button("button_done", "affirm"), t.button("button_skip", "deny")], citation=citation)
+        return t.reply(
+            t.say("dispute_screenshots"),
+            "dispute",
+            [t.button("button_done", "affirm"), t.button("button_skip", "deny")],
+            citation=citation,
+        )
     if not (t.has("done") or t.intent in (*YES_NO, "thanks")):
-        return t.reply(t.say("dispute_screenshots_again"), "dispute",
-                       [t.button("button_done", "affirm"), t.button("button_skip", "deny")], citation=citation)
+        return t.reply(
+            t.say("dispute_screenshots_again"),
+            "dispute",
+            [t.button("button_done", "affirm"), t.button("button_skip", "deny")],
+            citation=citation,
+        )
     return await _open_case(t, exp, citation)
 
 
@@ -144,15 +182,27 @@ async def _dispute_order(t: TurnContext, exp: DisputeForm, citation: str | None)
 async def _open_case(t: TurnContext, exp: DisputeForm, citation: str | None) -> Reply:
     ctx = t.records
     case_id = await ctx.store.create_case(
-        {"brand": ctx.user.brand, "user_id": ctx.user.id, "conversation_id": ctx.conversation_id,
-         "kind": "dispute", "order_number": exp.number, "description": exp.description},
-        ctx.audit("dispute"), ctx.clock.now())
+        {
+            "brand": ctx.user.brand,
+            "user_id": ctx.user.id,
+            "conversation_id": ctx.conversation_id,
+            "kind": "dispute",
+            "order_number": exp.number,
+            "description": exp.description,
+        },
+        ctx.audit("dispute"),
+        ctx.clock.now(),
+    )
     shots = sum(1 for a in await ctx.store.attachments(ctx.conversation_id) if a["case_id"] == case_id)
     shots_text = f" and {shots} screenshot{'s' if shots != 1 else ''}" if shots else ""
     t.state.expecting = AwaitYes(action=Action("human_agent"))
-    return t.reply(t.say("dispute_open", case=case_id, number=exp.number, shots=shots_text), "dispute",
-                   [t.button("button_yes_person", "human_agent"), t.button("button_no_thanks", "deny")],
-                   citation=citation, case_id=case_id)
+    return t.reply(
+        t.say("dispute_open", case=case_id, number=exp.number, shots=shots_text),
+        "dispute",
+        [t.button("button_yes_person", "human_agent"), t.button("button_no_thanks", "deny")],
+        citation=citation,
+        case_id=case_id,
+    )
 
 
 async def on_leave_message(t: TurnContext, exp: LeaveMessage, follow: Follow | None = None) -> Reply | None:
@@ -161,8 +211,11 @@ async def on_leave_message(t: TurnContext, exp: LeaveMessage, follow: Follow | N
         if t.intent in (*YES_NO, *SOCIAL) and len(t.said) <= 3:
             return t.reply(t.say("leave_message_ask", user_email=email), "leave_message")
         t.state.expecting = LeaveMessage(step="confirm", text=t.text.strip()[:2000])
-        return t.reply(t.say("leave_message_confirm", text=t.text.strip()[:2000], user_email=email),
-                       "leave_message", t.yes_no_buttons("button_send", "button_rewrite"))
+        return t.reply(
+            t.say("leave_message_confirm", text=t.text.strip()[:2000], user_email=email),
+            "leave_message",
+            t.yes_no_buttons("button_send", "button_rewrite"),
+        )
     answer = yes_or_no(t)
     if answer is None:
         return None

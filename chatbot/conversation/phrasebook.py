@@ -2,6 +2,7 @@
 overridden key by key by `intents/<brand>/dialogue.yaml` where a brand has
 one. Brand facts (email, phone, hours) fill placeholders from the brand's
 settings, so a template never states a fact of its own."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -45,8 +46,12 @@ class Phrasebook:
         contact = brand.settings.contact
         hours = Hours(brand.settings.hours)
         self.facts: dict[str, Any] = {
-            "brand": brand.settings.name, "email": contact.email, "email_promise": contact.email_reply_promise,
-            "phone": contact.phone or "", "hours": hours.describe(), "topics": ", ".join(brand.settings.topics),
+            "brand": brand.settings.name,
+            "email": contact.email,
+            "email_promise": contact.email_reply_promise,
+            "phone": contact.phone or "",
+            "hours": hours.describe(),
+            "topics": ", ".join(brand.settings.topics),
         }
         self.facts["phone_clause"] = self.say("phone_clause") if contact.phone else ""
         self.facts["phone_or"] = self.say("phone_or") if contact.phone else ""

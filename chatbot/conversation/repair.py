@@ -3,16 +3,17 @@ customer says the bot misunderstood, asks why or what else they can do
 about the answer just given, asks when it will happen, pushes back, is
 frustrated, or asks for something beyond their own account. Each pattern
 returns a Reply when it applies, else None."""
+
 from __future__ import annotations
 
-from .records import KIND_TABLE, KIND_WORD, RECORD_KIND
 from . import acting, references
+from .cues import words
+from .records import KIND_TABLE, KIND_WORD, RECORD_KIND
 from .reply import Reply
 from .state import Action, AwaitConfirm, AwaitYes
-from .cues import words
 from .turn import YES_NO, TurnContext
 
-SURE = 0.8        # a reading this sure is a question of its own, not a repair of the last answer
+SURE = 0.8  # a reading this sure is a question of its own, not a repair of the last answer
 
 
 def offer_person(t: TurnContext, reply: Reply) -> Reply:
@@ -30,7 +31,7 @@ def _about_last(t: TurnContext, longest: int = 7) -> bool:
 def misunderstood(t: TurnContext) -> Reply | None:
     if not t.has("misunderstood") or t.intent == "human_agent":
         return None
-    t.state.expecting = None        # counts as not understood: one more miss and a person takes over
+    t.state.expecting = None  # counts as not understood: one more miss and a person takes over
     return Reply(t.say("misunderstood"), None, t.parse.confidence, [t.button("button_talk_to_person", "human_agent")])
 
 
@@ -44,7 +45,7 @@ def overreach(t: TurnContext) -> Reply | None:
 
 
 async def why(t: TurnContext) -> Reply | None:
-    """"why?", "why not the full 500": the rule behind the offer or the answer just given; "how much is
+    """ "why?", "why not the full 500": the rule behind the offer or the answer just given; "how much is
     the fee exactly": a question about the offer that its explanation answers."""
     exp = t.state.expecting
     if isinstance(exp, AwaitConfirm) and exp.why and t.has("question") and best_sentence(t, exp.why)[0] > 0:
@@ -56,15 +57,14 @@ async def why(t: TurnContext) -> Reply | None:
     last = t.state.last
     if last is None or last.number is None:
         return None
-    if last.why:       # the rule behind a refusal, and a person for a case the rule may not fit
+    if last.why:  # the rule behind a refusal, and a person for a case the rule may not fit
         return offer_person(t, t.reply(t.say("pushback", why=last.why), last.key))
     kind = next((k for k, n in t.state.focus.items() if n == last.number), "record")
-    return offer_person(t, t.reply(t.say("why_unknown", kind=KIND_WORD.get(kind, kind), number=last.number),
-                                   last.key))
+    return offer_person(t, t.reply(t.say("why_unknown", kind=KIND_WORD.get(kind, kind), number=last.number), last.key))
 
 
 async def options(t: TurnContext) -> Reply | None:
-    """"so what can I do then": what is left after the answer just given."""
+    """ "so what can I do then": what is left after the answer just given."""
     last = t.state.last
     if not t.has("options") or last is None or last.number is None or not _about_last(t, 9):
         return None
@@ -74,7 +74,7 @@ async def options(t: TurnContext) -> Reply | None:
 
 
 async def when(t: TurnContext) -> Reply | None:
-    """"when will I actually get it": the date the records hold, or an honest "I can't say"."""
+    """ "when will I actually get it": the date the records hold, or an honest "I can't say"."""
     last = t.state.last
     if not t.has("when") or last is None or last.number is None or t.numbers():
         return None
@@ -88,20 +88,25 @@ async def when(t: TurnContext) -> Reply | None:
         return await acting.act(t, timing, {kind: last.number})
     row = await t.records.store.record_of(KIND_TABLE[kind], last.number, t.records.user.id)
     status = str(row.get("status", "")).replace("_", " ") if row else "open"
-    text = t.say("dont_know_when", what=t.book.timing_words.get(kind, "that happens"), kind=KIND_WORD[kind],
-                 number=last.number, status=status)
+    text = t.say(
+        "dont_know_when",
+        what=t.book.timing_words.get(kind, "that happens"),
+        kind=KIND_WORD[kind],
+        number=last.number,
+        status=status,
+    )
     return offer_person(t, t.reply(text, last.key))
 
 
 async def frustrated(t: TurnContext) -> Reply | None:
-    """"this is ridiculous": an apology and a person, not "I can't help with that"."""
+    """ "this is ridiculous": an apology and a person, not "I can't help with that"."""
     if not t.has("frustrated") or (t.intent not in (None, *YES_NO) and t.parse.confidence >= SURE):
         return None
     return offer_person(t, Reply(t.say("frustrated"), t.intent, t.parse.confidence))
 
 
 async def pushback(t: TurnContext) -> Reply | None:
-    """"but I barely used it!" after a refusal: the rule once more, briefly, and a person."""
+    """ "but I barely used it!" after a refusal: the rule once more, briefly, and a person."""
     last = t.state.last
     open_question = t.state.expecting is not None and not isinstance(t.state.expecting, AwaitYes)
     if last is None or not last.why or not t.has("pushback") or open_question:
@@ -119,8 +124,11 @@ async def from_topic(t: TurnContext, topic: str | None) -> Reply | None:
         return None
     asked = _asked(t)
     elsewhere = t.brand.intents.get(t.intent or "")
-    if t.intent is not None and t.parse.confidence >= SURE and not (
-            t.has("deictic") and elsewhere and not asked & {_stem(w) for w in words(elsewhere.answer)}):
+    if (
+        t.intent is not None
+        and t.parse.confidence >= SURE
+        and not (t.has("deictic") and elsewhere and not asked & {_stem(w) for w in words(elsewhere.answer)})
+    ):
         return None
     intent = t.brand.intents[topic or ""]
     score, best = best_sentence(t, intent.answer)
@@ -146,6 +154,6 @@ def _stem(word: str) -> str:
     """Enough stemming to match "tax" with "taxes" and "refunded" with "refund"."""
     for suffix in ("ing", "ed", "es", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[:-len(suffix)]
+            word = word[: -len(suffix)]
             break
     return word[:5]

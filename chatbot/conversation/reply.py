@@ -1,4 +1,5 @@
 """What the bot says in one message, and what a turn leads to."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -14,11 +15,11 @@ class Reply:
     confidence: float
     buttons: list[Button] = field(default_factory=list)
     citation: str | None = None
-    wants_human: bool = False          # the handoff desk takes it from here
+    wants_human: bool = False  # the handoff desk takes it from here
     case_id: int | None = None
-    leave_message: str | None = None   # left while the team is away: becomes a ticket
-    leave_queue: bool = False          # the customer leaves the queue
-    continue_by_email: str | None = None   # the customer's answer taking the breach offer: a ticket
+    leave_message: str | None = None  # left while the team is away: becomes a ticket
+    leave_queue: bool = False  # the customer leaves the queue
+    continue_by_email: str | None = None  # the customer's answer taking the breach offer: a ticket
 
     @property
     def quick_replies(self) -> list[str]:
@@ -41,5 +42,6 @@ class Turn:
     person has the chat and the bot has nothing to add), and the dialogue
     state after them, which the caller saves in the same transaction as the
     first reply (a crash never keeps one without the other)."""
+
     replies: list[Reply]
     state: dict[str, Any]

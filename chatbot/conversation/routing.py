@@ -2,6 +2,7 @@
 record just discussed, a record action, a list of one's records, a flow
 (a dispute, a person), a policy answer, or the fallback. Also what the
 dialogue says when it drops, re-asks or would repeat itself."""
+
 from __future__ import annotations
 
 from ..brands import CONVERSATION_INTENTS, Brand
@@ -25,13 +26,27 @@ from .state import (
 )
 from .turn import SOCIAL, YES_NO, TurnContext
 
-CLOSE_BEHIND = 0.3      # a runner-up this likely is a real reading of the message
-SIDE_QUESTION = 0.8     # a policy question this sure, asked mid-flow, is answered and the flow asked again
+CLOSE_BEHIND = 0.3  # a runner-up this likely is a real reading of the message
+SIDE_QUESTION = 0.8  # a policy question this sure, asked mid-flow, is answered and the flow asked again
 # "which of my purchases can I still cancel" asks for a change, not a list.
-CHANGES_AND_FLOWS = frozenset({"order_cancel", "order_modify", "return_request", "service_cancel", "refund_request",
-                               "payment_failed", "human_agent", "dispute_case"})
-LOOKUP_OF = {"order": "order_status", "purchase": "service_activation", "refund": "refund_status",
-             "withdrawal": "settlement_withdrawal"}
+CHANGES_AND_FLOWS = frozenset(
+    {
+        "order_cancel",
+        "order_modify",
+        "return_request",
+        "service_cancel",
+        "refund_request",
+        "payment_failed",
+        "human_agent",
+        "dispute_case",
+    }
+)
+LOOKUP_OF = {
+    "order": "order_status",
+    "purchase": "service_activation",
+    "refund": "refund_status",
+    "withdrawal": "settlement_withdrawal",
+}
 
 
 async def route(t: TurnContext, follow: Follow) -> Reply:
@@ -62,7 +77,7 @@ async def route(t: TurnContext, follow: Follow) -> Reply:
 
 
 def _change_over_list(t: TurnContext) -> TurnContext:
-    """"which of my purchases can i still cancel" reads close to a list, but asks about a change: a change
+    """ "which of my purchases can i still cancel" reads close to a list, but asks about a change: a change
     (or a flow) ranked close behind a list is what the customer wants."""
     if t.action != "list_records" or len(t.parse.ranking) < 2:
         return t
@@ -75,21 +90,21 @@ def _change_over_list(t: TurnContext) -> TurnContext:
 
 
 def _picks_from_other_list(t: TurnContext) -> bool:
-    """"the completed one, when did it arrive" right after a list of payouts: a pick from that list,
+    """ "the completed one, when did it arrive" right after a list of payouts: a pick from that list,
     whatever record the rest of it reads as."""
     last_kind = RECORD_KIND.get(t.state.last_action or "")
     return bool(t.state.shown) and references.names_one(t.said) and RECORD_KIND.get(t.action or "") != last_kind
 
 
 async def _follow_up(t: TurnContext) -> Reply | None:
-    """"what about TT-2002", "and the other one?", "the second one": the last action, on another record;
+    """ "what about TT-2002", "and the other one?", "the second one": the last action, on another record;
     a bare number or tracking number: that record's status."""
     numbers = t.numbers()
     last = t.state.last_action
     if last not in RECORD_KIND:
         return await _bare_record(t, numbers)
     kind = RECORD_KIND[last or ""]
-    named_again = kind in numbers and t.intent in (*YES_NO, "thanks")     # "ok TT-2003": the same, on that one
+    named_again = kind in numbers and t.intent in (*YES_NO, "thanks")  # "ok TT-2003": the same, on that one
     picks = (t.intent in (*YES_NO, "thanks") and len(t.said) <= 4) or references.names_one(t.said)  # "the lamp one"
     if not (t.intent is None or named_again or picks or t.has("follow_up")):
         return None
@@ -102,7 +117,7 @@ async def _follow_up(t: TurnContext) -> Reply | None:
     rows = await records.candidates(t.records, kind)
     named = references.pick(t.cues, t.text, kind, rows, t.state.shown, t.state.focus.get(kind))
     if not named and t.intent is None and references.refers_back(t.cues, t.text):
-        named = t.state.focus.get(kind)                  # "ok and when will it be paid"
+        named = t.state.focus.get(kind)  # "ok and when will it be paid"
     if named:
         return await acting.act(t, last or "", {kind: named})
     return await _bare_record(t, numbers)
@@ -117,7 +132,7 @@ def _other_kind_named(t: TurnContext, kind: str) -> str | None:
 
 
 async def _bare_record(t: TurnContext, numbers: dict[str, str]) -> Reply | None:
-    """"TT-9999", "1Z999AA10123456784" with nothing else understood: that record's status."""
+    """ "TT-9999", "1Z999AA10123456784" with nothing else understood: that record's status."""
     tracking = next((e.value for e in t.parse.entities if e.entity == "tracking_number"), None)
     if tracking and "order" in t.kinds():
         for row in await records.candidates(t.records, "order"):
@@ -126,7 +141,7 @@ async def _bare_record(t: TurnContext, numbers: dict[str, str]) -> Reply | None:
                 return await acting.act(t, "delivery_tracking", {"order": row["number"]})
     kind = next((k for k in numbers if LOOKUP_OF.get(k) in t.brand.intents), None)
     says_little = t.intent is None or t.intent in CONVERSATION_INTENTS or t.parse.confidence < repair.SURE
-    if kind is None or not says_little:        # "can you check TT-1234 for me" reads as what the bot can do
+    if kind is None or not says_little:  # "can you check TT-1234 for me" reads as what the bot can do
         return None
     return await acting.act(t, LOOKUP_OF[kind], {kind: numbers[kind]})
 
@@ -162,15 +177,17 @@ def _list_kind(t: TurnContext) -> str:
 
 
 async def list_records(t: TurnContext) -> Reply:
-    """"show me my orders": the customer's own records of that kind, newest first."""
+    """ "show me my orders": the customer's own records of that kind, newest first."""
     kind = _list_kind(t)
     rows = await records.candidates(t.records, kind)
     lookup = LOOKUP_OF[kind]
     if not rows:
         return t.reply(t.say("none_of_kind", kind=KIND_WORD[kind]), lookup)
-    rows = sorted(rows, key=lambda r: r["number"])[:10]      # in the order they were placed, as numbered
-    lines = [f"{i}. {records.label(kind, r)} ({str(r.get('status', '')).replace('_', ' ')})"
-             for i, r in enumerate(rows, start=1)]
+    rows = sorted(rows, key=lambda r: r["number"])[:10]  # in the order they were placed, as numbered
+    lines = [
+        f"{i}. {records.label(kind, r)} ({str(r.get('status', '')).replace('_', ' ')})"
+        for i, r in enumerate(rows, start=1)
+    ]
     t.state.shown = [r["number"] for r in rows]
     t.state.last_action = lookup
     text = "\n".join([t.say("list_header", kind=KIND_WORD[kind]), *lines, t.say("list_footer")])
@@ -182,8 +199,12 @@ async def _start_dispute(t: TurnContext) -> Reply:
     rows = await records.candidates(t.records, "order") if t.records.user.role == "customer" else []
     t.state.expecting = DisputeForm(step="order")
     buttons = t.record_buttons("dispute", "order", rows)
-    return t.reply(intent.answer + "\n\n" + t.say("dispute_start"), intent.name, buttons,
-                   citation=t.brand.citation(intent.policy_section))
+    return t.reply(
+        intent.answer + "\n\n" + t.say("dispute_start"),
+        intent.name,
+        buttons,
+        citation=t.brand.citation(intent.policy_section),
+    )
 
 
 def fallback(t: TurnContext) -> Reply:
@@ -191,14 +212,16 @@ def fallback(t: TurnContext) -> Reply:
         # Failing to understand twice in a row is a handoff trigger (service-levels.md).
         return Reply(t.say("fallback_again"), None, t.parse.confidence, wants_human=True)
     buttons = [Button(s, acting.suggestion(t, s)) for s in t.brand.settings.suggestions[:3]]
-    return Reply(t.say("fallback"), None, t.parse.confidence,
-                 [*buttons, t.button("button_talk_to_person", "human_agent")])
+    return Reply(
+        t.say("fallback"), None, t.parse.confidence, [*buttons, t.button("button_talk_to_person", "human_agent")]
+    )
 
 
 def answers_no(exp: Expectation) -> bool:
     """Does a "no" answer this expectation (rather than call it off)? "skip" the screenshots does."""
     return isinstance(exp, (AwaitConfirm, AwaitYes, LeaveMessage, LeaveQueue)) or (
-        isinstance(exp, DisputeForm) and exp.step == "screenshots")
+        isinstance(exp, DisputeForm) and exp.step == "screenshots"
+    )
 
 
 def topic_of(t: TurnContext, exp: Expectation) -> str | None:
@@ -225,7 +248,8 @@ def ask_again(t: TurnContext, exp: Expectation) -> str:
         return t.say("what_to_change", number=exp.number)
     if isinstance(exp, DisputeForm):
         return {"order": t.say("dispute_order"), "screenshots": t.say("dispute_screenshots_again")}.get(
-            exp.step, t.say("dispute_describe_again", number=exp.number))
+            exp.step, t.say("dispute_describe_again", number=exp.number)
+        )
     if isinstance(exp, LeaveMessage):
         return t.say("leave_message_ask", user_email=t.records.user.email)
     if isinstance(exp, LeaveQueue):
@@ -256,22 +280,34 @@ def not_again(t: TurnContext, reply: Reply) -> Reply:
         return repair.offer_person(t, t.reply(t.say("pushback", why=last.why), reply.intent))
     score, best = repair.best_sentence(t, reply.text)
     answer = best if score else reply.text
-    text = (t.say("record_silent", answer=answer, number=last.number) if last and last.number
-            else t.say("policy_silent", answer=answer))
+    text = (
+        t.say("record_silent", answer=answer, number=last.number)
+        if last and last.number
+        else t.say("policy_silent", answer=answer)
+    )
     return repair.offer_person(t, Reply(text, reply.intent, reply.confidence, citation=reply.citation))
 
 
 def preview(brand: Brand, book: Phrasebook, parse: Parse) -> Reply:
     """The answer to a first message, with no customer: for the operator's try-it panel."""
     if parse.intent is None:
-        buttons = [Button(title, Action("")) for title in [*brand.settings.suggestions[:3],
-                                                           book.say("button_talk_to_person")]]
+        buttons = [
+            Button(title, Action("")) for title in [*brand.settings.suggestions[:3], book.say("button_talk_to_person")]
+        ]
         return Reply(book.say("fallback"), None, parse.confidence, buttons)
     intent = brand.intents[parse.intent]
     text = intent.answer
     if intent.action in RECORD_KIND:
-        text = (f"[looks up the customer's {KIND_WORD[RECORD_KIND[intent.action]]}s and acts on them; without one "
-                "it answers:] " + text)
+        text = (
+            f"[looks up the customer's {KIND_WORD[RECORD_KIND[intent.action]]}s and acts on them; without one "
+            "it answers:] " + text
+        )
     buttons = [Button(q, Action("")) for q in intent.quick_replies]
-    return Reply(text, intent.name, parse.confidence, buttons, citation=brand.citation(intent.policy_section),
-                 wants_human=intent.action == "human_agent")
+    return Reply(
+        text,
+        intent.name,
+        parse.confidence,
+        buttons,
+        citation=brand.citation(intent.policy_section),
+        wants_human=intent.action == "human_agent",
+    )

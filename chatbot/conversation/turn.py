@@ -1,17 +1,19 @@
 """Everything one turn works with, in one place: the brand and its wording,
 the phrase lists, the customer's dialogue state, the records context, the
 message and its parse. Handlers take a `TurnContext` and return a Reply."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..brands import Brand
 from ..clock import parse_iso
 from ..nlu import Entity, Parse
-from .records import ENTITY_KIND, RECORD_KIND, Context, label
 from .cues import Cues, words
 from .phrasebook import Phrasebook
+from .records import ENTITY_KIND, RECORD_KIND, Context, label
 from .reply import Reply
 from .state import Action, Button, DialogueState
 
@@ -28,8 +30,8 @@ class TurnContext:
     records: Context
     text: str
     parse: Parse
-    parser: Callable[[str], Parse]              # the brand's matcher
-    queue: dict[str, Any] | None = None        # the live queue view while the customer waits for a person
+    parser: Callable[[str], Parse]  # the brand's matcher
+    queue: dict[str, Any] | None = None  # the live queue view while the customer waits for a person
     said: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -37,8 +39,17 @@ class TurnContext:
 
     def with_parse(self, parse: Parse, text: str | None = None) -> TurnContext:
         """The same turn read another way (a clause, a button's payload, a closer reading)."""
-        return TurnContext(self.brand, self.book, self.cues, self.state, self.records,
-                           self.text if text is None else text, parse, self.parser, self.queue)
+        return TurnContext(
+            self.brand,
+            self.book,
+            self.cues,
+            self.state,
+            self.records,
+            self.text if text is None else text,
+            parse,
+            self.parser,
+            self.queue,
+        )
 
     @property
     def offline(self) -> bool:
@@ -73,10 +84,10 @@ class TurnContext:
                 named.setdefault(ENTITY_KIND[e.entity], e.value)
         return named
 
-    def reply(self, text: str, intent: str | None = None, buttons: list[Button] | None = None,
-              **extra: Any) -> Reply:
-        return Reply(text, intent if intent is not None else self.parse.intent, self.parse.confidence,
-                     buttons or [], **extra)
+    def reply(self, text: str, intent: str | None = None, buttons: list[Button] | None = None, **extra: Any) -> Reply:
+        return Reply(
+            text, intent if intent is not None else self.parse.intent, self.parse.confidence, buttons or [], **extra
+        )
 
     def button(self, key: str, intent: str, **entities: str) -> Button:
         return Button(self.say(key), Action(intent, dict(entities)))

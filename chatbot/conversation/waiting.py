@@ -3,6 +3,7 @@ are answered from the live queue, "never mind" or "bye" offers to leave it,
 and what the bot can answer for sure it still answers. Offline (nobody can
 take the chat): never the 5-10 minute promise it cannot keep; when the team
 is back, the other channels, and a message left for the team."""
+
 from __future__ import annotations
 
 from ..clock import isoformat
@@ -13,7 +14,7 @@ from .state import LeaveMessage, LeaveQueue
 from .turn import TurnContext
 
 SURE = 0.8
-MESSAGE_CONTENT_WORDS = 2     # a request to leave a message that says this much more is the message itself
+MESSAGE_CONTENT_WORDS = 2  # a request to leave a message that says this much more is the message itself
 
 
 def wants_to_leave_queue(t: TurnContext) -> bool:
@@ -37,8 +38,11 @@ def queued(t: TurnContext) -> Reply | None:
     """A reply about the queue itself, or None to answer the message as usual."""
     if wants_to_leave_queue(t):
         t.state.expecting = LeaveQueue()
-        return t.reply(t.say("leave_queue_ask"), "leave_queue",
-                       [t.button("button_leave_queue", "affirm"), t.button("button_keep_waiting", "deny")])
+        return t.reply(
+            t.say("leave_queue_ask"),
+            "leave_queue",
+            [t.button("button_leave_queue", "affirm"), t.button("button_keep_waiting", "deny")],
+        )
     if asks_about_wait(t):
         return t.reply(queue_position(t), t.intent or "response_times")
     return None
@@ -62,13 +66,14 @@ async def offline(t: TurnContext) -> Reply | None:
     if t.has("leave_message") or t.intent == "leave_message":
         return await start_leave_message(t)
     if t.intent == "response_times" or (t.has("wait") and t.intent != "human_agent"):
-        return t.reply(offline_text(t), t.intent or "response_times",
-                       [t.button("button_leave_message", "leave_message")])
+        return t.reply(
+            offline_text(t), t.intent or "response_times", [t.button("button_leave_message", "leave_message")]
+        )
     return None
 
 
 async def start_leave_message(t: TurnContext) -> Reply | None:
-    """"Can I leave a message?" asks for it; "my earbuds stopped working, please email me" is it."""
+    """ "Can I leave a message?" asks for it; "my earbuds stopped working, please email me" is it."""
     if _says_more(t):
         return await expecting.on_leave_message(t, LeaveMessage(step="text"))
     t.state.expecting = LeaveMessage(step="text")
@@ -85,8 +90,14 @@ def offline_text(t: TurnContext) -> str:
     hours = Hours(t.brand.settings.hours)
     now = t.records.clock.now()
     if hours.is_open(now):
-        return t.say("offline_wait", why=t.say("offline_nobody"),
-                     back=t.say("offline_back_today", closes=t.brand.settings.hours.close))
+        return t.say(
+            "offline_wait",
+            why=t.say("offline_nobody"),
+            back=t.say("offline_back_today", closes=t.brand.settings.hours.close),
+        )
     opens = hours.next_opening(now)
-    return t.say("offline_wait", why=t.say("offline_closed"),
-                 back=t.say("offline_back", opens=hours.local_text(opens), opens_at=isoformat(opens)))
+    return t.say(
+        "offline_wait",
+        why=t.say("offline_closed"),
+        back=t.say("offline_back", opens=hours.local_text(opens), opens_at=isoformat(opens)),
+    )

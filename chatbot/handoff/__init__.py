@@ -9,6 +9,7 @@ console and the supervisor view show of it.
     timers.py     the first-response clock and the grace periods (tick)
     hours.py      a brand's opening hours
     erlang.py     Erlang C: the agents a service level needs"""
+
 from __future__ import annotations
 
 from .desk import AlreadyAssigned, HandoffDesk, NotAvailable

@@ -9,6 +9,7 @@ Only who is connected right now (presence) is kept in memory.
 Time comes from the injected clock; `tick()` applies the timers (target flag,
 breach, agent grace, abandonment). The server calls it every second; tests
 call it after moving the clock."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -52,7 +53,7 @@ class HandoffDesk:
         self.views = ConsoleViews(store, clock, knowledge, self.board)
         self.figures = Figures(store, clock, knowledge, self.views)
         self.timers = Timers(self)
-        self.released_by: dict[int, set[int]] = {}     # conversation id → agents who gave it back
+        self.released_by: dict[int, set[int]] = {}  # conversation id → agents who gave it back
 
     @property
     def presence(self) -> dict[int, Presence]:
@@ -104,8 +105,15 @@ class HandoffDesk:
 
     async def system(self, conversation_id: int, text: str, **meta: Any) -> dict[str, Any]:
         """A system message in the conversation, sent to everyone in it."""
-        row, _ = await self.store.add_message(conversation_id, sender_type="system", sender_name="System",
-                                              sender_id=None, text=text, now=self.clock.now(), meta=meta or None)
+        row, _ = await self.store.add_message(
+            conversation_id,
+            sender_type="system",
+            sender_name="System",
+            sender_id=None,
+            text=text,
+            now=self.clock.now(),
+            meta=meta or None,
+        )
         message = to_wire(row)
         await self.events.to_conversation(conversation_id, "message", message)
         return message
@@ -121,9 +129,15 @@ class HandoffDesk:
         loads = await self.views.loads(brand_id)
         queued = [h for h in await self.store.live_handoffs(brand_id) if h["state"] == "queued"]
         for position, handoff in enumerate(queued, start=1):
-            await self.events.to_customer(handoff["conversation_id"], "handoff", {
-                "state": "queued", "position": position,
-                "eta_seconds": await self.views.estimate(brand_id, position, loads)})
+            await self.events.to_customer(
+                handoff["conversation_id"],
+                "handoff",
+                {
+                    "state": "queued",
+                    "position": position,
+                    "eta_seconds": await self.views.estimate(brand_id, position, loads),
+                },
+            )
 
     async def _reassign(self, brand_id: str) -> None:
         await self.assign(brand_id)
@@ -131,8 +145,9 @@ class HandoffDesk:
 
     # -- the customer side ----------------------------------------------------------------------
 
-    async def request(self, user: User, conversation_id: int, *, reason: str, intent: str | None,
-                      confidence: float | None) -> dict[str, Any]:
+    async def request(
+        self, user: User, conversation_id: int, *, reason: str, intent: str | None, confidence: float | None
+    ) -> dict[str, Any]:
         """Hand the conversation to a person, or say honestly why not now.
         Returns the `handoff` event sent to the customer."""
         brand = self._brand(user.brand)
@@ -141,8 +156,17 @@ class HandoffDesk:
         if not hours.is_open(now) or not self.board.available(user.brand):
             return await self._offline(user, conversation_id, hours, now)
         handoff, created = await self.store.create_handoff(
-            {"brand": user.brand, "conversation_id": conversation_id, "user_id": user.id, "reason": reason,
-             "intent": intent, "confidence": confidence, "queued_at": isoformat(now)}, "queued")
+            {
+                "brand": user.brand,
+                "conversation_id": conversation_id,
+                "user_id": user.id,
+                "reason": reason,
+                "intent": intent,
+                "confidence": confidence,
+                "queued_at": isoformat(now),
+            },
+            "queued",
+        )
         if created:
             await self.system(conversation_id, brand.say("handoff.queued"))
         await self._reassign(user.brand)
@@ -151,17 +175,28 @@ class HandoffDesk:
     async def _offline(self, user: User, conversation_id: int, hours: Hours, now: datetime) -> dict[str, Any]:
         brand = self._brand(user.brand)
         contact = brand.settings.contact
-        opens = hours.next_opening(now)   # `now` itself when open but nobody is online
+        opens = hours.next_opening(now)  # `now` itself when open but nobody is online
         why = brand.say("handoff.outside_hours" if not hours.is_open(now) else "handoff.nobody_online")
         wait = opens - now
         parts = [brand.say("handoff.offline", why=why, hours=hours.describe())]
         if wait.total_seconds() > 3600:
-            parts.append(brand.say("handoff.opens_again_in_hours", when=hours.local_text(opens),
-                                   hours=round(wait.total_seconds() / 3600)))
+            parts.append(
+                brand.say(
+                    "handoff.opens_again_in_hours",
+                    when=hours.local_text(opens),
+                    hours=round(wait.total_seconds() / 3600),
+                )
+            )
         elif wait.total_seconds() > 0:
             parts.append(brand.say("handoff.opens_again", when=hours.local_text(opens)))
-        parts.append(brand.say("handoff.leave_message", customer_email=user.email, email=contact.email,
-                               reply_promise=contact.email_reply_promise))
+        parts.append(
+            brand.say(
+                "handoff.leave_message",
+                customer_email=user.email,
+                email=contact.email,
+                reply_promise=contact.email_reply_promise,
+            )
+        )
         if contact.phone:
             parts.append(brand.say("handoff.phone", phone=contact.phone))
         await self.system(conversation_id, " ".join(parts))
@@ -174,12 +209,16 @@ class HandoffDesk:
     async def withdraw(self, user: User, conversation_id: int) -> bool:
         """The customer left the queue ("never mind", confirmed): counted as abandoned, back to the bot."""
         handoff = await self.store.live_handoff(conversation_id)
-        if not can_see(user, handoff):
+        if handoff is None or not can_see(user, handoff):
             return False
         now = isoformat(self.clock.now())
-        if not await self.store.move_handoff(handoff["id"], to="abandoned", from_states=("queued",),
-                                             conversation_state="bot",
-                                             fields={"abandoned_at": now, "ended_at": now}):
+        if not await self.store.move_handoff(
+            handoff["id"],
+            to="abandoned",
+            from_states=("queued",),
+            conversation_state="bot",
+            fields={"abandoned_at": now, "ended_at": now},
+        ):
             return False
         await self.events.to_customer(conversation_id, "handoff", {"state": "closed"})
         await self.broadcast(user.brand)
@@ -190,12 +229,22 @@ class HandoffDesk:
         return await self._ticket(user, conversation_id, "offline_message", text)
 
     async def _ticket(self, user: User, conversation_id: int, kind: str, message: str) -> int:
-        transcript = "\n".join(f"[{m['created_at']}] {m['sender_name']}: {m['text']}"
-                               for m in await self.store.messages(conversation_id))
-        return await self.store.create_ticket({
-            "brand": user.brand, "conversation_id": conversation_id, "user_id": user.id, "email": user.email,
-            "kind": kind, "message": message, "transcript": transcript, "status": "open",
-            "created_at": isoformat(self.clock.now())})
+        transcript = "\n".join(
+            f"[{m['created_at']}] {m['sender_name']}: {m['text']}" for m in await self.store.messages(conversation_id)
+        )
+        return await self.store.create_ticket(
+            {
+                "brand": user.brand,
+                "conversation_id": conversation_id,
+                "user_id": user.id,
+                "email": user.email,
+                "kind": kind,
+                "message": message,
+                "transcript": transcript,
+                "status": "open",
+                "created_at": isoformat(self.clock.now()),
+            }
+        )
 
     async def customer_wrote(self, user: User, conversation_id: int) -> None:
         """A customer message while a person is in charge: the queue's preview changes."""
@@ -213,18 +262,29 @@ class HandoffDesk:
         handoff = await self.store.live_handoff(conversation_id)
         if not handoff or not handoff["breached_at"] or handoff["first_response_at"]:
             return False
-        if not await self.store.move_handoff(handoff["id"], to="ticket", from_states=("queued", "assigned"),
-                                             conversation_state="closed",
-                                             fields={"ended_at": isoformat(self.clock.now())}):
+        if not await self.store.move_handoff(
+            handoff["id"],
+            to="ticket",
+            from_states=("queued", "assigned"),
+            conversation_state="closed",
+            fields={"ended_at": isoformat(self.clock.now())},
+        ):
             return False
         if handoff["assigned_agent_id"]:
             await self.unassigned(handoff["assigned_agent_id"], conversation_id, "continued_by_email")
         ticket = await self._ticket(user, conversation_id, "breach_followup", text)
         brand = self._brand(user.brand)
         contact = brand.settings.contact
-        await self.system(conversation_id, brand.say("handoff.ticket_opened", ticket=ticket,
-                                                     customer_email=user.email, email=contact.email,
-                                                     reply_promise=contact.email_reply_promise))
+        await self.system(
+            conversation_id,
+            brand.say(
+                "handoff.ticket_opened",
+                ticket=ticket,
+                customer_email=user.email,
+                email=contact.email,
+                reply_promise=contact.email_reply_promise,
+            ),
+        )
         await self.events.to_customer(conversation_id, "handoff", {"state": "closed"})
         await self.broadcast(handoff["brand"])
         return True
@@ -244,7 +304,7 @@ class HandoffDesk:
 
     async def rate(self, user: User, conversation_id: int, rating: int) -> bool:
         handoff = await self.store.last_handoff(conversation_id)
-        if not can_see(user, handoff) or handoff["state"] != "resolved" or handoff["rating"]:
+        if handoff is None or not can_see(user, handoff) or handoff["state"] != "resolved" or handoff["rating"]:
             return False
         await self.store.update_handoff(handoff["id"], rating=rating, rated_at=isoformat(self.clock.now()))
         return True
@@ -264,8 +324,11 @@ class HandoffDesk:
         await self._reassign(agent.brand)
 
     async def held_conversations(self, agent: User) -> list[int]:
-        return [h["conversation_id"] for h in await self.store.live_handoffs(agent.brand)
-                if h["state"] == "assigned" and h["assigned_agent_id"] == agent.id]
+        return [
+            h["conversation_id"]
+            for h in await self.store.live_handoffs(agent.brand)
+            if h["state"] == "assigned" and h["assigned_agent_id"] == agent.id
+        ]
 
     async def check_holds(self, agent: User, conversation_id: int) -> None:
         """Raise unless the agent holds the conversation."""
@@ -275,14 +338,16 @@ class HandoffDesk:
         conversation_id = handoff["conversation_id"]
         self.released_by.pop(conversation_id, None)
         agent = await self.store.user(agent_id)
-        await self.system(conversation_id, self._brand(handoff["brand"]).say("handoff.agent_joined",
-                                                                             agent=agent["name"]))
+        await self.system(
+            conversation_id, self._brand(handoff["brand"]).say("handoff.agent_joined", agent=agent["name"])
+        )
         await self.events.agent_holds(agent_id, conversation_id, True)
         view = await self.views.conversation_view(conversation_id)
         if notify_agent:
             await self.events.to_agent(agent_id, "assigned", {"conversation": view})
-        await self.events.to_customer(conversation_id, "handoff", {"state": "assigned",
-                                                                    "agent": {"name": agent["name"]}})
+        await self.events.to_customer(
+            conversation_id, "handoff", {"state": "assigned", "agent": {"name": agent["name"]}}
+        )
         return view
 
     async def assign(self, brand_id: str) -> None:
@@ -292,14 +357,20 @@ class HandoffDesk:
         loads = await self.views.loads(brand_id)
         for handoff in [h for h in await self.store.live_handoffs(brand_id) if h["state"] == "queued"]:
             declined = self.released_by.get(handoff["conversation_id"], set())
-            candidates = [a for a in self.board.available(brand_id)
-                          if loads.get(a.user.id, 0) < cap and a.user.id not in declined]
+            candidates = [
+                a for a in self.board.available(brand_id) if loads.get(a.user.id, 0) < cap and a.user.id not in declined
+            ]
             if not candidates:
                 continue
             agent = min(candidates, key=lambda a: (loads.get(a.user.id, 0), a.user.id))
-            if await self.store.move_handoff(handoff["id"], to="assigned", from_states=("queued",),
-                                             conversation_state="agent", agent_id=agent.user.id,
-                                             fields={"assigned_at": isoformat(self.clock.now())}):
+            if await self.store.move_handoff(
+                handoff["id"],
+                to="assigned",
+                from_states=("queued",),
+                conversation_state="agent",
+                agent_id=agent.user.id,
+                fields={"assigned_at": isoformat(self.clock.now())},
+            ):
                 loads[agent.user.id] = loads.get(agent.user.id, 0) + 1
                 await self._joined(agent.user.id, handoff, notify_agent=True)
 
@@ -309,21 +380,33 @@ class HandoffDesk:
             if handoff["assigned_agent_id"] == agent.id:
                 return await self.views.conversation_view(conversation_id)
             raise AlreadyAssigned("another agent has taken this conversation")
-        if not await self.store.move_handoff(handoff["id"], to="assigned", from_states=("queued",),
-                                             conversation_state="agent", agent_id=agent.id,
-                                             fields={"assigned_at": isoformat(self.clock.now())}):
+        if not await self.store.move_handoff(
+            handoff["id"],
+            to="assigned",
+            from_states=("queued",),
+            conversation_state="agent",
+            agent_id=agent.id,
+            fields={"assigned_at": isoformat(self.clock.now())},
+        ):
             raise AlreadyAssigned("another agent has taken this conversation")
         view = await self._joined(agent.id, handoff, notify_agent=False)
         await self.broadcast(agent.brand)
         return view
 
-    async def agent_message(self, agent: User, conversation_id: int, client_id: str,
-                            text: str) -> tuple[dict[str, Any], bool]:
+    async def agent_message(
+        self, agent: User, conversation_id: int, client_id: str, text: str
+    ) -> tuple[dict[str, Any], bool]:
         handoff = await access_held_handoff(self.store, agent, conversation_id)
         now = self.clock.now()
-        row, created = await self.store.add_message(conversation_id, sender_type="agent", sender_name=agent.name,
-                                                    sender_id=agent.id, text=text, client_id=f"agent:{client_id}",
-                                                    now=now)
+        row, created = await self.store.add_message(
+            conversation_id,
+            sender_type="agent",
+            sender_name=agent.name,
+            sender_id=agent.id,
+            text=text,
+            client_id=f"agent:{client_id}",
+            now=now,
+        )
         message = to_wire(row)
         if created:
             if not handoff["first_response_at"]:
@@ -335,9 +418,15 @@ class HandoffDesk:
     async def release(self, agent: User, conversation_id: int) -> None:
         """Back to the queue, at the place its original handoff time gives it."""
         handoff = await access_held_handoff(self.store, agent, conversation_id)
-        await self.store.move_handoff(handoff["id"], to="queued", from_states=("assigned",), agent_id=None,
-                                      expect_agent=agent.id, conversation_state="queued",
-                                      fields={"assigned_at": None})
+        await self.store.move_handoff(
+            handoff["id"],
+            to="queued",
+            from_states=("assigned",),
+            agent_id=None,
+            expect_agent=agent.id,
+            conversation_state="queued",
+            fields={"assigned_at": None},
+        )
         await self.events.agent_holds(agent.id, conversation_id, False)
         self.released_by.setdefault(conversation_id, set()).add(agent.id)
         await self.system(conversation_id, self._brand(agent.brand).say("handoff.released"))
@@ -347,9 +436,14 @@ class HandoffDesk:
         handoff = await access_held_handoff(self.store, agent, conversation_id)
         if not self.board.colleague(agent, to_agent_id):
             raise NotAvailable("that agent is not online")
-        if not await self.store.move_handoff(handoff["id"], to="assigned", from_states=("assigned",),
-                                             agent_id=to_agent_id, expect_agent=agent.id,
-                                             fields={"assigned_at": isoformat(self.clock.now())}):
+        if not await self.store.move_handoff(
+            handoff["id"],
+            to="assigned",
+            from_states=("assigned",),
+            agent_id=to_agent_id,
+            expect_agent=agent.id,
+            fields={"assigned_at": isoformat(self.clock.now())},
+        ):
             raise AlreadyAssigned("the conversation changed hands meanwhile")
         await self.events.agent_holds(agent.id, conversation_id, False)
         await self._joined(to_agent_id, handoff, notify_agent=True)
@@ -357,9 +451,15 @@ class HandoffDesk:
 
     async def hand_back(self, agent: User, conversation_id: int) -> None:
         handoff = await access_held_handoff(self.store, agent, conversation_id)
-        await self.store.move_handoff(handoff["id"], to="returned", from_states=("assigned",), agent_id=agent.id,
-                                      expect_agent=agent.id, conversation_state="bot",
-                                      fields={"ended_at": isoformat(self.clock.now())})
+        await self.store.move_handoff(
+            handoff["id"],
+            to="returned",
+            from_states=("assigned",),
+            agent_id=agent.id,
+            expect_agent=agent.id,
+            conversation_state="bot",
+            fields={"ended_at": isoformat(self.clock.now())},
+        )
         await self.events.agent_holds(agent.id, conversation_id, False)
         await self.system(conversation_id, self._brand(agent.brand).say("handoff.back_to_bot"))
         # "closed" ends the person's part; back_to tells the widget the chat itself goes on
@@ -368,19 +468,35 @@ class HandoffDesk:
 
     async def resolve(self, agent: User, conversation_id: int) -> None:
         handoff = await access_held_handoff(self.store, agent, conversation_id)
-        await self.store.move_handoff(handoff["id"], to="resolved", from_states=("assigned",), agent_id=agent.id,
-                                      expect_agent=agent.id, conversation_state="closed",
-                                      fields={"ended_at": isoformat(self.clock.now())})
+        await self.store.move_handoff(
+            handoff["id"],
+            to="resolved",
+            from_states=("assigned",),
+            agent_id=agent.id,
+            expect_agent=agent.id,
+            conversation_state="closed",
+            fields={"ended_at": isoformat(self.clock.now())},
+        )
         await self.events.agent_holds(agent.id, conversation_id, False)
-        await self.system(conversation_id, self._brand(agent.brand).say("handoff.resolved", agent=agent.name),
-                          quick_replies=["5", "4", "3", "2", "1"], rating_request=True)
+        await self.system(
+            conversation_id,
+            self._brand(agent.brand).say("handoff.resolved", agent=agent.name),
+            quick_replies=["5", "4", "3", "2", "1"],
+            rating_request=True,
+        )
         await self.events.to_customer(conversation_id, "handoff", {"state": "closed"})
         await self._reassign(agent.brand)
 
     async def add_note(self, agent: User, conversation_id: int, text: str) -> dict[str, Any]:
         await access_held_handoff(self.store, agent, conversation_id)
-        note = await self.store.add_note({"conversation_id": conversation_id, "agent_id": agent.id,
-                                          "agent_name": agent.name, "text": text,
-                                          "created_at": isoformat(self.clock.now())})
+        note = await self.store.add_note(
+            {
+                "conversation_id": conversation_id,
+                "agent_id": agent.id,
+                "agent_name": agent.name,
+                "text": text,
+                "created_at": isoformat(self.clock.now()),
+            }
+        )
         await self.events.to_agents(agent.brand, "note", note)
         return note

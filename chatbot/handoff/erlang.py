@@ -6,6 +6,7 @@ A = λ·AHT erlangs. With N > A agents, the chance a customer waits at all is
     P(wait) = (A^N/N! · N/(N−A)) / (Σ_{k<N} A^k/k! + A^N/N! · N/(N−A))
 
 and the share answered within T is 1 − P(wait)·e^{−(N−A)·T/AHT}."""
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,9 @@ def service_level(agents: int, load: float, handle_seconds: float, within_second
     return 1 - erlang_c(agents, load) * math.exp(-(agents - load) * within_seconds / handle_seconds)
 
 
-def agents_needed(arrivals_per_hour: float, handle_seconds: float, target: float = 0.8,
-                  within_seconds: float = 300) -> int:
+def agents_needed(
+    arrivals_per_hour: float, handle_seconds: float, target: float = 0.8, within_seconds: float = 300
+) -> int:
     """The fewest agents that answer `target` of arrivals within `within_seconds`."""
     if arrivals_per_hour <= 0:
         return 0

@@ -1,7 +1,8 @@
 """Opening hours of a brand's human team, in the brand's time zone."""
+
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from ..brands import HoursSettings
@@ -10,7 +11,7 @@ DAY_NAMES = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 
 
 def _clock_time(text: str) -> time:
-    if text == "24:00":           # the end of the day
+    if text == "24:00":  # the end of the day
         return time.max
     hours, minutes = text.split(":")
     return time(int(hours), int(minutes))
@@ -36,13 +37,16 @@ class Hours:
             day = (local + timedelta(days=offset)).date()
             opening = datetime.combine(day, self.opens, tzinfo=self.zone)
             if day.isoweekday() in self.days and opening > local:
-                return opening.astimezone(timezone.utc)
+                return opening.astimezone(UTC)
         raise ValueError("no opening day configured")
 
     def describe(self) -> str:
         days = sorted(self.days)
-        span = (f"{DAY_NAMES[days[0] - 1]} to {DAY_NAMES[days[-1] - 1]}"
-                if days == list(range(days[0], days[-1] + 1)) else ", ".join(DAY_NAMES[d - 1] for d in days))
+        span = (
+            f"{DAY_NAMES[days[0] - 1]} to {DAY_NAMES[days[-1] - 1]}"
+            if days == list(range(days[0], days[-1] + 1))
+            else ", ".join(DAY_NAMES[d - 1] for d in days)
+        )
         return f"{span} {self.opens:%H:%M} to {self.closes:%H:%M} ({self.zone.key})"
 
     def local_text(self, moment: datetime) -> str:

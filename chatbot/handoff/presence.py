@@ -1,6 +1,7 @@
 """Who is connected right now: each agent's status, open console tabs and the
 moment they dropped, and each customer's open tabs. Only this is kept in
 memory; everything else of the handoff is in the database."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ class Presence:
 class PresenceBoard:
     def __init__(self) -> None:
         self.agents: dict[int, Presence] = {}
-        self.customer_tabs: dict[int, int] = {}     # conversation id → open customer tabs
+        self.customer_tabs: dict[int, int] = {}  # conversation id → open customer tabs
 
     # -- agents --------------------------------------------------------------------------------
 
@@ -61,7 +62,7 @@ class PresenceBoard:
             return False
         presence.sockets = max(0, presence.sockets - 1)
         if presence.sockets == 0:
-            presence.dropped_at = now      # keeps their chats for the grace period (HandoffDesk.tick)
+            presence.dropped_at = now  # keeps their chats for the grace period (HandoffDesk.tick)
         return True
 
     def set_status(self, agent: User, status: str) -> None:
@@ -76,8 +77,11 @@ class PresenceBoard:
 
     def gone(self, brand_id: str, now: datetime, grace_seconds: float) -> list[User]:
         """Agents dropped at least `grace_seconds` ago, forgotten now."""
-        gone = [p.user for p in self.of_brand(brand_id)
-                if p.dropped_at and (now - p.dropped_at).total_seconds() >= grace_seconds]
+        gone = [
+            p.user
+            for p in self.of_brand(brand_id)
+            if p.dropped_at and (now - p.dropped_at).total_seconds() >= grace_seconds
+        ]
         for user in gone:
             self.agents.pop(user.id, None)
         return gone

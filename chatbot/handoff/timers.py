@@ -3,6 +3,7 @@
 dropped agent's chats back in the queue after their grace period, and counts
 a customer gone longer than theirs as abandoned. The server calls it every
 second; tests call it after moving the clock."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -41,9 +42,13 @@ class Timers:
         waited = seconds_between(handoff["queued_at"], now) or 0
         left = seconds_between(handoff["customer_left_at"], now)
         if handoff["state"] == "queued" and left is not None and left >= levels.customer_grace_seconds:
-            await self.store.move_handoff(handoff["id"], to="abandoned", from_states=("queued",),
-                                          conversation_state="bot",
-                                          fields={"abandoned_at": isoformat(now), "ended_at": isoformat(now)})
+            await self.store.move_handoff(
+                handoff["id"],
+                to="abandoned",
+                from_states=("queued",),
+                conversation_state="bot",
+                fields={"abandoned_at": isoformat(now), "ended_at": isoformat(now)},
+            )
             return True
         if handoff["first_response_at"]:
             return False
@@ -62,19 +67,31 @@ class Timers:
         for handoff in await self.store.live_handoffs(agent.brand):
             if handoff["state"] != "assigned" or handoff["assigned_agent_id"] != agent.id:
                 continue
-            if await self.store.move_handoff(handoff["id"], to="queued", from_states=("assigned",), agent_id=None,
-                                             expect_agent=agent.id, conversation_state="queued",
-                                             fields={"assigned_at": None}):
+            if await self.store.move_handoff(
+                handoff["id"],
+                to="queued",
+                from_states=("assigned",),
+                agent_id=None,
+                expect_agent=agent.id,
+                conversation_state="queued",
+                fields={"assigned_at": None},
+            ):
                 await self.desk.unassigned(agent.id, handoff["conversation_id"], "grace_period_over")
-                await self.desk.system(handoff["conversation_id"],
-                                       self.desk.knowledge.brand(agent.brand).say("handoff.agent_dropped"))
+                await self.desk.system(
+                    handoff["conversation_id"], self.desk.knowledge.brand(agent.brand).say("handoff.agent_dropped")
+                )
                 moved = True
         return moved
 
     async def _offer_email(self, brand: Brand, handoff: dict[str, Any]) -> None:
         contact = brand.settings.contact
-        await self.desk.system(handoff["conversation_id"],
-                               brand.say("handoff.breach_offer",
-                                         minutes=brand.settings.service_levels.first_response_breach_seconds // 60,
-                                         email=contact.email, reply_promise=contact.email_reply_promise),
-                               quick_replies=["Continue by email", "Keep waiting"])
+        await self.desk.system(
+            handoff["conversation_id"],
+            brand.say(
+                "handoff.breach_offer",
+                minutes=brand.settings.service_levels.first_response_breach_seconds // 60,
+                email=contact.email,
+                reply_promise=contact.email_reply_promise,
+            ),
+            quick_replies=["Continue by email", "Keep waiting"],
+        )

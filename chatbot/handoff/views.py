@@ -1,6 +1,7 @@
 """What the consoles and the widget are shown of the handoff: the queue, the
 team, a conversation as the agent console shows it, and where a waiting
 customer stands. Read models only: nothing here changes a handoff."""
+
 from __future__ import annotations
 
 import math
@@ -65,28 +66,58 @@ class ConsoleViews:
         conversation = await self.store.conversation(conversation_id)
         customer = await self.store.user(conversation["user_id"])
         handoff = await self.store.last_handoff(conversation_id)
-        rows = (await self.store.messages(conversation_id, after_seq=after_seq) if after_seq is not None
-                else await self.store.messages(conversation_id, limit=200))
-        earlier = [{"id": c["id"], "state": c["state"], "created_at": c["created_at"]}
-                   for c in await self.store.conversations_of(customer["id"]) if c["id"] != conversation_id]
+        rows = (
+            await self.store.messages(conversation_id, after_seq=after_seq)
+            if after_seq is not None
+            else await self.store.messages(conversation_id, limit=200)
+        )
+        earlier = [
+            {"id": c["id"], "state": c["state"], "created_at": c["created_at"]}
+            for c in await self.store.conversations_of(customer["id"])
+            if c["id"] != conversation_id
+        ]
         return {
-            "id": conversation_id, "state": conversation["state"], "messages": [to_wire(m) for m in rows],
+            "id": conversation_id,
+            "state": conversation["state"],
+            "messages": [to_wire(m) for m in rows],
             "replay_after_seq": after_seq,
-            "customer": {"id": customer["id"], "name": customer["name"], "email": customer["email"],
-                         "role": customer["role"]},
-            "handoff": {k: handoff[k] for k in ("reason", "intent", "confidence", "queued_at", "first_response_at",
-                                                "flagged_at", "breached_at")} if handoff else None,
-            "records": await self._records(customer), "earlier_conversations": earlier,
+            "customer": {
+                "id": customer["id"],
+                "name": customer["name"],
+                "email": customer["email"],
+                "role": customer["role"],
+            },
+            "handoff": {
+                k: handoff[k]
+                for k in (
+                    "reason",
+                    "intent",
+                    "confidence",
+                    "queued_at",
+                    "first_response_at",
+                    "flagged_at",
+                    "breached_at",
+                )
+            }
+            if handoff
+            else None,
+            "records": await self._records(customer),
+            "earlier_conversations": earlier,
             "notes": await self.store.notes(conversation_id),
         }
 
     async def _records(self, customer: dict[str, Any]) -> dict[str, Any]:
         """The kinds of record the brand keeps, for the roles that have them (brand.yaml rules.records)."""
-        lookups = {"orders": self.store.orders_of, "purchases": self.store.purchases_of,
-                   "refunds": self.store.refunds_of, "withdrawals": self.store.withdrawals_of}
+        lookups = {
+            "orders": self.store.orders_of,
+            "purchases": self.store.purchases_of,
+            "refunds": self.store.refunds_of,
+            "withdrawals": self.store.withdrawals_of,
+        }
         kept = self.knowledge.brand(customer["brand"]).settings.rules.records
-        return {table: await lookups[table](customer["id"]) for table, roles in kept.items()
-                if customer["role"] in roles}
+        return {
+            table: await lookups[table](customer["id"]) for table, roles in kept.items() if customer["role"] in roles
+        }
 
     async def queue(self, brand_id: str) -> dict[str, Any]:
         now = self.clock.now()
@@ -95,22 +126,41 @@ class ConsoleViews:
             if handoff["state"] != "queued":
                 continue
             customer = await self.store.user(handoff["user_id"])
-            last = [m for m in await self.store.messages(handoff["conversation_id"], limit=30)
-                    if m["sender_type"] == "customer"]
-            items.append({
-                "conversation_id": handoff["conversation_id"], "customer": {"name": customer["name"]},
-                "waited_seconds": _waited(handoff["queued_at"], now), "queued_at": handoff["queued_at"],
-                "reason": handoff["reason"], "intent": handoff["intent"], "confidence": handoff["confidence"],
-                "preview": (last[-1]["text"][:140] if last else ""),
-                "flagged": bool(handoff["flagged_at"]), "breached": bool(handoff["breached_at"]),
-            })
+            last = [
+                m
+                for m in await self.store.messages(handoff["conversation_id"], limit=30)
+                if m["sender_type"] == "customer"
+            ]
+            items.append(
+                {
+                    "conversation_id": handoff["conversation_id"],
+                    "customer": {"name": customer["name"]},
+                    "waited_seconds": _waited(handoff["queued_at"], now),
+                    "queued_at": handoff["queued_at"],
+                    "reason": handoff["reason"],
+                    "intent": handoff["intent"],
+                    "confidence": handoff["confidence"],
+                    "preview": (last[-1]["text"][:140] if last else ""),
+                    "flagged": bool(handoff["flagged_at"]),
+                    "breached": bool(handoff["breached_at"]),
+                }
+            )
         levels = self.knowledge.brand(brand_id).settings.service_levels
-        return {"items": items, "target_seconds": levels.first_response_target_seconds,
-                "breach_seconds": levels.first_response_breach_seconds}
+        return {
+            "items": items,
+            "target_seconds": levels.first_response_target_seconds,
+            "breach_seconds": levels.first_response_breach_seconds,
+        }
 
     async def team(self, brand_id: str) -> list[dict[str, Any]]:
         """The brand's agents who are connected, with their open chats (for transfers)."""
         loads = await self.loads(brand_id)
-        return [{"id": p.user.id, "name": p.user.name, "status": p.status if p.sockets else "disconnected",
-                 "open_chats": loads.get(p.user.id, 0)}
-                for p in self.presence.of_brand(brand_id)]
+        return [
+            {
+                "id": p.user.id,
+                "name": p.user.name,
+                "status": p.status if p.sockets else "disconnected",
+                "open_chats": loads.get(p.user.id, 0),
+            }
+            for p in self.presence.of_brand(brand_id)
+        ]

@@ -2,6 +2,7 @@
 examples: this package imports nothing from the domain, the store or the web.
 
 The one interface the rest of the program uses is `Matcher.parse(text)`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -34,8 +35,8 @@ class Entity:
 @dataclass
 class Parse:
     text: str
-    intent: str | None          # None: nothing cleared the threshold, the bot falls back
-    confidence: float           # of the top-ranked intent, even when intent is None
+    intent: str | None  # None: nothing cleared the threshold, the bot falls back
+    confidence: float  # of the top-ranked intent, even when intent is None
     ranking: list[tuple[str, float]] = field(default_factory=list)
     entities: list[Entity] = field(default_factory=list)
 
@@ -55,6 +56,7 @@ class Parse:
 
 class Encoder(Protocol):
     """Sentence embeddings (semantic.SentenceEncoder): unit vectors, one row per text."""
+
     name: str
 
     def encode(self, texts: list[str]) -> Any:
@@ -66,9 +68,17 @@ class Matcher(Protocol):
         """Rank the intents for one message and decide whether the top one is confident."""
 
 
-def build_matcher(training: dict[str, list[str]], *, threshold: float, margin: float,
-                  kind: str = "hybrid", cache_dir: Path | None = None, use_cache: bool = True,
-                  encoder: Encoder | None = None, trainer: Any = None) -> Matcher:
+def build_matcher(
+    training: dict[str, list[str]],
+    *,
+    threshold: float,
+    margin: float,
+    kind: str = "hybrid",
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+    encoder: Encoder | None = None,
+    trainer: Any = None,
+) -> Matcher:
     """Train a matcher on examples per intent (`out_of_scope` holds negatives).
 
     The hybrid matcher caches what it learnt in `cache_dir` (default: the
@@ -80,9 +90,11 @@ def build_matcher(training: dict[str, list[str]], *, threshold: float, margin: f
     encodes only the new examples."""
     if kind == "fuzzy":
         from .fuzzy import FuzzyMatcher
+
         return FuzzyMatcher(training)
     from .hybrid import HybridMatcher
     from .training import Trainer
+
     trainer = trainer or Trainer(cache_dir, use_cache, encoder)
     model = trainer.model(training)
     encoder = trainer.encoder

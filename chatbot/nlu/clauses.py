@@ -7,6 +7,7 @@ sentence ends, after a greeting that opens the message, and at joining words
 ("and", "also") or a comma with at least three words on both sides, so
 "cancel it and refund" stays one request. Which words greet and which join
 are the caller's data (intents/cues.yaml), passed in as `ClauseWords`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,8 +28,8 @@ def words(text: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class ClauseWords:
-    greetings: frozenset[tuple[str, ...]]   # what may open a message before a question ("hey", "hi there")
-    joiners: frozenset[tuple[str, ...]]     # what joins two clauses ("and", "also")
+    greetings: frozenset[tuple[str, ...]]  # what may open a message before a question ("hey", "hi there")
+    joiners: frozenset[tuple[str, ...]]  # what joins two clauses ("and", "also")
 
 
 def _sentences(text: str) -> list[str]:
@@ -43,7 +44,7 @@ def _sentences(text: str) -> list[str]:
 
 
 def _greeting_split(vocabulary: ClauseWords, sentence: str) -> list[str]:
-    """"hey where r my earbuds" -> ["hey", "where r my earbuds"]."""
+    """ "hey where r my earbuds" -> ["hey", "where r my earbuds"]."""
     tokens = sentence.split()
     for n in (3, 2, 1):
         head, rest = " ".join(tokens[:n]), " ".join(tokens[n:])
@@ -53,16 +54,16 @@ def _greeting_split(vocabulary: ClauseWords, sentence: str) -> list[str]:
 
 
 def _joined(vocabulary: ClauseWords, sentence: str) -> list[str]:
-    """"whats your email and when are you open", "and the lamp one, whats happening with my money":
+    """ "whats your email and when are you open", "and the lamp one, whats happening with my money":
     both parts, when each side has 3+ words."""
     tokens = sentence.split()
     for i, token in enumerate(tokens):
         if not 3 <= i <= len(tokens) - 3:
             continue
         if token.endswith(","):
-            return [" ".join(tokens[:i + 1]).rstrip(","), *_joined(vocabulary, " ".join(tokens[i + 1:]))]
+            return [" ".join(tokens[: i + 1]).rstrip(","), *_joined(vocabulary, " ".join(tokens[i + 1 :]))]
         if words(token) in vocabulary.joiners:
-            return [" ".join(tokens[:i]).rstrip(","), *_joined(vocabulary, " ".join(tokens[i + 1:]))]
+            return [" ".join(tokens[:i]).rstrip(","), *_joined(vocabulary, " ".join(tokens[i + 1 :]))]
     return [sentence]
 
 

@@ -1,6 +1,7 @@
 """Entity extraction: record numbers, emails and amounts, with offsets into
 the original text (Rasa's `start`/`end`). Numbers are returned in their
 canonical form (`ct 100234`, `#100234` → `CT-100234`)."""
+
 from __future__ import annotations
 
 import re
@@ -18,8 +19,11 @@ _BARE_ORDER = re.compile(r"(?:#\s?|\border(?:\s+(?:number|no\.?|num|#))?\s*)(\d{
 # Carriers' tracking numbers: UPS (1Z + 16), USPS (20-22 digits).
 _TRACKING = re.compile(r"\b(1Z[0-9A-Z]{16}|\d{20,22})\b", re.I)
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
-_AMOUNT = re.compile(r"(?:\$|usd\s?)\s?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?"
-                     r"|\b(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?\s?(?:usd|dollars?)\b", re.I)
+_AMOUNT = re.compile(
+    r"(?:\$|usd\s?)\s?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?"
+    r"|\b(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?\s?(?:usd|dollars?)\b",
+    re.I,
+)
 
 
 def extract(text: str) -> list[Entity]:
@@ -36,8 +40,12 @@ def extract(text: str) -> list[Entity]:
         for m in pattern.finditer(text):
             add(kind, f"{prefix}-{m.group(1)}", m.start(), m.end())
     for m in _BARE_ORDER.finditer(text):
-        add("order_number", f"CT-{m.group(1)}", m.start(1) - (1 if text[m.start(1) - 1:m.start(1)] == "#" else 0),
-            m.end(1))
+        add(
+            "order_number",
+            f"CT-{m.group(1)}",
+            m.start(1) - (1 if text[m.start(1) - 1 : m.start(1)] == "#" else 0),
+            m.end(1),
+        )
     for m in _TRACKING.finditer(text):
         add("tracking_number", m.group(1).upper(), m.start(1), m.end(1))
     for m in _EMAIL.finditer(text):

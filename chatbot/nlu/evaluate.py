@@ -1,6 +1,7 @@
 """Evaluation of a matcher on a labelled set, the way Rasa measures it:
 accuracy, out-of-scope rejection, per-intent precision/recall/F1, the most
 frequent confusions, and latency. Pure: give it matchers and items."""
+
 from __future__ import annotations
 
 import sys
@@ -8,7 +9,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 from . import OUT_OF_SCOPE, Matcher
 
@@ -23,7 +24,7 @@ class Item:
 @dataclass
 class Outcome:
     item: Item
-    predicted: str          # OUT_OF_SCOPE when the matcher fell back
+    predicted: str  # OUT_OF_SCOPE when the matcher fell back
     confidence: float
     seconds: float
     top: str | None = None  # the top-ranked intent, even when the matcher fell back
@@ -38,6 +39,7 @@ class Outcome:
 @dataclass
 class Scores:
     """The headline figures of one matcher on one slice of the items."""
+
     outcomes: list[Outcome] = field(default_factory=list)
 
     @property
@@ -69,6 +71,7 @@ class Scores:
 
         def pct(p: float) -> float:
             return times[min(len(times) - 1, int(round(p / 100 * (len(times) - 1))))]
+
         return {"p50": pct(50), "p95": pct(95), "p99": pct(99), "max": times[-1]}
 
     def per_intent(self) -> dict[str, dict[str, Any]]:
@@ -84,8 +87,13 @@ class Scores:
             recall = tp / support if support else 0.0
             f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
             confused = Counter(o.predicted for o in self.outcomes if o.item.intent == label and o.predicted != label)
-            report[label] = {"precision": precision, "recall": recall, "f1-score": f1, "support": support,
-                             "confused_with": dict(confused.most_common(3))}
+            report[label] = {
+                "precision": precision,
+                "recall": recall,
+                "f1-score": f1,
+                "support": support,
+                "confused_with": dict(confused.most_common(3)),
+            }
         return report
 
     def confusions(self, top: int = 10) -> list[tuple[str, str, int]]:
@@ -96,8 +104,9 @@ class Scores:
         return [o for o in self.outcomes if o.item.intent != o.predicted]
 
 
-def run(items: Iterable[Item], matchers: dict[str, Matcher],
-        progress: Callable[[int, int], None] | None = None) -> dict[str, Scores]:
+def run(
+    items: Iterable[Item], matchers: dict[str, Matcher], progress: Callable[[int, int], None] | None = None
+) -> dict[str, Scores]:
     """Parse every item with its brand's matcher; Scores per brand."""
     items = list(items)
     scores: dict[str, Scores] = defaultdict(Scores)
@@ -107,7 +116,8 @@ def run(items: Iterable[Item], matchers: dict[str, Matcher],
         parse = matcher.parse(item.text)
         seconds = time.perf_counter() - start
         scores[item.brand].outcomes.append(
-            Outcome(item, parse.intent or OUT_OF_SCOPE, parse.confidence, seconds, parse.top))
+            Outcome(item, parse.intent or OUT_OF_SCOPE, parse.confidence, seconds, parse.top)
+        )
         if progress:
             progress(done, len(items))
     return dict(scores)
@@ -134,8 +144,8 @@ class Bin:
     low: float
     high: float
     count: int
-    confidence: float       # mean reported confidence in the bin
-    right: float            # share of the bin whose top intent was the labelled one
+    confidence: float  # mean reported confidence in the bin
+    right: float  # share of the bin whose top intent was the labelled one
 
 
 def reliability(outcomes: list[Outcome], bins: int = 10) -> list[Bin]:
@@ -145,8 +155,15 @@ def reliability(outcomes: list[Outcome], bins: int = 10) -> list[Bin]:
         low, high = b / bins, (b + 1) / bins
         inside = [o for o in outcomes if low <= o.confidence < high or (b == bins - 1 and o.confidence == 1.0)]
         if inside:
-            curve.append(Bin(low, high, len(inside), sum(o.confidence for o in inside) / len(inside),
-                             sum(o.right for o in inside) / len(inside)))
+            curve.append(
+                Bin(
+                    low,
+                    high,
+                    len(inside),
+                    sum(o.confidence for o in inside) / len(inside),
+                    sum(o.right for o in inside) / len(inside),
+                )
+            )
     return curve
 
 
@@ -158,8 +175,10 @@ def calibration_error(outcomes: list[Outcome], bins: int = 10) -> float:
 
 def reliability_lines(title: str, outcomes: list[Outcome]) -> list[str]:
     """The reliability curve as text: per confidence bin, how often the top intent was right."""
-    lines = [f"{title}: reliability (confidence bin: mean confidence -> share right, count); "
-             f"calibration error {calibration_error(outcomes):.3f}"]
+    lines = [
+        f"{title}: reliability (confidence bin: mean confidence -> share right, count); "
+        f"calibration error {calibration_error(outcomes):.3f}"
+    ]
     for b in reliability(outcomes):
         bar = "#" * round(b.right * 20)
         lines.append(f"  {b.low:.1f}-{b.high:.1f}: {b.confidence:.2f} -> {b.right:.2f} {bar:<20} {b.count:>5}")
@@ -181,14 +200,18 @@ def rasa_report(scores: Scores) -> dict[str, Any]:
     total = sum(v["support"] for v in per_intent.values()) or 1
     report: dict[str, Any] = dict(per_intent)
     report["accuracy"] = scores.overall
-    for name, weight in (("macro avg", lambda v: 1 / len(per_intent)), ("weighted avg", lambda v: v["support"] / total)):
-        report[name] = {k: sum(v[k] * weight(v) for v in per_intent.values())
-                        for k in ("precision", "recall", "f1-score")}
+    for name, weight in (
+        ("macro avg", lambda v: 1 / len(per_intent)),
+        ("weighted avg", lambda v: v["support"] / total),
+    ):
+        report[name] = {
+            k: sum(v[k] * weight(v) for v in per_intent.values()) for k in ("precision", "recall", "f1-score")
+        }
         report[name]["support"] = total
     return report
 
 
-def progress_bar(stream=sys.stderr) -> Callable[[int, int], None]:
+def progress_bar(stream: TextIO = sys.stderr) -> Callable[[int, int], None]:
     def show(done: int, total: int) -> None:
         if total < 50 or (done % 10 and done != total):
             return
@@ -198,4 +221,5 @@ def progress_bar(stream=sys.stderr) -> Callable[[int, int], None]:
         if done == total:
             stream.write("\n")
         stream.flush()
+
     return show

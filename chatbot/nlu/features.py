@@ -1,6 +1,7 @@
 """From a normalised message to the features the model scores:
 spelling repaired against the brand's vocabulary, negated wishes marked,
 other companies' names flagged, then word 1-2-grams and character 3-5-grams."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -24,7 +25,7 @@ from .normalize import BREAK, PLACEHOLDERS, analyse
 
 def _undouble(word: str) -> list[str]:
     """'byee' → ['bye'], 'thankss' → ['thanks']: one doubled letter less."""
-    return [word[:i] + word[i + 1:] for i in range(len(word) - 1) if word[i] == word[i + 1]]
+    return [word[:i] + word[i + 1 :] for i in range(len(word) - 1) if word[i] == word[i + 1]]
 
 
 _SUFFIXES = ("s", "es", "ed", "d", "ing", "er", "ers", "ly")
@@ -34,7 +35,7 @@ def _inflected(word: str, known: Counter[str]) -> str | None:
     """The known word this one inflects ('weeks' → 'week'), if any."""
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= (4 if suffix[0] in "el" else 3):
-            stem = word[:-len(suffix)]
+            stem = word[: -len(suffix)]
             for cand in (stem, stem + "e", stem[:-1] if len(stem) > 3 and stem[-1] == stem[-2] else ""):
                 if cand and cand in known:
                     return cand
@@ -49,8 +50,8 @@ def _swapped(a: str, b: str) -> bool:
     return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
 
 
-RARE_WORD = 2          # a known word seen this rarely ...
-COMMON_FACTOR = 10     # ... next to one this many times commoner is read as a typo of it
+RARE_WORD = 2  # a known word seen this rarely ...
+COMMON_FACTOR = 10  # ... next to one this many times commoner is read as a typo of it
 
 
 class Speller:
@@ -86,7 +87,7 @@ class Speller:
         if shorter:
             return max(shorter, key=self.freq.__getitem__)
         stem = _inflected(word, self.freq)
-        if stem:                        # "stores", "looked": a real word, and one we know
+        if stem:  # "stores", "looked": a real word, and one we know
             return stem
         if len(word) < 4 or word in STOPWORDS:
             return word
@@ -127,19 +128,19 @@ def mark_negation(words: list[str]) -> list[str]:
             nxt = words[i + 1] if i + 1 < len(words) else ""
             prev = words[i - 1] if i else ""
             if nxt in DESIRE:
-                scope = NEGATION_SCOPE + 1          # the wish itself and what is wished
+                scope = NEGATION_SCOPE + 1  # the wish itself and what is wished
             elif word == "not" and prev == "do" and (i < 2 or words[i - 2] in {"please", BREAK, "so"}):
-                scope = NEGATION_SCOPE              # "don't cancel it": an order not to
+                scope = NEGATION_SCOPE  # "don't cancel it": an order not to
     return out
 
 
 def char_grams(word: str) -> tuple[str, ...]:
     """The character 3-5-grams of a word with a space either side."""
     padded = f" {word} "
-    return tuple(padded[i:i + n] for n in (3, 4, 5) for i in range(len(padded) - n + 1))
+    return tuple(padded[i : i + n] for n in (3, 4, 5) for i in range(len(padded) - n + 1))
 
 
-RARE_SYNONYM = 4    # a group's word used this many times less than its main word reads as the main word
+RARE_SYNONYM = 4  # a group's word used this many times less than its main word reads as the main word
 
 
 def synonyms_for(in_scope_counts: Counter[str]) -> dict[str, str]:
@@ -156,8 +157,7 @@ def synonyms_for(in_scope_counts: Counter[str]) -> dict[str, str]:
             continue
         target = max(sorted(known), key=lambda w: in_scope_counts[w])
         main = in_scope_counts[target]
-        out.update({w: target for w in group
-                    if w != target and in_scope_counts.get(w, 0) * RARE_SYNONYM <= main})
+        out.update({w: target for w in group if w != target and in_scope_counts.get(w, 0) * RARE_SYNONYM <= main})
     return out
 
 
@@ -202,10 +202,10 @@ class Analyzer:
         out = [w if w == BREAK else self._known(w) for w in analyse(text)]
         for i in range(len(out) - 1):
             for size in (3, 2):
-                phrase = tuple(out[i:i + size])
+                phrase = tuple(out[i : i + size])
                 name = OTHER_COMPANY_PHRASES.get(phrase) if len(phrase) == size else None
-                if name:                                # "uber eats" → "ubereats"
-                    out[i:i + size] = [name] + [""] * (size - 1)
+                if name:  # "uber eats" → "ubereats"
+                    out[i : i + size] = [name] + [""] * (size - 1)
                     break
         return [w for w in out if w]
 
@@ -214,7 +214,7 @@ class Analyzer:
         if hit:
             return hit
         repaired = self.speller(word)
-        if repaired == word and word.endswith("s"):      # "parcels": the plural of a synonym
+        if repaired == word and word.endswith("s"):  # "parcels": the plural of a synonym
             return self.synonyms.get(word[:-1], word)
         return repaired
 
@@ -229,6 +229,6 @@ class Analyzer:
         (not those of a negated wish)."""
         marked = mark_negation(words)
         grams = [w for w in marked if w != BREAK]
-        bigrams = [f"{a} {b}" for a, b in zip(marked, marked[1:]) if a != BREAK and b != BREAK]
+        bigrams = [f"{a} {b}" for a, b in zip(marked, marked[1:], strict=False) if a != BREAK and b != BREAK]
         flags = [OTHER_COMPANY for w in grams if w in self.other_companies]
         return grams + bigrams + flags, [w for w in grams if not w.startswith("not_")]

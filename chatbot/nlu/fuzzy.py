@@ -1,5 +1,6 @@
 """The plain baseline: the nearest training example by rapidfuzz's WRatio.
 Kept as the yardstick the evaluation prints beside the real matcher."""
+
 from __future__ import annotations
 
 from rapidfuzz import fuzz, process
@@ -28,5 +29,10 @@ class FuzzyMatcher:
         ranking = sorted(best.items(), key=lambda kv: -kv[1])
         top, confidence = ranking[0] if ranking else (None, 0.0)
         intent = top if top != OUT_OF_SCOPE and confidence >= self.threshold else None
-        return Parse(text=text, intent=intent, confidence=confidence,
-                     ranking=[r for r in ranking if r[0] != OUT_OF_SCOPE], entities=extract(text))
+        return Parse(
+            text=text,
+            intent=intent,
+            confidence=confidence,
+            ranking=[r for r in ranking if r[0] != OUT_OF_SCOPE],
+            entities=extract(text),
+        )

@@ -34,9 +34,11 @@ read as follows:
    "jose cuervo tequila", "de la soul vinyl".
 
 About 18 µs a call (most of it the model; 8 µs for English that stops at
-an English word); building a `LanguageDetector` loads the model (0.4-0.7 s, +83 MB): the
-process keeps one (knowledge.Models) and shares it. Thread-safe once built. The figures, and why py3langid: docs/nlu.md, "Other languages".
+an English word); building a `LanguageDetector` loads the model (0.4-0.7 s,
++83 MB): the process keeps one (knowledge.Models) and shares it. Thread-safe
+once built. The figures, and why py3langid: docs/nlu.md, "Other languages".
 """
+
 from __future__ import annotations
 
 import re
@@ -44,15 +46,14 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-
-MIN_WORDS = 3           # Latin script, no language word
-MIN_WORDS_NAMED = 2     # Latin script with a language word ("hablas español")
-MIN_LETTERS = 8         # Latin script
-MIN_OTHER_SCRIPT = 2    # letters of another script ("我的", "где")
-MIN_CONFIDENCE = 0.5    # the model's probability of its top language
-MAX_ENGLISH = 0.05      # ... and of English, at most
-MIN_EVIDENCE = 2        # different everyday or language words of the language;
-                        # one of one or two letters ("de", "la") counts half
+MIN_WORDS = 3  # Latin script, no language word
+MIN_WORDS_NAMED = 2  # Latin script with a language word ("hablas español")
+MIN_LETTERS = 8  # Latin script
+MIN_OTHER_SCRIPT = 2  # letters of another script ("我的", "где")
+MIN_CONFIDENCE = 0.5  # the model's probability of its top language
+MAX_ENGLISH = 0.05  # ... and of English, at most
+MIN_EVIDENCE = 2  # different everyday or language words of the language;
+# one of one or two letters ("de", "la") counts half
 
 _LETTERS = re.compile(r"[^\W\d_]+")
 
@@ -61,12 +62,13 @@ _LETTERS = re.compile(r"[^\W\d_]+")
 class LanguageData:
     languages: tuple[str, ...]
     english_words: frozenset[str]
-    language_words: dict[str, str]      # word -> language
-    everyday_words: dict[str, frozenset[str]]   # language -> its words (Latin script)
+    language_words: dict[str, str]  # word -> language
+    everyday_words: dict[str, frozenset[str]]  # language -> its words (Latin script)
 
     @classmethod
     def load(cls, path: Path) -> LanguageData:
         from ruamel.yaml import YAML
+
         raw = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
         languages = tuple(str(code) for code in raw["languages"])
         if "en" not in languages:
@@ -91,12 +93,14 @@ class LanguageData:
 class LanguageDetector:
     def __init__(self, data: LanguageData):
         from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
         self.data = data
         self._model = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
         self._model.set_languages(list(data.languages))
 
     def _scores(self, text: str) -> list[tuple[str, float]]:
-        return self._model.rank(text)
+        scores: list[tuple[str, float]] = self._model.rank(text)
+        return scores
 
     def detect(self, text: str) -> str | None:
         """ISO 639-1 code of the message's language when it is confidently not
@@ -115,7 +119,7 @@ class LanguageDetector:
         if other >= MIN_OTHER_SCRIPT and other * 2 > letters:
             top = self._scores(clean)[0][0]
             return None if top == "en" else top
-        if other:          # a stray letter of another script in a Latin message
+        if other:  # a stray letter of another script in a Latin message
             return None
         if any(w in self.data.english_words for w in words):
             return None

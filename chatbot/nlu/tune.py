@@ -8,6 +8,7 @@ prints the temperature with the lowest cross-validated negative
 log-likelihood; copy it into hybrid.py. Everything else the decision needs
 (the confidence models) is fitted per brand whenever a model is trained
 (training.fit)."""
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,12 @@ def fit_temperature(trainings: list[dict[str, list[str]]]) -> float:
     for row in rows:
         matcher = row.matcher
         if row.label in matcher.labels:
-            scored.append((matcher.scores(matcher.analyzer.words(" ".join(row.lexical.words)))[:-1],
-                           matcher.labels.index(row.label)))
+            scored.append(
+                (
+                    matcher.scores(matcher.analyzer.words(" ".join(row.lexical.words)))[:-1],
+                    matcher.labels.index(row.label),
+                )
+            )
     best: tuple[float, float] | None = None
     for t in np.arange(1.0, 20.5, 0.5):
         nll = 0.0

@@ -1,7 +1,7 @@
 """The operator's tools (static/operator.html, web/operator_api.py):
 
-    intent_editor.py  edit, check, version and roll back intents and the policy
-    inbox.py          the messages the bot missed, grouped, to add as examples
-    evaluation.py     labelled sets run against the live matcher
-    analytics.py      the figures per day
-    lint.py           the intent files' check (`python -m chatbot intents check`)"""
+intent_editor.py  edit, check, version and roll back intents and the policy
+inbox.py          the messages the bot missed, grouped, to add as examples
+evaluation.py     labelled sets run against the live matcher
+analytics.py      the figures per day
+lint.py           the intent files' check (`python -m chatbot intents check`)"""

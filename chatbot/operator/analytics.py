@@ -1,6 +1,7 @@
 """The operator's figures over time, per day: conversations, containment,
 handoffs and their reasons, first-response service level, fallback rate, top
 intents, ratings."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -21,10 +22,20 @@ class Analytics:
         figures = await self.store.daily_figures(brand_id, now - timedelta(days=days))
         by_day: dict[str, dict[str, Any]] = {
             (start + timedelta(days=i)).isoformat(): {
-                "day": (start + timedelta(days=i)).isoformat(), "conversations": 0, "containment": None,
-                "handoffs": 0, "handoff_rate": None, "within_5_min": None, "within_10_min": None,
-                "fallback_rate": None, "bot_replies": 0, "rating": None, "ratings": 0}
-            for i in range(days)}
+                "day": (start + timedelta(days=i)).isoformat(),
+                "conversations": 0,
+                "containment": None,
+                "handoffs": 0,
+                "handoff_rate": None,
+                "within_5_min": None,
+                "within_10_min": None,
+                "fallback_rate": None,
+                "bot_replies": 0,
+                "rating": None,
+                "ratings": 0,
+            }
+            for i in range(days)
+        }
         for row in figures["conversations"]:
             day = by_day.get(row["day"])
             if day:
@@ -46,5 +57,9 @@ class Analytics:
         for day in by_day.values():
             if day["conversations"]:
                 day["handoff_rate"] = day["handoffs"] / day["conversations"]
-        return {"brand": brand_id, "days": list(by_day.values()), "handoff_reasons": figures["reasons"],
-                "top_intents": figures["top_intents"]}
+        return {
+            "brand": brand_id,
+            "days": list(by_day.values()),
+            "handoff_reasons": figures["reasons"],
+            "top_intents": figures["top_intents"],
+        }

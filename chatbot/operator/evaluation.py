@@ -1,5 +1,6 @@
 """Labelled sets (the `eval` command's YAML format) and evaluation runs of
 the live matchers, kept so the operator can compare with the previous run."""
+
 from __future__ import annotations
 
 import asyncio
@@ -25,8 +26,9 @@ def load_labelled(path: Path) -> list[Item]:
         data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or []
     except YAMLError as e:
         raise InvalidPayload(f"{path.name} is not valid YAML: {e}") from None
-    if not isinstance(data, list) or not all(isinstance(d, dict) and {"brand", "text", "intent"} <= set(d)
-                                             for d in data):
+    if not isinstance(data, list) or not all(
+        isinstance(d, dict) and {"brand", "text", "intent"} <= set(d) for d in data
+    ):
         raise InvalidPayload(f"{path.name} is not a labelled set (a list of brand, text, intent)")
     return [Item(str(d["brand"]), str(d["text"]), str(d["intent"])) for d in data]
 
@@ -43,16 +45,31 @@ def labelled_sets(folder: Path) -> dict[str, Path]:
 
 
 def _curve(outcomes: list[Outcome]) -> list[dict[str, Any]]:
-    return [{"low": b.low, "high": b.high, "count": b.count, "confidence": b.confidence, "right": b.right}
-            for b in reliability(outcomes)]
+    return [
+        {"low": b.low, "high": b.high, "count": b.count, "confidence": b.confidence, "right": b.right}
+        for b in reliability(outcomes)
+    ]
 
 
 def summary(scores: Scores, baseline: Scores | None = None) -> dict[str, Any]:
-    result = {"items": len(scores.outcomes), "accuracy": scores.accuracy, "oos_rejection": scores.oos_rejection,
-              "overall": scores.overall, "latency_ms": scores.latency_ms(), "per_intent": scores.per_intent(),
-              "confusions": [{"label": a, "predicted": b, "count": n} for a, b, n in scores.confusions()],
-              "misses": [{"text": o.item.text, "label": o.item.intent, "predicted": o.predicted,
-                          "confidence": round(o.confidence, 3)} for o in scores.errors()[:50]]}
+    result = {
+        "items": len(scores.outcomes),
+        "accuracy": scores.accuracy,
+        "oos_rejection": scores.oos_rejection,
+        "overall": scores.overall,
+        "latency_ms": scores.latency_ms(),
+        "per_intent": scores.per_intent(),
+        "confusions": [{"label": a, "predicted": b, "count": n} for a, b, n in scores.confusions()],
+        "misses": [
+            {
+                "text": o.item.text,
+                "label": o.item.intent,
+                "predicted": o.predicted,
+                "confidence": round(o.confidence, 3),
+            }
+            for o in scores.errors()[:50]
+        ],
+    }
     result["calibration_error"] = calibration_error(scores.outcomes)
     result["reliability"] = _curve(scores.outcomes)
     if baseline is not None:
@@ -93,12 +110,23 @@ class Evaluations:
 
         result = await asyncio.to_thread(evaluate)
         previous = next((r for r in await self.store.eval_runs(brand_id) if r["set_name"] == set_name), None)
-        run_id = await self.store.add_eval_run({
-            "brand": brand_id, "set_name": set_name, "at": isoformat(self.clock.now()), "author_id": user.id,
-            "accuracy": result["accuracy"], "oos_rejection": result["oos_rejection"], "report": json.dumps(result)})
+        run_id = await self.store.add_eval_run(
+            {
+                "brand": brand_id,
+                "set_name": set_name,
+                "at": isoformat(self.clock.now()),
+                "author_id": user.id,
+                "accuracy": result["accuracy"],
+                "oos_rejection": result["oos_rejection"],
+                "report": json.dumps(result),
+            }
+        )
         result["run_id"] = run_id
-        result["previous"] = ({"accuracy": previous["accuracy"], "oos_rejection": previous["oos_rejection"],
-                               "at": previous["at"]} if previous else None)
+        result["previous"] = (
+            {"accuracy": previous["accuracy"], "oos_rejection": previous["oos_rejection"], "at": previous["at"]}
+            if previous
+            else None
+        )
         return result
 
     def cross_validated(self, brand_id: str) -> dict[str, Any] | None:
@@ -109,12 +137,19 @@ class Evaluations:
         if model is None or not len(model.oof_top):
             return None
         cv = cross_validated(brand_id, model, nlu.threshold, nlu.margin)
-        return {"items": len(cv.outcomes), "accuracy": cv.accuracy, "oos_rejection": cv.oos_rejection,
-                "calibration_error": calibration_error(cv.outcomes), "reliability": _curve(cv.outcomes)}
+        return {
+            "items": len(cv.outcomes),
+            "accuracy": cv.accuracy,
+            "oos_rejection": cv.oos_rejection,
+            "calibration_error": calibration_error(cv.outcomes),
+            "reliability": _curve(cv.outcomes),
+        }
 
     async def history(self, brand_id: str) -> list[dict[str, Any]]:
-        return [{k: r[k] for k in ("id", "set_name", "at", "accuracy", "oos_rejection")}
-                for r in await self.store.eval_runs(brand_id)]
+        return [
+            {k: r[k] for k in ("id", "set_name", "at", "accuracy", "oos_rejection")}
+            for r in await self.store.eval_runs(brand_id)
+        ]
 
     async def live_accuracy(self, brand_id: str) -> dict[str, dict[str, Any]]:
         """Per intent: recall and F1 from the latest run of each set."""
@@ -122,5 +157,7 @@ class Evaluations:
         if not latest:
             return {}
         report = json.loads(latest["report"])
-        return {name: {"recall": r["recall"], "f1": r["f1-score"], "support": r["support"], "set": latest["set_name"]}
-                for name, r in report["per_intent"].items()}
+        return {
+            name: {"recall": r["recall"], "f1": r["f1-score"], "support": r["support"], "set": latest["set_name"]}
+            for name, r in report["per_intent"].items()
+        }

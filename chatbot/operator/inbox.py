@@ -1,5 +1,6 @@
 """The operator's inbox of misses: what customers said that the bot did not
 handle well, grouped by similarity, with how many customers said it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -13,8 +14,8 @@ from ..knowledge import Knowledge
 from ..nlu.normalize import normalize
 from ..store import Store
 
-LOW_CONFIDENCE_BAND = 0.15     # above the threshold but this close to it counts as a weak match
-SAME_GROUP = 80                # rapidfuzz token_set_ratio for "says the same thing"
+LOW_CONFIDENCE_BAND = 0.15  # above the threshold but this close to it counts as a weak match
+SAME_GROUP = 80  # rapidfuzz token_set_ratio for "says the same thing"
 REPHRASE = 70
 
 
@@ -27,10 +28,16 @@ class Group:
     reasons: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self, guess: str | None) -> dict[str, Any]:
-        return {"text": self.text, "key": self.key, "count": len(self.messages), "customers": len(self.customers),
-                "reasons": self.reasons, "suggested_intent": guess,
-                "examples": [m["text"] for m in self.messages[:10]],
-                "keys": sorted({normalize(m["text"]) for m in self.messages})}
+        return {
+            "text": self.text,
+            "key": self.key,
+            "count": len(self.messages),
+            "customers": len(self.customers),
+            "reasons": self.reasons,
+            "suggested_intent": guess,
+            "examples": [m["text"] for m in self.messages[:10]],
+            "keys": sorted({normalize(m["text"]) for m in self.messages}),
+        }
 
 
 def reasons_for(turn: dict[str, Any], threshold: float) -> list[str]:
@@ -41,8 +48,11 @@ def reasons_for(turn: dict[str, Any], threshold: float) -> list[str]:
         reasons.append("low_confidence")
     if turn["handoff_after"] and turn["reply_intent"] != "human_agent":
         reasons.append("handoff")
-    if (turn["next_text"] and turn["reply_intent"] is not None
-            and fuzz.token_set_ratio(normalize(turn["text"]), normalize(turn["next_text"])) >= REPHRASE):
+    if (
+        turn["next_text"]
+        and turn["reply_intent"] is not None
+        and fuzz.token_set_ratio(normalize(turn["text"]), normalize(turn["next_text"])) >= REPHRASE
+    ):
         reasons.append("rephrased")
     if turn["rating"] is not None and turn["rating"] <= 2:
         reasons.append("rated_badly")
@@ -82,6 +92,13 @@ class Inbox:
 
     async def mark(self, brand_id: str, keys: list[str], action: str, intent: str | None, author_id: int) -> None:
         for key in keys:
-            await self.store.review_miss({"brand": brand_id, "text_key": normalize(key), "action": action,
-                                          "intent": intent, "author_id": author_id,
-                                          "at": isoformat(self.clock.now())})
+            await self.store.review_miss(
+                {
+                    "brand": brand_id,
+                    "text_key": normalize(key),
+                    "action": action,
+                    "intent": intent,
+                    "author_id": author_id,
+                    "at": isoformat(self.clock.now()),
+                }
+            )

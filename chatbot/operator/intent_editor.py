@@ -2,6 +2,7 @@
 like `intents check`, written back to the intent's YAML file keeping its
 comments and key order (ruamel.yaml round-trip), versioned with who and when,
 and then the matcher reloads live. Any version can be restored."""
+
 from __future__ import annotations
 
 import asyncio
@@ -56,6 +57,7 @@ def _write_atomically(path: Path, text: str) -> None:
 @dataclass
 class Moved:
     """A labelled message the change would match differently."""
+
     item: Item
     before: str
     after: str
@@ -74,18 +76,31 @@ class CheckReport:
 
     def summary(self) -> dict[str, Any]:
         """The check's warnings and the accuracy change, as a save and a check both report them."""
-        lowered = (self.accuracy_before is not None and self.accuracy_after is not None
-                   and self.accuracy_after < self.accuracy_before)
-        return {"warnings": [f"{f.path.parent.name}/{f.path.name}:{f.line}: {f.message}"
-                             for f in self.findings if f.level == "warning"],
-                "accuracy_before": self.accuracy_before, "accuracy_after": self.accuracy_after,
-                "accuracy_lowered": lowered}
+        lowered = (
+            self.accuracy_before is not None
+            and self.accuracy_after is not None
+            and self.accuracy_after < self.accuracy_before
+        )
+        return {
+            "warnings": [
+                f"{f.path.parent.name}/{f.path.name}:{f.line}: {f.message}"
+                for f in self.findings
+                if f.level == "warning"
+            ],
+            "accuracy_before": self.accuracy_before,
+            "accuracy_after": self.accuracy_after,
+            "accuracy_lowered": lowered,
+        }
 
     def to_dict(self, path: Path) -> dict[str, Any]:
         """What a check without saving shows the operator."""
-        return {"errors": [f.message for f in self.errors(path)], **self.summary(),
-                "moved": [{"text": m.item.text, "intent": m.item.intent, "before": m.before, "after": m.after}
-                          for m in self.moved]}
+        return {
+            "errors": [f.message for f in self.errors(path)],
+            **self.summary(),
+            "moved": [
+                {"text": m.item.text, "intent": m.item.intent, "before": m.before, "after": m.after} for m in self.moved
+            ],
+        }
 
 
 @dataclass
@@ -103,7 +118,7 @@ class IntentEditor:
         self.store = store
         self.clock = clock
         self.labelled = labelled
-        self._lock = asyncio.Lock()   # one save at a time: each save sees the last one's files
+        self._lock = asyncio.Lock()  # one save at a time: each save sees the last one's files
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -118,13 +133,20 @@ class IntentEditor:
         if not path.exists():
             raise NotFound(f"no intent {name}")
         data = _yaml().load(path.read_text(encoding="utf-8"))
-        return {"name": name, **{k: data.get(k) for k in EDITABLE}, "examples": list(data.get("examples") or []),
-                "quick_replies": list(data.get("quick_replies") or []), "file": str(path.relative_to(brand.folder))}
+        return {
+            "name": name,
+            **{k: data.get(k) for k in EDITABLE},
+            "examples": list(data.get("examples") or []),
+            "quick_replies": list(data.get("quick_replies") or []),
+            "file": str(path.relative_to(brand.folder)),
+        }
 
     async def versions(self, brand_id: str, name: str) -> list[dict[str, Any]]:
         self.path(self.knowledge.brand(brand_id), name)
-        return [{k: v[k] for k in ("version", "author_name", "at", "note")}
-                for v in await self.store.intent_versions(brand_id, name)]
+        return [
+            {k: v[k] for k in ("version", "author_name", "at", "note")}
+            for v in await self.store.intent_versions(brand_id, name)
+        ]
 
     # -- checking -----------------------------------------------------------------------------
 
@@ -155,22 +177,27 @@ class IntentEditor:
             else:
                 intents[name] = intent
         candidate = replace(brand, intents=intents, out_of_scope=out_of_scope)
-        matcher = build_matcher(candidate.training_data(), threshold=brand.settings.nlu.threshold,
-                                margin=brand.settings.nlu.margin)
+        matcher = build_matcher(
+            candidate.training_data(), threshold=brand.settings.nlu.threshold, margin=brand.settings.nlu.margin
+        )
         findings = check_brand(candidate, KNOWN_ACTIONS, matcher=matcher)
         items = [i for i in self.labelled if i.brand == brand.id]
         if not items:
             return CheckReport(findings, None, None, [])
         before = run(items, {brand.id: self.knowledge.matcher(brand.id)})[brand.id]
         after = run(items, {brand.id: matcher})[brand.id]
-        moved = [Moved(b.item, b.predicted, a.predicted)
-                 for b, a in zip(before.outcomes, after.outcomes) if b.predicted != a.predicted]
+        moved = [
+            Moved(b.item, b.predicted, a.predicted)
+            for b, a in zip(before.outcomes, after.outcomes, strict=True)
+            if b.predicted != a.predicted
+        ]
         return CheckReport(findings, before.overall, after.overall, moved)
 
     # -- writing ------------------------------------------------------------------------------
 
-    async def save(self, user: User, brand_id: str, name: str, changes: dict[str, Any], *,
-                   create: bool = False, note: str = "") -> SaveResult:
+    async def save(
+        self, user: User, brand_id: str, name: str, changes: dict[str, Any], *, create: bool = False, note: str = ""
+    ) -> SaveResult:
         brand = self.knowledge.brand(brand_id)
         path = self.path(brand, name)
         async with self._lock:
@@ -209,8 +236,9 @@ class IntentEditor:
         examples = current["examples"]
         if normalize(example) in {normalize(e) for e in examples}:
             raise Conflict("that is already an example of this intent")
-        return await self.save(user, brand_id, name, {"examples": [*examples, example]},
-                               note=f"added example {example[:60]!r}")
+        return await self.save(
+            user, brand_id, name, {"examples": [*examples, example]}, note=f"added example {example[:60]!r}"
+        )
 
     async def retire(self, user: User, brand_id: str, name: str) -> SaveResult:
         brand = self.knowledge.brand(brand_id)
@@ -231,17 +259,26 @@ class IntentEditor:
             original = path.read_text(encoding="utf-8") if path.exists() else None
             return await self._apply(user, brand, path, original, stored["content"], f"rolled back to v{version}")
 
-    async def _apply(self, user: User, brand: Brand, path: Path, original: str | None, text: str | None,
-                     note: str) -> SaveResult:
+    async def _apply(
+        self, user: User, brand: Brand, path: Path, original: str | None, text: str | None, note: str
+    ) -> SaveResult:
         report = await asyncio.to_thread(self._check, brand, path, text)
         errors = report.errors(path)
         if errors:
             raise InvalidPayload("; ".join(f.message for f in errors))
         if not await self.store.intent_versions(brand.id, path.stem) and original is not None:
             # The file as it was before the first edit is version 1, so it can be restored.
-            await self.store.add_intent_version({"brand": brand.id, "intent": path.stem, "author_id": None,
-                                                 "author_name": "intent files", "at": isoformat(self.clock.now()),
-                                                 "content": original, "note": "as found in the files"})
+            await self.store.add_intent_version(
+                {
+                    "brand": brand.id,
+                    "intent": path.stem,
+                    "author_id": None,
+                    "author_name": "intent files",
+                    "at": isoformat(self.clock.now()),
+                    "content": original,
+                    "note": "as found in the files",
+                }
+            )
         retired = self.path(brand, path.stem, retired=True)
         if text is None:
             _write_atomically(retired, original or "")
@@ -249,9 +286,17 @@ class IntentEditor:
         else:
             _write_atomically(path, text)
             retired.unlink(missing_ok=True)
-        version = await self.store.add_intent_version({
-            "brand": brand.id, "intent": path.stem, "author_id": user.id, "author_name": user.name,
-            "at": isoformat(self.clock.now()), "content": text, "note": note})
+        version = await self.store.add_intent_version(
+            {
+                "brand": brand.id,
+                "intent": path.stem,
+                "author_id": user.id,
+                "author_name": user.name,
+                "at": isoformat(self.clock.now()),
+                "content": text,
+                "note": note,
+            }
+        )
         await self.knowledge.reload()
         return SaveResult(version, report)
 
@@ -262,7 +307,7 @@ class IntentEditor:
                 raise InvalidPayload(f"{key} must be a list of texts")
             cleaned = [v.strip() for v in value if v.strip()]
             seq = current if isinstance(current, CommentedSeq) else CommentedSeq()
-            del seq[:]           # keeps the list's comments and style, replaces its items
+            del seq[:]  # keeps the list's comments and style, replaces its items
             seq.extend(cleaned)
             if key == "quick_replies":
                 seq.fa.set_flow_style()
@@ -283,15 +328,20 @@ class IntentEditor:
 
     def policy(self, brand_id: str) -> dict[str, Any]:
         brand = self.knowledge.brand(brand_id)
-        return {"title": brand.settings.policy.title, "text": brand.policy_text,
-                "sections": brand.settings.policy.sections}
+        return {
+            "title": brand.settings.policy.title,
+            "text": brand.policy_text,
+            "sections": brand.settings.policy.sections,
+        }
 
     async def policy_versions(self, brand_id: str) -> list[dict[str, Any]]:
         """The texts the policy had before its last saves (newest first): what an
         operator can load back into the editor and save again."""
         self.knowledge.brand(brand_id)
-        return [{"id": v["id"], "replaced_at": v["at"], "replaced_by": v["author_name"], "text": v["content"]}
-                for v in await self.store.policy_versions(brand_id)]
+        return [
+            {"id": v["id"], "replaced_at": v["at"], "replaced_by": v["author_name"], "text": v["content"]}
+            for v in await self.store.policy_versions(brand_id)
+        ]
 
     async def save_policy(self, user: User, brand_id: str, text: str) -> dict[str, Any]:
         """Write the policy; list what cites a section that changed: the intents,
@@ -303,15 +353,20 @@ class IntentEditor:
         before = split_sections(brand.policy_text, brand.settings.policy.sections)
         after = split_sections(text, brand.settings.policy.sections)
         changed = sorted(s for s in set(before) | set(after) if before.get(s) != after.get(s))
-        await self.store.add_policy_version({"brand": brand_id, "author_id": user.id,
-                                             "at": isoformat(self.clock.now()), "content": brand.policy_text})
+        await self.store.add_policy_version(
+            {"brand": brand_id, "author_id": user.id, "at": isoformat(self.clock.now()), "content": brand.policy_text}
+        )
         _write_atomically(brand.folder / brand.settings.policy.file, text)
         await self.knowledge.reload()
         review = sorted(i.name for i in brand.intents.values() if cites(i.policy_section, changed))
         replies = sorted(r.key for r in brand.replies.values() if cites(r.section, changed))
         answers = sorted(a for a, section in brand.settings.rules.sections.items() if cites(section, changed))
-        return {"changed_sections": changed, "intents_to_review": review, "replies_to_review": replies,
-                "record_answers_to_review": answers}
+        return {
+            "changed_sections": changed,
+            "intents_to_review": review,
+            "replies_to_review": replies,
+            "record_answers_to_review": answers,
+        }
 
 
 def cites(section: str | None, changed: list[str]) -> bool:
@@ -331,6 +386,6 @@ def split_sections(text: str, sections: dict[str, str]) -> dict[str, str]:
             starts.append((match.start(), number))
     starts.sort()
     parts = {}
-    for (start, number), following in zip(starts, starts[1:] + [(len(text), None)]):
-        parts[number] = " ".join(text[start:following[0]].split())
+    for (start, number), following in zip(starts, starts[1:] + [(len(text), None)], strict=True):
+        parts[number] = " ".join(text[start : following[0]].split())
     return parts

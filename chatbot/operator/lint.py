@@ -2,13 +2,14 @@
 it ships. Every finding names the file and line. A brand folder that does not
 load (a brand.yaml rule or a replies.yaml template in error: a missing key, an
 unknown {placeholder}) is reported as the one finding of that load."""
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..brands import CONVERSATION_INTENTS, RECORD_ANSWERS, Brand, IntentFileError, load_brands
+from ..brands import CONVERSATION_INTENTS, RECORD_ANSWERS, Brand, Intent, IntentFileError, load_brands
 from ..nlu import Matcher, build_matcher
 from ..nlu.normalize import normalize
 
@@ -21,14 +22,14 @@ TOO_CLOSE_SHARE = 0.2
 class Finding:
     path: Path
     line: int
-    level: str      # "error" or "warning"
+    level: str  # "error" or "warning"
     message: str
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.level}: {self.message}"
 
 
-def _line_of(intent, index: int) -> int:
+def _line_of(intent: Intent, index: int) -> int:
     return intent.example_lines[index] if index < len(intent.example_lines) else 1
 
 
@@ -37,8 +38,9 @@ _ACTION_TABLE = {answer: table for table, answers in RECORD_ANSWERS.items() for 
 
 
 def check_brand(brand: Brand, known_actions: set[str] | None = None, matcher: Matcher | None = None) -> list[Finding]:
-    matcher = matcher or build_matcher(brand.training_data(), threshold=brand.settings.nlu.threshold,
-                                       margin=brand.settings.nlu.margin)
+    matcher = matcher or build_matcher(
+        brand.training_data(), threshold=brand.settings.nlu.threshold, margin=brand.settings.nlu.margin
+    )
     return _file_findings(brand, known_actions) + _closeness_findings(brand, matcher)
 
 
@@ -51,32 +53,50 @@ def _file_findings(brand: Brand, known_actions: set[str] | None) -> list[Finding
             key = normalize(example)
             if key in seen and seen[key][0] != intent.name:
                 other, path, line = seen[key]
-                findings.append(Finding(intent.path, _line_of(intent, i), "error",
-                                        f"example {example!r} is also an example of {other} ({path}:{line})"))
+                findings.append(
+                    Finding(
+                        intent.path,
+                        _line_of(intent, i),
+                        "error",
+                        f"example {example!r} is also an example of {other} ({path}:{line})",
+                    )
+                )
             seen.setdefault(key, (intent.name, intent.path, _line_of(intent, i)))
         if intent.name not in CONVERSATION_INTENTS and not intent.policy_section:
             findings.append(Finding(intent.path, 1, "error", f"{intent.name}: the answer cites no policy_section"))
         if intent.policy_section and intent.policy_section not in brand.settings.policy.sections:
-            findings.append(Finding(intent.path, 1, "error",
-                                    f"policy_section {intent.policy_section!r} is not a section of "
-                                    f"{brand.settings.policy.title}"))
+            findings.append(
+                Finding(
+                    intent.path,
+                    1,
+                    "error",
+                    f"policy_section {intent.policy_section!r} is not a section of {brand.settings.policy.title}",
+                )
+            )
         if known_actions is not None and intent.action and intent.action not in known_actions:
             findings.append(Finding(intent.path, 1, "error", f"unknown action {intent.action!r}"))
         table = _ACTION_TABLE.get(intent.action or "")
         if table and table not in brand.settings.rules.records:
             # its answer would need rules and replies.yaml wording the brand does not have
-            findings.append(Finding(intent.path, 1, "error",
-                                    f"action {intent.action} reads {table}, which brand.yaml rules.records "
-                                    "does not keep"))
+            findings.append(
+                Finding(
+                    intent.path,
+                    1,
+                    "error",
+                    f"action {intent.action} reads {table}, which brand.yaml rules.records does not keep",
+                )
+            )
         if len(intent.examples) < 5:
-            findings.append(Finding(intent.path, 1, "warning", f"{intent.name} has only {len(intent.examples)} examples"))
+            findings.append(
+                Finding(intent.path, 1, "warning", f"{intent.name} has only {len(intent.examples)} examples")
+            )
     return findings
 
 
 def _closeness_findings(brand: Brand, matcher: Matcher) -> list[Finding]:
     """Intents whose own examples the matcher reads as another intent too often."""
     findings: list[Finding] = []
-    read_as: dict[str, Counter] = defaultdict(Counter)
+    read_as: dict[str, Counter[str]] = defaultdict(Counter)
     for intent in brand.intents.values():
         for example in intent.examples:
             top = matcher.parse(example).top
@@ -86,9 +106,15 @@ def _closeness_findings(brand: Brand, matcher: Matcher) -> list[Finding]:
         intent = brand.intents[name]
         for other, n in counts.items():
             if n / len(intent.examples) >= TOO_CLOSE_SHARE:
-                findings.append(Finding(intent.path, 1, "warning",
-                                        f"{name} and {other} are too close to tell apart: {n} of "
-                                        f"{len(intent.examples)} examples of {name} read as {other}"))
+                findings.append(
+                    Finding(
+                        intent.path,
+                        1,
+                        "warning",
+                        f"{name} and {other} are too close to tell apart: {n} of "
+                        f"{len(intent.examples)} examples of {name} read as {other}",
+                    )
+                )
     return findings
 
 

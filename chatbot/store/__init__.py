@@ -17,6 +17,7 @@ store's thread and brings the schema up to date; `await store.close()`
 finishes the calls already made and stops it. `async with Store(path) as
 store:` does both. The server opens and closes it in a `cleanup_ctx`
 (web/app.py)."""
+
 from __future__ import annotations
 
 import threading
@@ -53,8 +54,9 @@ class Store(Tables, Users, Conversations, Records, Handoffs, Operator):
         await self.open()
         return self
 
-    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                        trace: TracebackType | None) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         await self.close()
 
     @property

@@ -4,6 +4,7 @@ state stored with them.
 Port notes: `add_message` relies on `INSERT ... ON CONFLICT DO NOTHING
 RETURNING`, which PostgreSQL has too; the dialogue state is JSON text (a
 `jsonb` column would want the same `json.dumps`/`json.loads` at the edges)."""
+
 from __future__ import annotations
 
 import json
@@ -11,12 +12,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from chatbot.clock import isoformat
+from .sql import Connection, Row, atomic, isoformat, row, rows
 
-from .sql import Connection, Row, atomic, row, rows
-
-MESSAGE_COLUMNS = ("id, conversation_id, seq, sender_type, sender_name, sender_id, text, client_id, "
-                   "intent, confidence, meta, created_at")
+MESSAGE_COLUMNS = (
+    "id, conversation_id, seq, sender_type, sender_name, sender_id, text, client_id, "
+    "intent, confidence, meta, created_at"
+)
 _MESSAGE_KEYS = tuple(c.strip() for c in MESSAGE_COLUMNS.split(","))
 
 
@@ -35,13 +36,21 @@ def dialogue_state_of(conversation: Row) -> dict[str, Any]:
 def open_conversation(conn: Connection, brand: str, user_id: int, now: datetime) -> Row:
     """The user's conversation that is not closed, or a new one."""
     with atomic(conn):
-        current = row(conn, "SELECT * FROM conversations WHERE user_id = ? AND brand = ? AND state != 'closed' "
-                            "ORDER BY id DESC LIMIT 1", [user_id, brand])
+        current = row(
+            conn,
+            "SELECT * FROM conversations WHERE user_id = ? AND brand = ? AND state != 'closed' "
+            "ORDER BY id DESC LIMIT 1",
+            [user_id, brand],
+        )
         if current:
             return current
         stamp = isoformat(now)
-        return rows(conn, "INSERT INTO conversations (brand, user_id, state, created_at, updated_at, last_seq) "
-                          "VALUES (?, ?, 'bot', ?, ?, 0) RETURNING *", [brand, user_id, stamp, stamp])[0]
+        return rows(
+            conn,
+            "INSERT INTO conversations (brand, user_id, state, created_at, updated_at, last_seq) "
+            "VALUES (?, ?, 'bot', ?, ?, 0) RETURNING *",
+            [brand, user_id, stamp, stamp],
+        )[0]
 
 
 def conversation(conn: Connection, conversation_id: int) -> Row | None:
@@ -54,15 +63,28 @@ def conversations_of(conn: Connection, user_id: int, limit: int = 10) -> list[Ro
 
 def set_conversation_state(conn: Connection, conversation_id: int, state: str, now: datetime) -> None:
     stamp = isoformat(now)
-    conn.execute("UPDATE conversations SET state = ?, updated_at = ?, "
-                 "closed_at = CASE WHEN ? = 'closed' THEN ? ELSE closed_at END WHERE id = ?",
-                 [state, stamp, state, stamp, conversation_id])
+    conn.execute(
+        "UPDATE conversations SET state = ?, updated_at = ?, "
+        "closed_at = CASE WHEN ? = 'closed' THEN ? ELSE closed_at END WHERE id = ?",
+        [state, stamp, state, stamp, conversation_id],
+    )
 
 
-def add_message(conn: Connection, conversation_id: int, *, sender_type: str, sender_name: str,
-                sender_id: int | None, text: str, now: datetime, client_id: str | None = None,
-                intent: str | None = None, confidence: float | None = None, meta: dict[str, Any] | None = None,
-                dialogue_state: dict[str, Any] | None = None) -> tuple[Row, bool]:
+def add_message(
+    conn: Connection,
+    conversation_id: int,
+    *,
+    sender_type: str,
+    sender_name: str,
+    sender_id: int | None,
+    text: str,
+    now: datetime,
+    client_id: str | None = None,
+    intent: str | None = None,
+    confidence: float | None = None,
+    meta: dict[str, Any] | None = None,
+    dialogue_state: dict[str, Any] | None = None,
+) -> tuple[Row, bool]:
     """Store a message with the next `seq` of its conversation. A `client_id`
     seen before in the conversation is not stored again: the first message
     comes back with created=False. With `dialogue_state`, the conversation's
@@ -74,28 +96,49 @@ def add_message(conn: Connection, conversation_id: int, *, sender_type: str, sen
             f"INSERT INTO messages ({MESSAGE_COLUMNS.replace('id, ', '', 1)}) "
             "VALUES (?, (SELECT last_seq + 1 FROM conversations WHERE id = ?), "
             f"?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING {MESSAGE_COLUMNS}",
-            [conversation_id, conversation_id, sender_type, sender_name, sender_id, text, client_id,
-             intent, confidence, json.dumps(meta) if meta else None, stamp]).fetchall()
+            [
+                conversation_id,
+                conversation_id,
+                sender_type,
+                sender_name,
+                sender_id,
+                text,
+                client_id,
+                intent,
+                confidence,
+                json.dumps(meta) if meta else None,
+                stamp,
+            ],
+        ).fetchall()
         if inserted:
-            conn.execute("UPDATE conversations SET last_seq = last_seq + 1, updated_at = ?, "
-                         "dialogue_state = coalesce(?, dialogue_state) WHERE id = ?",
-                         [stamp, state, conversation_id])
+            conn.execute(
+                "UPDATE conversations SET last_seq = last_seq + 1, updated_at = ?, "
+                "dialogue_state = coalesce(?, dialogue_state) WHERE id = ?",
+                [stamp, state, conversation_id],
+            )
             return _message_row(inserted[0]), True
-        first = conn.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? "
-                             "AND client_id = ?", [conversation_id, client_id]).fetchone()
+        first = conn.execute(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND client_id = ?",
+            [conversation_id, client_id],
+        ).fetchone()
         return _message_row(first), False
 
 
-def messages(conn: Connection, conversation_id: int, *, after_seq: int | None = None,
-             limit: int | None = None) -> list[Row]:
+def messages(
+    conn: Connection, conversation_id: int, *, after_seq: int | None = None, limit: int | None = None
+) -> list[Row]:
     """Messages in `seq` order: those after `after_seq`, or the last `limit` (all without one)."""
     if after_seq is not None:
-        found = conn.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? "
-                             "AND seq > ? ORDER BY seq", [conversation_id, after_seq]).fetchall()
+        found = conn.execute(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq",
+            [conversation_id, after_seq],
+        ).fetchall()
     else:
         last = " LIMIT ?" if limit else ""
-        found = conn.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? "
-                             f"ORDER BY seq DESC{last}", [conversation_id, *([limit] if limit else [])]).fetchall()
+        found = conn.execute(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY seq DESC{last}",
+            [conversation_id, *([limit] if limit else [])],
+        ).fetchall()
         found.reverse()
     return [_message_row(r) for r in found]
 

@@ -18,6 +18,7 @@ A call outside that window raises `StoreNotOpen` or `StoreClosed`.
 
 A second engine (PostgreSQL) offers the same `open`, `close`, `read` and
 `write`: the repositories' functions are handed its connection instead."""
+
 from __future__ import annotations
 
 import asyncio
@@ -64,7 +65,7 @@ def _settle(outcomes: list[Outcome]) -> None:
 
 
 class SQLiteEngine:
-    MAX_BATCH = 64     # calls per group commit: bounds how long the first one waits for the last
+    MAX_BATCH = 64  # calls per group commit: bounds how long the first one waits for the last
 
     def __init__(self, path: Path | str, synchronous: str = "NORMAL", checkpoint_every: int = 100) -> None:
         self.path = str(path)
@@ -73,7 +74,7 @@ class SQLiteEngine:
         self._batches_since_checkpoint = 0
         self._calls: queue.SimpleQueue[Call] = queue.SimpleQueue()
         self._conn: sqlite3.Connection | None = None
-        self._state = "new"         # new -> opening -> open -> closed
+        self._state = "new"  # new -> opening -> open -> closed
         self.thread: threading.Thread | None = None
 
     @property
@@ -118,8 +119,11 @@ class SQLiteEngine:
         """Run `fn(connection, *args)` on the store's thread; the result comes
         back only after it is committed."""
         if self._state != "open":
-            raise (StoreClosed("the store is closed") if self._state == "closed"
-                   else StoreNotOpen("the store is not open: call open() first"))
+            raise (
+                StoreClosed("the store is closed")
+                if self._state == "closed"
+                else StoreNotOpen("the store is not open: call open() first")
+            )
         return await self._submit(fn, *args)
 
     async def _submit(self, fn: Callable[..., T], *args: Any) -> T:
@@ -135,7 +139,7 @@ class SQLiteEngine:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            Database(conn)      # sqlite-utils prepares the connection as the migrations expect
+            Database(conn)  # sqlite-utils prepares the connection as the migrations expect
             conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode: a commit survives a crash of the process;
             # only a power loss can take the last commits back (docs/security.md).
@@ -188,7 +192,7 @@ class SQLiteEngine:
             for fn, args, _, future in batch:
                 try:
                     if grouped:
-                        with atomic(conn):            # a savepoint: a failing call is undone alone
+                        with atomic(conn):  # a savepoint: a failing call is undone alone
                             outcomes.append((future, True, fn(conn, *args)))
                     else:
                         outcomes.append((future, True, fn(conn, *args)))
@@ -209,7 +213,7 @@ class SQLiteEngine:
         for (_, _, loop, _), outcome in zip(batch, outcomes, strict=True):
             by_loop.setdefault(loop, []).append(outcome)
         for loop, settled in by_loop.items():
-            with contextlib.suppress(RuntimeError):     # a closed loop: nobody is waiting any more
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
                 loop.call_soon_threadsafe(_settle, settled)
 
     def _checkpoints_apart(self) -> bool:

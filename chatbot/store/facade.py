@@ -1,6 +1,7 @@
 """The methods the rest of the program calls, one family per class. Each is
 one line: a repository function, sent down the engine's read or write path.
 `Store` (store/__init__.py) is all of them on one engine."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -108,20 +109,41 @@ class Conversations(Facade):
     async def set_conversation_state(self, conversation_id: int, state: str, now: datetime) -> None:
         await self._write(conversations.set_conversation_state, conversation_id, state, now)
 
-    async def add_message(self, conversation_id: int, *, sender_type: str, sender_name: str,
-                          sender_id: int | None, text: str, now: datetime, client_id: str | None = None,
-                          intent: str | None = None, confidence: float | None = None,
-                          meta: dict[str, Any] | None = None,
-                          dialogue_state: dict[str, Any] | None = None) -> tuple[Row, bool]:
+    async def add_message(
+        self,
+        conversation_id: int,
+        *,
+        sender_type: str,
+        sender_name: str,
+        sender_id: int | None,
+        text: str,
+        now: datetime,
+        client_id: str | None = None,
+        intent: str | None = None,
+        confidence: float | None = None,
+        meta: dict[str, Any] | None = None,
+        dialogue_state: dict[str, Any] | None = None,
+    ) -> tuple[Row, bool]:
         """Store a message with the next `seq`, committed before this returns
         (conversations.add_message): (message, created)."""
         return await self._write(
-            conversations.add_message, conversation_id, sender_type=sender_type, sender_name=sender_name,
-            sender_id=sender_id, text=text, now=now, client_id=client_id, intent=intent, confidence=confidence,
-            meta=meta, dialogue_state=dialogue_state)
+            conversations.add_message,
+            conversation_id,
+            sender_type=sender_type,
+            sender_name=sender_name,
+            sender_id=sender_id,
+            text=text,
+            now=now,
+            client_id=client_id,
+            intent=intent,
+            confidence=confidence,
+            meta=meta,
+            dialogue_state=dialogue_state,
+        )
 
-    async def messages(self, conversation_id: int, *, after_seq: int | None = None,
-                       limit: int | None = None) -> list[Row]:
+    async def messages(
+        self, conversation_id: int, *, after_seq: int | None = None, limit: int | None = None
+    ) -> list[Row]:
         """Messages in `seq` order: those after `after_seq`, or the last `limit`."""
         return await self._read(conversations.messages, conversation_id, after_seq=after_seq, limit=limit)
 
@@ -152,29 +174,56 @@ class Records(Facade):
         """One order, purchase, refund or withdrawal, only if it is the user's."""
         return await self._read(records.record_of, table, number, user_id)
 
-    async def refunds_for(self, *, order_number: str | None = None,
-                          purchase_number: str | None = None) -> list[Row]:
+    async def refunds_for(self, *, order_number: str | None = None, purchase_number: str | None = None) -> list[Row]:
         return await self._read(records.refunds_for, order_number=order_number, purchase_number=purchase_number)
 
     async def audit_entries(self, record: str | None = None) -> list[Row]:
         return await self._read(records.audit_entries, record)
 
-    async def change_order_status(self, number: str, user_id: int, *, to: str, allowed_from: tuple[str, ...],
-                                  audit: dict[str, Any], now: datetime) -> bool:
-        return await self._write(records.change_order_status, number, user_id, to=to, allowed_from=allowed_from,
-                                 audit=audit, now=now)
+    async def change_order_status(
+        self, number: str, user_id: int, *, to: str, allowed_from: tuple[str, ...], audit: dict[str, Any], now: datetime
+    ) -> bool:
+        return await self._write(
+            records.change_order_status, number, user_id, to=to, allowed_from=allowed_from, audit=audit, now=now
+        )
 
-    async def add_order_change(self, number: str, user_id: int, request: str, *, allowed_from: tuple[str, ...],
-                               audit: dict[str, Any], now: datetime) -> int | None:
-        return await self._write(records.add_order_change, number, user_id, request, allowed_from=allowed_from,
-                                 audit=audit, now=now)
+    async def add_order_change(
+        self,
+        number: str,
+        user_id: int,
+        request: str,
+        *,
+        allowed_from: tuple[str, ...],
+        audit: dict[str, Any],
+        now: datetime,
+    ) -> int | None:
+        return await self._write(
+            records.add_order_change, number, user_id, request, allowed_from=allowed_from, audit=audit, now=now
+        )
 
-    async def open_refund(self, *, user_id: int, brand: str, amount_cents: int, now: datetime,
-                          audit: dict[str, Any], order_number: str | None = None,
-                          purchase_number: str | None = None, cancel_purchase: bool = False) -> tuple[Row, bool]:
-        return await self._write(records.open_refund, user_id=user_id, brand=brand, amount_cents=amount_cents,
-                                 now=now, audit=audit, order_number=order_number, purchase_number=purchase_number,
-                                 cancel_purchase=cancel_purchase)
+    async def open_refund(
+        self,
+        *,
+        user_id: int,
+        brand: str,
+        amount_cents: int,
+        now: datetime,
+        audit: dict[str, Any],
+        order_number: str | None = None,
+        purchase_number: str | None = None,
+        cancel_purchase: bool = False,
+    ) -> tuple[Row, bool]:
+        return await self._write(
+            records.open_refund,
+            user_id=user_id,
+            brand=brand,
+            amount_cents=amount_cents,
+            now=now,
+            audit=audit,
+            order_number=order_number,
+            purchase_number=purchase_number,
+            cancel_purchase=cancel_purchase,
+        )
 
     async def create_case(self, row: Row, audit: dict[str, Any], now: datetime) -> int:
         return await self._write(records.create_case, row, audit, now)
@@ -208,13 +257,28 @@ class Handoffs(Facade):
     async def live_handoffs(self, brand: str | None = None) -> list[Row]:
         return await self._read(handoffs.live_handoffs, brand)
 
-    async def move_handoff(self, handoff_id: int, *, to: str, from_states: tuple[str, ...],
-                           conversation_state: str | None = None, agent_id: int | None = None,
-                           expect_agent: int | None = None, fields: dict[str, Any] | None = None) -> bool:
+    async def move_handoff(
+        self,
+        handoff_id: int,
+        *,
+        to: str,
+        from_states: tuple[str, ...],
+        conversation_state: str | None = None,
+        agent_id: int | None = None,
+        expect_agent: int | None = None,
+        fields: dict[str, Any] | None = None,
+    ) -> bool:
         """A conditional state change: one row changes, once (handoffs.move_handoff)."""
-        return await self._write(handoffs.move_handoff, handoff_id, to=to, from_states=from_states,
-                                 conversation_state=conversation_state, agent_id=agent_id,
-                                 expect_agent=expect_agent, fields=fields)
+        return await self._write(
+            handoffs.move_handoff,
+            handoff_id,
+            to=to,
+            from_states=from_states,
+            conversation_state=conversation_state,
+            agent_id=agent_id,
+            expect_agent=expect_agent,
+            fields=fields,
+        )
 
     async def update_handoff(self, handoff_id: int, **fields: Any) -> None:
         await self._write(handoffs.update_handoff, handoff_id, fields)

@@ -4,17 +4,29 @@ Port notes: `conversation_counts` sums a boolean (`sum(NOT EXISTS ...)`),
 which SQLite reads as 0/1; PostgreSQL would want `count(*) FILTER (WHERE
 ...)`. The partial unique index `handoffs_one_live` (schema.py) is what makes
 `create_handoff` safe under races; PostgreSQL has partial indexes too."""
+
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from chatbot.clock import isoformat
+from .sql import Connection, Row, atomic, changed, insert, isoformat, marks, row, rows
 
-from .sql import Connection, Row, atomic, changed, insert, marks, row, rows
-
-HANDOFF_FIELDS = frozenset({"state", "assigned_agent_id", "assigned_at", "first_response_at", "flagged_at",
-                            "breached_at", "customer_left_at", "abandoned_at", "ended_at", "rating", "rated_at"})
+HANDOFF_FIELDS = frozenset(
+    {
+        "state",
+        "assigned_agent_id",
+        "assigned_at",
+        "first_response_at",
+        "flagged_at",
+        "breached_at",
+        "customer_left_at",
+        "abandoned_at",
+        "ended_at",
+        "rating",
+        "rated_at",
+    }
+)
 
 
 def check_fields(fields: dict[str, Any]) -> None:
@@ -27,15 +39,33 @@ def create_handoff(conn: Connection, record: Row, conversation_state: str) -> tu
     """Queue a conversation; the live handoff it already has comes back
     instead of a second one: (handoff, created)."""
     with atomic(conn):
-        created = changed(conn, "INSERT INTO handoffs (brand, conversation_id, user_id, reason, intent, confidence, "
-                                "state, queued_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?) ON CONFLICT DO NOTHING",
-                          [record["brand"], record["conversation_id"], record["user_id"], record["reason"],
-                           record.get("intent"), record.get("confidence"), record["queued_at"]]) == 1
+        created = (
+            changed(
+                conn,
+                "INSERT INTO handoffs (brand, conversation_id, user_id, reason, intent, confidence, "
+                "state, queued_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?) ON CONFLICT DO NOTHING",
+                [
+                    record["brand"],
+                    record["conversation_id"],
+                    record["user_id"],
+                    record["reason"],
+                    record.get("intent"),
+                    record.get("confidence"),
+                    record["queued_at"],
+                ],
+            )
+            == 1
+        )
         if created:
-            conn.execute("UPDATE conversations SET state = ?, updated_at = ? WHERE id = ?",
-                         [conversation_state, record["queued_at"], record["conversation_id"]])
-        live = rows(conn, "SELECT * FROM handoffs WHERE conversation_id = ? AND state IN ('queued', 'assigned')",
-                    [record["conversation_id"]])
+            conn.execute(
+                "UPDATE conversations SET state = ?, updated_at = ? WHERE id = ?",
+                [conversation_state, record["queued_at"], record["conversation_id"]],
+            )
+        live = rows(
+            conn,
+            "SELECT * FROM handoffs WHERE conversation_id = ? AND state IN ('queued', 'assigned')",
+            [record["conversation_id"]],
+        )
         return live[0], created
 
 
@@ -44,8 +74,9 @@ def handoff(conn: Connection, handoff_id: int) -> Row | None:
 
 
 def live_handoff(conn: Connection, conversation_id: int) -> Row | None:
-    return row(conn, "SELECT * FROM handoffs WHERE conversation_id = ? AND state IN ('queued', 'assigned')",
-               [conversation_id])
+    return row(
+        conn, "SELECT * FROM handoffs WHERE conversation_id = ? AND state IN ('queued', 'assigned')", [conversation_id]
+    )
 
 
 def last_handoff(conn: Connection, conversation_id: int) -> Row | None:
@@ -55,13 +86,25 @@ def last_handoff(conn: Connection, conversation_id: int) -> Row | None:
 def live_handoffs(conn: Connection, brand: str | None = None) -> list[Row]:
     """Queued ones first in queue order (oldest handoff first), then the assigned ones."""
     where, args = ("AND brand = ?", [brand]) if brand else ("", [])
-    return rows(conn, f"SELECT * FROM handoffs WHERE state IN ('queued', 'assigned') {where} "
-                      "ORDER BY state = 'assigned', queued_at, id", args)
+    return rows(
+        conn,
+        f"SELECT * FROM handoffs WHERE state IN ('queued', 'assigned') {where} "
+        "ORDER BY state = 'assigned', queued_at, id",
+        args,
+    )
 
 
-def move_handoff(conn: Connection, handoff_id: int, *, to: str, from_states: tuple[str, ...],
-                 conversation_state: str | None = None, agent_id: int | None = None,
-                 expect_agent: int | None = None, fields: dict[str, Any] | None = None) -> bool:
+def move_handoff(
+    conn: Connection,
+    handoff_id: int,
+    *,
+    to: str,
+    from_states: tuple[str, ...],
+    conversation_state: str | None = None,
+    agent_id: int | None = None,
+    expect_agent: int | None = None,
+    fields: dict[str, Any] | None = None,
+) -> bool:
     """Change a handoff's state only if it is in `from_states` (and held by
     `expect_agent`, when given), with the conversation's state, in one
     transaction. This conditional update is what makes two agents
@@ -81,10 +124,12 @@ def move_handoff(conn: Connection, handoff_id: int, *, to: str, from_states: tup
         if changed(conn, sql, args) != 1:
             return False
         if conversation_state:
-            conn.execute("UPDATE conversations SET state = ?, closed_at = CASE WHEN ? = 'closed' "
-                         "THEN ? ELSE closed_at END WHERE id = (SELECT conversation_id FROM handoffs "
-                         "WHERE id = ?)", [conversation_state, conversation_state,
-                                           fields.get("ended_at"), handoff_id])
+            conn.execute(
+                "UPDATE conversations SET state = ?, closed_at = CASE WHEN ? = 'closed' "
+                "THEN ? ELSE closed_at END WHERE id = (SELECT conversation_id FROM handoffs "
+                "WHERE id = ?)",
+                [conversation_state, conversation_state, fields.get("ended_at"), handoff_id],
+            )
         return True
 
 
@@ -95,8 +140,9 @@ def update_handoff(conn: Connection, handoff_id: int, fields: dict[str, Any]) ->
 
 
 def handoffs_since(conn: Connection, brand: str, since: datetime) -> list[Row]:
-    return rows(conn, "SELECT * FROM handoffs WHERE brand = ? AND queued_at >= ? ORDER BY queued_at",
-                [brand, isoformat(since)])
+    return rows(
+        conn, "SELECT * FROM handoffs WHERE brand = ? AND queued_at >= ? ORDER BY queued_at", [brand, isoformat(since)]
+    )
 
 
 def conversation_counts(conn: Connection, brand: str, since: datetime) -> dict[str, int]:
@@ -104,7 +150,8 @@ def conversation_counts(conn: Connection, brand: str, since: datetime) -> dict[s
     found = conn.execute(
         "SELECT count(*), sum(NOT EXISTS (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id)) "
         "FROM conversations c WHERE c.brand = ? AND c.updated_at >= ? AND c.last_seq > 0",
-        [brand, isoformat(since)]).fetchone()
+        [brand, isoformat(since)],
+    ).fetchone()
     return {"conversations": found[0] or 0, "bot_only": found[1] or 0}
 
 

@@ -6,29 +6,32 @@ text for the day, `julianday` for durations) and sum booleans; PostgreSQL
 would use `date_trunc`/`extract(epoch ...)` on timestamps and `count(*)
 FILTER (WHERE ...)`. `ON CONFLICT ... DO UPDATE SET ... = excluded...` is the
 same in both."""
+
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from chatbot.clock import isoformat
-
-from .sql import Connection, Row, atomic, insert, rows, value
+from .sql import Connection, Row, atomic, insert, isoformat, rows, value
 
 
 def add_intent_version(conn: Connection, record: Row) -> int:
     """Record a new version of an intent file; returns its number."""
     with atomic(conn):
-        top = value(conn, "SELECT max(version) FROM intent_versions WHERE brand = ? AND intent = ?",
-                    [record["brand"], record["intent"]])
+        top = value(
+            conn,
+            "SELECT max(version) FROM intent_versions WHERE brand = ? AND intent = ?",
+            [record["brand"], record["intent"]],
+        )
         version: int = (top or 0) + 1
         insert(conn, "intent_versions", {**record, "version": version})
         return version
 
 
 def intent_versions(conn: Connection, brand: str, intent: str) -> list[Row]:
-    return rows(conn, "SELECT * FROM intent_versions WHERE brand = ? AND intent = ? ORDER BY version DESC",
-                [brand, intent])
+    return rows(
+        conn, "SELECT * FROM intent_versions WHERE brand = ? AND intent = ? ORDER BY version DESC", [brand, intent]
+    )
 
 
 def add_eval_run(conn: Connection, record: Row) -> int:
@@ -47,9 +50,12 @@ def add_policy_version(conn: Connection, record: Row) -> int:
 
 def policy_versions(conn: Connection, brand: str, limit: int = 20) -> list[Row]:
     """The brand's earlier policy texts, newest first, with who replaced each."""
-    return rows(conn, "SELECT v.id, v.at, v.content, u.name AS author_name FROM policy_versions v "
-                      "LEFT JOIN users u ON u.id = v.author_id WHERE v.brand = ? ORDER BY v.id DESC LIMIT ?",
-                [brand, limit])
+    return rows(
+        conn,
+        "SELECT v.id, v.at, v.content, u.name AS author_name FROM policy_versions v "
+        "LEFT JOIN users u ON u.id = v.author_id WHERE v.brand = ? ORDER BY v.id DESC LIMIT ?",
+        [brand, limit],
+    )
 
 
 def review_miss(conn: Connection, record: Row) -> None:
@@ -57,8 +63,15 @@ def review_miss(conn: Connection, record: Row) -> None:
         "INSERT INTO miss_reviews (brand, text_key, action, intent, author_id, at) VALUES (?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (brand, text_key) DO UPDATE SET action = excluded.action, intent = excluded.intent, "
         "author_id = excluded.author_id, at = excluded.at",
-        [record["brand"], record["text_key"], record["action"], record.get("intent"), record["author_id"],
-         record["at"]])
+        [
+            record["brand"],
+            record["text_key"],
+            record["action"],
+            record.get("intent"),
+            record["author_id"],
+            record["at"],
+        ],
+    )
 
 
 def reviewed_misses(conn: Connection, brand: str) -> set[str]:
@@ -79,7 +92,8 @@ _CUSTOMER_TURNS = (
     "FROM messages m JOIN conversations c ON c.id = m.conversation_id "
     "LEFT JOIN messages r ON r.conversation_id = m.conversation_id AND r.seq = m.seq + 1 "
     "WHERE c.brand = ? AND m.sender_type = 'customer' AND m.created_at >= ? "
-    "AND (m.client_id IS NULL OR m.client_id NOT LIKE 'attachment:%') ORDER BY m.id")
+    "AND (m.client_id IS NULL OR m.client_id NOT LIKE 'attachment:%') ORDER BY m.id"
+)
 
 
 def customer_turns(conn: Connection, brand: str, since: datetime) -> list[Row]:
@@ -89,30 +103,25 @@ def customer_turns(conn: Connection, brand: str, since: datetime) -> list[Row]:
 
 
 _DAILY: dict[str, str] = {
-    "conversations":
-        "SELECT substr(c.created_at, 1, 10) AS day, count(*) AS conversations, "
-        "sum(NOT EXISTS (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id)) AS bot_only "
-        "FROM conversations c WHERE c.brand = ? AND c.created_at >= ? AND c.last_seq > 0 "
-        "GROUP BY day ORDER BY day",
-    "bot_replies":
-        "SELECT substr(m.created_at, 1, 10) AS day, count(*) AS replies, "
-        "sum(m.intent IS NULL) AS fallbacks FROM messages m JOIN conversations c "
-        "ON c.id = m.conversation_id WHERE c.brand = ? AND m.created_at >= ? AND m.sender_type = 'bot' "
-        "GROUP BY day ORDER BY day",
-    "handoffs":
-        "SELECT substr(queued_at, 1, 10) AS day, count(*) AS handoffs, "
-        "sum(first_response_at IS NOT NULL AND (julianday(first_response_at) - julianday(queued_at)) "
-        "* 86400 <= 300) AS within_5, sum(first_response_at IS NOT NULL AND "
-        "(julianday(first_response_at) - julianday(queued_at)) * 86400 <= 600) AS within_10, "
-        "avg(rating) AS rating, count(rating) AS ratings "
-        "FROM handoffs WHERE brand = ? AND queued_at >= ? GROUP BY day ORDER BY day",
-    "reasons":
-        "SELECT coalesce(reason, 'unknown') AS reason, count(*) AS handoffs FROM handoffs "
-        "WHERE brand = ? AND queued_at >= ? GROUP BY reason ORDER BY handoffs DESC",
-    "top_intents":
-        "SELECT m.intent, count(*) AS replies FROM messages m JOIN conversations c "
-        "ON c.id = m.conversation_id WHERE c.brand = ? AND m.created_at >= ? AND m.sender_type = 'bot' "
-        "AND m.intent IS NOT NULL GROUP BY m.intent ORDER BY replies DESC LIMIT 10",
+    "conversations": "SELECT substr(c.created_at, 1, 10) AS day, count(*) AS conversations, "
+    "sum(NOT EXISTS (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id)) AS bot_only "
+    "FROM conversations c WHERE c.brand = ? AND c.created_at >= ? AND c.last_seq > 0 "
+    "GROUP BY day ORDER BY day",
+    "bot_replies": "SELECT substr(m.created_at, 1, 10) AS day, count(*) AS replies, "
+    "sum(m.intent IS NULL) AS fallbacks FROM messages m JOIN conversations c "
+    "ON c.id = m.conversation_id WHERE c.brand = ? AND m.created_at >= ? AND m.sender_type = 'bot' "
+    "GROUP BY day ORDER BY day",
+    "handoffs": "SELECT substr(queued_at, 1, 10) AS day, count(*) AS handoffs, "
+    "sum(first_response_at IS NOT NULL AND (julianday(first_response_at) - julianday(queued_at)) "
+    "* 86400 <= 300) AS within_5, sum(first_response_at IS NOT NULL AND "
+    "(julianday(first_response_at) - julianday(queued_at)) * 86400 <= 600) AS within_10, "
+    "avg(rating) AS rating, count(rating) AS ratings "
+    "FROM handoffs WHERE brand = ? AND queued_at >= ? GROUP BY day ORDER BY day",
+    "reasons": "SELECT coalesce(reason, 'unknown') AS reason, count(*) AS handoffs FROM handoffs "
+    "WHERE brand = ? AND queued_at >= ? GROUP BY reason ORDER BY handoffs DESC",
+    "top_intents": "SELECT m.intent, count(*) AS replies FROM messages m JOIN conversations c "
+    "ON c.id = m.conversation_id WHERE c.brand = ? AND m.created_at >= ? AND m.sender_type = 'bot' "
+    "AND m.intent IS NOT NULL GROUP BY m.intent ORDER BY replies DESC LIMIT 10",
 }
 
 

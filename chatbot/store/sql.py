@@ -15,16 +15,19 @@ Porting notes, for the PostgreSQL engine of the next issue:
   `conn.info.transaction_status`, and SAVEPOINT / RELEASE / ROLLBACK TO are
   standard SQL.
 - The SQLite-only functions a query uses are named in its module's docstring."""
+
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 
 class Cursor(Protocol):
     """The part of a DB-API cursor the repositories use."""
+
     @property
     def description(self) -> Any: ...
     @property
@@ -36,6 +39,7 @@ class Cursor(Protocol):
 class Connection(Protocol):
     """The part of a DB-API connection the repositories use (sqlite3's and
     psycopg's both have `execute` returning a cursor)."""
+
     @property
     def in_transaction(self) -> bool: ...
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any: ...
@@ -130,7 +134,7 @@ def atomic(conn: Connection) -> Iterator[None]:
         try:
             yield
         except BaseException:
-            if in_transaction(conn):     # an error may have ended the transaction already
+            if in_transaction(conn):  # an error may have ended the transaction already
                 conn.execute("ROLLBACK TO store_call")
                 conn.execute("RELEASE store_call")
             raise
@@ -144,3 +148,11 @@ def atomic(conn: Connection) -> Iterator[None]:
         if in_transaction(conn):
             conn.execute("ROLLBACK")
         raise
+
+
+def isoformat(moment: datetime) -> str:
+    """A timestamp as the store writes it: ISO 8601 in UTC, milliseconds, a Z.
+    The same text as chatbot.clock.isoformat (the wire contract's form), kept
+    here so that the store imports nothing from the rest of chatbot
+    (tests/test_store.py compares the two)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -3,14 +3,36 @@ the integrity check.
 
 Port notes: `PRAGMA integrity_check` is SQLite's (PostgreSQL has no
 equivalent worth a call; its engine would answer "ok" or run amcheck)."""
+
 from __future__ import annotations
 
 from .sql import Connection, Row, atomic, insert_all, rows, value
 
-TABLES = frozenset({"brands", "users", "orders", "shipments", "refunds", "purchases", "withdrawals",
-                    "conversations", "messages", "sessions", "audit_log", "order_changes", "cases",
-                    "attachments", "handoffs", "tickets", "notes", "intent_versions", "eval_runs",
-                    "miss_reviews", "policy_versions"})
+TABLES = frozenset(
+    {
+        "brands",
+        "users",
+        "orders",
+        "shipments",
+        "refunds",
+        "purchases",
+        "withdrawals",
+        "conversations",
+        "messages",
+        "sessions",
+        "audit_log",
+        "order_changes",
+        "cases",
+        "attachments",
+        "handoffs",
+        "tickets",
+        "notes",
+        "intent_versions",
+        "eval_runs",
+        "miss_reviews",
+        "policy_versions",
+    }
+)
 
 
 def is_empty(conn: Connection) -> bool:

@@ -2,18 +2,19 @@
 
 Port notes: `COLLATE NOCASE` (the e-mail lookup) is SQLite's; PostgreSQL
 would compare `lower(email)` (or use citext)."""
+
 from __future__ import annotations
 
 from datetime import datetime
 
-from chatbot.clock import isoformat
-
-from .sql import Connection, Row, atomic, changed, insert, marks, row, rows, value
+from .sql import Connection, Row, atomic, changed, insert, isoformat, marks, row, rows, value
 
 
 def upsert_brand(conn: Connection, brand_id: str, name: str) -> None:
-    conn.execute("INSERT INTO brands (id, name) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name",
-                 [brand_id, name])
+    conn.execute(
+        "INSERT INTO brands (id, name) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+        [brand_id, name],
+    )
 
 
 def user_by_email(conn: Connection, brand: str, email: str) -> Row | None:
@@ -36,8 +37,9 @@ def users_by_ids(conn: Connection, ids: list[int]) -> list[Row]:
 
 
 def users_of_brand(conn: Connection, brand: str, role: str) -> list[Row]:
-    return rows(conn, "SELECT id, brand, email, name, role FROM users WHERE brand = ? AND role = ? ORDER BY id",
-                [brand, role])
+    return rows(
+        conn, "SELECT id, brand, email, name, role FROM users WHERE brand = ? AND role = ? ORDER BY id", [brand, role]
+    )
 
 
 def set_supervisor(conn: Connection, user_id: int, allowed: bool) -> None:
@@ -45,18 +47,26 @@ def set_supervisor(conn: Connection, user_id: int, allowed: bool) -> None:
 
 
 def set_password_hash(conn: Connection, user_id: int, password_hash: str, now: datetime) -> None:
-    conn.execute("UPDATE users SET password_hash = ?, password_changed_at = ? WHERE id = ?",
-                 [password_hash, isoformat(now), user_id])
+    conn.execute(
+        "UPDATE users SET password_hash = ?, password_changed_at = ? WHERE id = ?",
+        [password_hash, isoformat(now), user_id],
+    )
 
 
 def create_session(conn: Connection, token_hash: str, user_id: int, now: datetime, expires_at: datetime) -> None:
-    conn.execute("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-                 [token_hash, user_id, isoformat(now), isoformat(expires_at)])
+    conn.execute(
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+        [token_hash, user_id, isoformat(now), isoformat(expires_at)],
+    )
 
 
 def session_user(conn: Connection, token_hash: str, now: datetime) -> Row | None:
-    return row(conn, "SELECT users.* FROM sessions JOIN users ON users.id = sessions.user_id "
-                     "WHERE sessions.token_hash = ? AND sessions.expires_at > ?", [token_hash, isoformat(now)])
+    return row(
+        conn,
+        "SELECT users.* FROM sessions JOIN users ON users.id = sessions.user_id "
+        "WHERE sessions.token_hash = ? AND sessions.expires_at > ?",
+        [token_hash, isoformat(now)],
+    )
 
 
 def delete_session(conn: Connection, token_hash: str) -> None:
@@ -71,8 +81,14 @@ def use_token_id(conn: Connection, brand: str, jti: str, expires_at: datetime, n
     """Remember a host token's id; False if it was seen before (a replay)."""
     with atomic(conn):
         conn.execute("DELETE FROM used_token_ids WHERE expires_at < ?", [isoformat(now)])
-        return changed(conn, "INSERT INTO used_token_ids (brand, jti, expires_at) VALUES (?, ?, ?) "
-                             "ON CONFLICT DO NOTHING", [brand, jti, isoformat(expires_at)]) == 1
+        return (
+            changed(
+                conn,
+                "INSERT INTO used_token_ids (brand, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                [brand, jti, isoformat(expires_at)],
+            )
+            == 1
+        )
 
 
 def record_login_failure(conn: Connection, key: str, at: datetime) -> None:
@@ -80,8 +96,7 @@ def record_login_failure(conn: Connection, key: str, at: datetime) -> None:
 
 
 def count_login_failures(conn: Connection, key: str, since: datetime) -> int:
-    count: int = value(conn, "SELECT count(*) FROM login_failures WHERE key = ? AND at > ?",
-                       [key, isoformat(since)])
+    count: int = value(conn, "SELECT count(*) FROM login_failures WHERE key = ? AND at > ?", [key, isoformat(since)])
     return count
 
 

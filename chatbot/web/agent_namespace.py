@@ -1,6 +1,7 @@
 """Socket.IO namespace `/agent`: agents take handoffs here. Handlers are
 thin: validate, call the handoff desk, answer; the desk emits the rest, and
 errors are raised and become error acks at the boundary (boundary.py)."""
+
 from __future__ import annotations
 
 import logging
@@ -20,15 +21,14 @@ log = logging.getLogger(__name__)
 
 
 class AgentNamespace(Namespace):
-    def __init__(self, auth: Auth, desk: HandoffDesk, knowledge: Knowledge, limits: Limits,
-                 guard: InputGuard) -> None:
+    def __init__(self, auth: Auth, desk: HandoffDesk, knowledge: Knowledge, limits: Limits, guard: InputGuard) -> None:
         super().__init__("/agent", auth, limits, guard)
         self.desk = desk
         self.knowledge = knowledge
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         agent, token, handshake = await self.handshake(environ, auth, AgentAuth, access_agent)
-        self.check_origin(environ, [])       # the console is served by this server only
+        self.check_origin(environ, [])  # the console is served by this server only
         await self.save_session(sid, {"user": agent})
         for room in (agent_room(agent.id), brand_agents_room(agent.brand), session_room(token), user_room(agent.id)):
             await self.enter_room(sid, room)
@@ -90,5 +90,9 @@ class AgentNamespace(Namespace):
     async def on_typing(self, sid: str, session: dict[str, Any], p: AgentTyping) -> None:
         agent: User = session["user"]
         await self.desk.check_holds(agent, p.conversation_id)
-        await self.server.emit("typing", {"on": p.on, "sender": {"type": "agent", "name": agent.name}},
-                               room=conversation_room(p.conversation_id), namespace=CHAT)
+        await self.server.emit(
+            "typing",
+            {"on": p.on, "sender": {"type": "agent", "name": agent.name}},
+            room=conversation_room(p.conversation_id),
+            namespace=CHAT,
+        )

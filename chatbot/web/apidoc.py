@@ -1,6 +1,7 @@
 """What the OpenAPI description says of a route, declared beside the route
 itself with `@documented(...)`; web/openapi.py builds the description from the
 route tables, so a route cannot be added without it being described."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -16,15 +17,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 @dataclass(frozen=True)
 class RouteDoc:
     summary: str
-    who: str                      # who may call it, as the access check (access.py) decides
-    body: Any = None              # the pydantic model of a JSON body
-    brand_query: bool = False     # takes ?brand=
+    who: str  # who may call it, as the access check (access.py) decides
+    body: Any = None  # the pydantic model of a JSON body
+    brand_query: bool = False  # takes ?brand=
 
 
 def documented(summary: str, who: str, body: Any = None, *, brand_query: bool = False) -> Callable[[F], F]:
     def mark(handler: F) -> F:
         handler.route_doc = RouteDoc(summary, who, body, brand_query)  # type: ignore[attr-defined]
         return handler
+
     return mark
 
 

@@ -1,5 +1,6 @@
 """The app factory: `create_app(settings)` builds every part and hangs it off
 the aiohttp app, so a test can build as many independent apps as it likes."""
+
 from __future__ import annotations
 
 import asyncio
@@ -10,36 +11,52 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from engineio.async_socket import AsyncSocket
 
-from ..operator.analytics import Analytics
 from ..attachments import Attachments
 from ..auth import Auth
-from ..conversation.chat import ChatService
 from ..clock import Clock, SystemClock
-from ..demo import demo_rows
+from ..conversation.chat import ChatService
 from ..conversation.dialogue import Dialogue
+from ..demo import demo_rows
+from ..handoff import HandoffDesk
 from ..knowledge import Knowledge, Models
 from ..metrics import Metrics
+from ..operator.analytics import Analytics
+from ..operator.evaluation import Evaluations
+from ..operator.inbox import Inbox
+from ..operator.intent_editor import IntentEditor
 from ..ratelimit import Limits
 from ..runtime import pace_collections, tune_garbage_collector
 from ..settings import Settings
 from ..store import Store
 from . import http, openapi, operator_api, security
-from ..operator.evaluation import Evaluations
-from ..handoff import HandoffDesk
-from ..operator.inbox import Inbox
-from ..operator.intent_editor import IntentEditor
 from .agent_namespace import AgentNamespace
 from .chat_namespace import ChatNamespace
-from .keys import (ANALYTICS, ATTACHMENTS, AUTH, CHAT, CLOCK, DESK, EDITOR, EVALUATIONS, INBOX, KNOWLEDGE, LIMITS,
-                   METRICS, SETTINGS, SIO, STORE)
+from .keys import (
+    ANALYTICS,
+    ATTACHMENTS,
+    AUTH,
+    CHAT,
+    CLOCK,
+    DESK,
+    EDITOR,
+    EVALUATIONS,
+    INBOX,
+    KNOWLEDGE,
+    LIMITS,
+    METRICS,
+    SETTINGS,
+    SIO,
+    STORE,
+)
 from .rooms import IndexedRoomManager, SocketEvents
 
 log = logging.getLogger(__name__)
 MAX_SOCKET_MESSAGE = 64 * 1024
 
 
-def create_app(settings: Settings | None = None, clock: Clock | None = None, *,
-               serving: bool = False, models: Models | None = None) -> web.Application:
+def create_app(
+    settings: Settings | None = None, clock: Clock | None = None, *, serving: bool = False, models: Models | None = None
+) -> web.Application:
     """`serving`: the app is the serving process's own (python -m chatbot
     serve), which then also paces the garbage collector (runtime.py).
     `models`: the language detector and sentence encoder already loaded
@@ -54,17 +71,23 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None, *,
     store = Store(settings.db)
     knowledge = Knowledge(settings.intents_dir, semantic=settings.semantic, models=models)
     auth = _auth(store, clock, settings)
-    limits = Limits(clock, socket_event_burst=settings.socket_event_burst,
-                    socket_strike_burst=settings.socket_strike_burst)
+    limits = Limits(
+        clock, socket_event_burst=settings.socket_event_burst, socket_strike_burst=settings.socket_strike_burst
+    )
     metrics = Metrics()
     guard = security.InputGuard(metrics)
-    sio = security.GuardedServer(guard, async_mode="aiohttp", cors_allowed_origins=security.socket_origin_check(app),
-                                 client_manager=IndexedRoomManager(),
-                                 max_http_buffer_size=MAX_SOCKET_MESSAGE)
+    sio = security.GuardedServer(
+        guard,
+        async_mode="aiohttp",
+        cors_allowed_origins=security.socket_origin_check(app),
+        client_manager=IndexedRoomManager(),
+        max_http_buffer_size=MAX_SOCKET_MESSAGE,
+    )
     events = SocketEvents(sio)
     desk = HandoffDesk(store, clock, knowledge, events)
-    chat = ChatService(store, clock, Dialogue(knowledge, store, clock), desk, events, metrics,
-                       history_limit=settings.history_limit)
+    chat = ChatService(
+        store, clock, Dialogue(knowledge, store, clock), desk, events, metrics, history_limit=settings.history_limit
+    )
     sio.register_namespace(ChatNamespace(auth, chat, desk, knowledge, limits, guard))
     sio.register_namespace(AgentNamespace(auth, desk, knowledge, limits, guard))
     sio.attach(app)
@@ -75,23 +98,29 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None, *,
     _add_operator_tools(app, knowledge, store, clock, settings)
     _add_routes(app)
     app.cleanup_ctx.append(_trained_matchers)
-    app.cleanup_ctx.append(_store_lifetime)    # first in, last out: open before the rest, closed after it
+    app.cleanup_ctx.append(_store_lifetime)  # first in, last out: open before the rest, closed after it
     app.cleanup_ctx.append(_lifecycle)
     if serving:
-        app.cleanup_ctx.append(_paced_collector)   # last: start-up is done when it runs
+        app.cleanup_ctx.append(_paced_collector)  # last: start-up is done when it runs
     app.on_shutdown.append(_close_sockets)
     return app
 
 
 def _auth(store: Store, clock: Clock, settings: Settings) -> Auth:
-    return Auth(store, clock, session_ttl_seconds=settings.session_ttl_seconds,
-                max_failures=settings.login_max_failures, failure_window_seconds=settings.login_window_seconds,
-                account_max_failures=settings.login_account_max_failures,
-                max_delay_seconds=settings.login_max_delay_seconds)
+    return Auth(
+        store,
+        clock,
+        session_ttl_seconds=settings.session_ttl_seconds,
+        max_failures=settings.login_max_failures,
+        failure_window_seconds=settings.login_window_seconds,
+        account_max_failures=settings.login_account_max_failures,
+        max_delay_seconds=settings.login_max_delay_seconds,
+    )
 
 
-def _add_operator_tools(app: web.Application, knowledge: Knowledge, store: Store, clock: Clock,
-                        settings: Settings) -> None:
+def _add_operator_tools(
+    app: web.Application, knowledge: Knowledge, store: Store, clock: Clock, settings: Settings
+) -> None:
     evaluations = Evaluations(knowledge, store, clock, settings.labelled_dir)
     app[EVALUATIONS] = evaluations
     app[EDITOR] = IntentEditor(knowledge, store, clock, evaluations.items())
@@ -118,8 +147,9 @@ async def _paced_collector(app: web.Application) -> AsyncIterator[None]:
     start-up is done, then paced until the app stops."""
     settings = app[SETTINGS]
     tune_garbage_collector(settings.gc_freeze, settings.gc_threshold, settings.gc_full_seconds)
-    collector = asyncio.create_task(pace_collections(settings.gc_young_seconds, settings.gc_young_pause_ms,
-                                                     settings.gc_full_seconds))
+    collector = asyncio.create_task(
+        pace_collections(settings.gc_young_seconds, settings.gc_young_pause_ms, settings.gc_full_seconds)
+    )
     yield
     collector.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -138,8 +168,10 @@ async def _close_sockets(app: web.Application) -> None:
     waits, unbounded, for each socket's queue to drain, and a long-polling
     socket whose client has stopped polling never drains."""
     eio = app[SIO].eio
-    closing = [asyncio.create_task(_close_socket(socket, eio.reason.SERVER_DISCONNECT))
-               for socket in list(eio.sockets.values())]
+    closing = [
+        asyncio.create_task(_close_socket(socket, eio.reason.SERVER_DISCONNECT))
+        for socket in list(eio.sockets.values())
+    ]
     if not closing:
         return
     seconds = app[SETTINGS].shutdown_seconds
@@ -162,7 +194,7 @@ async def _close_socket(socket: AsyncSocket, reason: str) -> None:
     await socket.queue.put(None)
 
 
-async def _lifecycle(app: web.Application):
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     settings, store, knowledge = app[SETTINGS], app[STORE], app[KNOWLEDGE]
     for brand in knowledge.brands.values():
         await store.upsert_brand(brand.id, brand.settings.name)
@@ -180,7 +212,7 @@ async def _lifecycle(app: web.Application):
             await task
 
 
-async def _store_lifetime(app: web.Application):
+async def _store_lifetime(app: web.Application) -> AsyncIterator[None]:
     """The store's thread and connection live from here to the end of cleanup,
     also when a later startup step fails."""
     async with app[STORE]:

@@ -7,6 +7,7 @@ turns whatever they raise into the error ack the protocol promises:
 `{"ok": false, "error", "detail"}` for a domain error (a payload that fails
 validation is `invalid_payload`), `internal_error` for anything else (logged,
 never a stack trace on the wire)."""
+
 from __future__ import annotations
 
 import functools
@@ -29,8 +30,9 @@ log = logging.getLogger(__name__)
 # Names the Socket.IO protocol keeps for itself: a client event with one of
 # these names is refused, never dispatched (on_connect and on_disconnect are
 # the server's own handlers).
-RESERVED_EVENTS = frozenset({"connect", "connect_error", "disconnect", "disconnecting", "newListener",
-                             "removeListener"})
+RESERVED_EVENTS = frozenset(
+    {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
+)
 # Refusals that count as strikes against the socket (docs/security.md).
 STRIKE_ERRORS = frozenset({"invalid_payload", "unknown_event", "rate_limited"})
 INTERNAL_ERROR = {"ok": False, "error": "internal_error", "detail": "something went wrong on our side"}
@@ -51,6 +53,7 @@ def event(model: type[Payload]) -> Callable[[Handler], Handler]:
     with the payload validated into `model`. What it returns is the ack:
     `{"ok": true}` for None, `{"ok": true, **result}` for a result without
     "ok", the result itself otherwise."""
+
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def on_event(self: Namespace, sid: str, data: Any = None) -> dict[str, Any]:
@@ -59,7 +62,9 @@ def event(model: type[Payload]) -> Callable[[Handler], Handler]:
             if result is None:
                 return {"ok": True}
             return result if "ok" in result else {"ok": True, **result}
+
         return on_event
+
     return wrap
 
 
@@ -104,7 +109,7 @@ class Namespace(socketio.AsyncNamespace):
         self.auth = auth
         self.limits = limits
         self.guard = guard
-        self._live: set[str] = set()         # sids whose real connect succeeded and that have not left
+        self._live: set[str] = set()  # sids whose real connect succeeded and that have not left
 
     async def trigger_event(self, event: Any, *args: Any) -> Any:
         if event == "connect" and self._is_real_connect(args):
@@ -135,7 +140,7 @@ class Namespace(socketio.AsyncNamespace):
             result = await self._dispatch(sid, event, data)
         except ChatbotError as e:
             result = error_ack(e)
-        except ValidationError as e:         # a model validated outside parse_payload: still the client's input
+        except ValidationError as e:  # a model validated outside parse_payload: still the client's input
             result = error_ack(InvalidPayload(str(e.errors()[0]["msg"]) if e.errors() else ""))
         except Exception:
             log.exception("event %s failed", str(event)[:40])
@@ -165,8 +170,9 @@ class Namespace(socketio.AsyncNamespace):
                 self.guard.abuse_disconnect("event", who)
                 await self.disconnect(sid)
 
-    async def handshake(self, environ: dict[str, Any], auth: Any, model: type[Payload],
-                        check: AccessCheck) -> tuple[User, str, Any]:
+    async def handshake(
+        self, environ: dict[str, Any], auth: Any, model: type[Payload], check: AccessCheck
+    ) -> tuple[User, str, Any]:
         """The connecting user (who must pass `check`), their session token
         and the validated handshake; else the connection is refused with
         `unauthorized`, all failures alike."""

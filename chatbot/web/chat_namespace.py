@@ -1,6 +1,7 @@
 """Socket.IO namespace `/chat`: customers and merchants talk to the bot here.
 Handlers are thin: validate the payload, call the chat service, emit; errors
 are raised and become error acks at the boundary (boundary.py)."""
+
 from __future__ import annotations
 
 import logging
@@ -21,8 +22,9 @@ log = logging.getLogger(__name__)
 
 
 class ChatNamespace(Namespace):
-    def __init__(self, auth: Auth, chat: ChatService, desk: HandoffDesk, knowledge: Knowledge,
-                 limits: Limits, guard: InputGuard) -> None:
+    def __init__(
+        self, auth: Auth, chat: ChatService, desk: HandoffDesk, knowledge: Knowledge, limits: Limits, guard: InputGuard
+    ) -> None:
         super().__init__("/chat", auth, limits, guard)
         self.chat = chat
         self.desk = desk
@@ -37,14 +39,14 @@ class ChatNamespace(Namespace):
             await self.enter_room(sid, room)
         await self.desk.customer_connected(conversation["id"])
         # The CONNECT packet goes out when this handler returns; the history follows it.
-        self.server.start_background_task(self._send_conversation, sid, user, conversation["id"],
-                                          handshake.last_seq)
+        self.server.start_background_task(self._send_conversation, sid, user, conversation["id"], handshake.last_seq)
 
     async def _send_conversation(self, sid: str, user: User, conversation_id: int, last_seq: int | None) -> None:
         messages = await self.chat.history(conversation_id, last_seq)
         current = await access_conversation(self.chat.store, user, conversation_id)
-        await self.emit("conversation", {"id": conversation_id, "state": current["state"],
-                                         "messages": messages}, to=sid)
+        await self.emit(
+            "conversation", {"id": conversation_id, "state": current["state"], "messages": messages}, to=sid
+        )
         if current["state"] in ("queued", "agent"):
             await self.emit("handoff", await self.desk.customer_view(conversation_id), to=sid)
 
@@ -58,8 +60,9 @@ class ChatNamespace(Namespace):
         user: User = session["user"]
         self.limits.socket_messages.hit(sid, "messages")
         self.limits.user_messages.hit(str(user.id), "messages")
-        message, created = await self.chat.post_customer_message(user, session["conversation_id"],
-                                                                 payload.client_id, payload.text)
+        message, created = await self.chat.post_customer_message(
+            user, session["conversation_id"], payload.client_id, payload.text
+        )
         if created:
             room = conversation_room(session["conversation_id"])
             await self.emit("message", message, room=room, skip_sid=sid)
@@ -68,11 +71,10 @@ class ChatNamespace(Namespace):
             self.server.start_background_task(self._answer, user, session["conversation_id"], payload.text, button)
         return {"message": message}
 
-    async def _answer(self, user: User, conversation_id: int, text: str,
-                      button: dict[str, Any] | None = None) -> None:
+    async def _answer(self, user: User, conversation_id: int, text: str, button: dict[str, Any] | None = None) -> None:
         try:
             await self.chat.respond(user, conversation_id, text, button)
-        except Exception:       # a background task: nobody else would see it
+        except Exception:  # a background task: nobody else would see it
             log.exception("answering failed in conversation %s", conversation_id)
 
     @event(Rate)
@@ -82,8 +84,11 @@ class ChatNamespace(Namespace):
 
     @event(Typing)
     async def on_typing(self, sid: str, session: dict[str, Any], payload: Typing) -> None:
-        typing = {"on": payload.on, "sender": {"type": "customer", "name": session["user"].name},
-                  "conversation_id": session["conversation_id"]}
+        typing = {
+            "on": payload.on,
+            "sender": {"type": "customer", "name": session["user"].name},
+            "conversation_id": session["conversation_id"],
+        }
         room = conversation_room(session["conversation_id"])
         await self.emit("typing", typing, room=room, skip_sid=sid)
         await self.server.emit("typing", typing, room=room, namespace=AGENT)

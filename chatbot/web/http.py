@@ -1,5 +1,6 @@
 """HTTP routes: thin. Each validates its input, calls the domain, and
 answers JSON; domain errors become `{"error", "detail"}` in the middleware."""
+
 from __future__ import annotations
 
 import logging
@@ -8,6 +9,7 @@ import secrets
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from ..access import access_customer, access_staff, access_supervisor
 from ..auth import LoginSource, LoginThrottled, User
@@ -20,14 +22,16 @@ from .security import CSRF_COOKIE, InputGuard, bearer_token, csrf_token, loads_b
 
 log = logging.getLogger(__name__)
 COOKIE = "chatbot_session"
-DEVICE_COOKIE = "chatbot_device"      # marks a browser that has logged in, for the login brake (auth.py)
+DEVICE_COOKIE = "chatbot_device"  # marks a browser that has logged in, for the login brake (auth.py)
 DEVICE_COOKIE_SECONDS = 365 * 24 * 3600
 # What python-engineio raises on input it cannot read (an Engine.IO polling body, say): a refused input, not a bug.
 ENGINEIO_INPUT_ERRORS = (ValueError, KeyError, IndexError, TypeError, RecursionError, UnicodeDecodeError)
 MAX_JSON_BODY = 64 * 1024
 MAX_UPLOAD_BODY = 6 * 1024 * 1024
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'self'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'self'"
+)
 
 routes = web.RouteTableDef()
 
@@ -37,7 +41,7 @@ def error_response(status: int, code: str, detail: str) -> web.Response:
 
 
 @web.middleware
-async def no_websocket_compression(request: web.Request, handler) -> web.StreamResponse:
+async def no_websocket_compression(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Decline permessage-deflate on the Socket.IO WebSocket. Why: browsers
     offer it, and its zlib windows cost each connection about 90 KB of server
     memory for little gain on short JSON messages (docs/benchmarks.md);
@@ -51,13 +55,14 @@ async def no_websocket_compression(request: web.Request, handler) -> web.StreamR
 
 
 @web.middleware
-async def errors_middleware(request: web.Request, handler) -> web.StreamResponse:
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         response = await handler(request)
     except ChatbotError as e:
-        if isinstance(e, InvalidPayload):         # refused input: counted, and one rate-limited line
-            input_guard(request.app).reject("http", e.code, request.remote or "?",
-                                            f"{request.method} {request.path}: {e.detail}")
+        if isinstance(e, InvalidPayload):  # refused input: counted, and one rate-limited line
+            input_guard(request.app).reject(
+                "http", e.code, request.remote or "?", f"{request.method} {request.path}: {e.detail}"
+            )
         return error_response(e.status, e.code, e.detail)
     except web.HTTPException as e:
         if e.status >= 400 and request.path.startswith("/api/"):
@@ -76,7 +81,8 @@ async def errors_middleware(request: web.Request, handler) -> web.StreamResponse
 
 
 def input_guard(app: web.Application) -> InputGuard:
-    return app[SIO].guard
+    guard: InputGuard = app[SIO].guard
+    return guard
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -121,6 +127,7 @@ async def metrics(request: web.Request) -> web.Response:
     """Prometheus text format, for the monitoring system only: to the bearer
     of `metrics_token` when one is set, else to loopback (docs/security.md)."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
     if not metrics_allowed(request, request.app[SETTINGS].metrics_token):
         raise Forbidden("metrics are for the monitoring system")
     body = generate_latest(request.app[METRICS].registry)
@@ -133,10 +140,23 @@ def session_response(request: web.Request, token: str, user: User) -> web.Respon
     csrf = csrf_token()
     response = web.json_response({"token": token, "user": user.public(), "csrf": csrf})
     settings = request.app[SETTINGS]
-    response.set_cookie(COOKIE, token, httponly=True, samesite="Lax", secure=settings.cookie_secure,
-                        max_age=settings.session_ttl_seconds, path="/")
-    response.set_cookie(CSRF_COOKIE, csrf, samesite="Strict", secure=settings.cookie_secure,
-                        max_age=settings.session_ttl_seconds, path="/")
+    response.set_cookie(
+        COOKIE,
+        token,
+        httponly=True,
+        samesite="Lax",
+        secure=settings.cookie_secure,
+        max_age=settings.session_ttl_seconds,
+        path="/",
+    )
+    response.set_cookie(
+        CSRF_COOKIE,
+        csrf,
+        samesite="Strict",
+        secure=settings.cookie_secure,
+        max_age=settings.session_ttl_seconds,
+        path="/",
+    )
     return response
 
 
@@ -155,9 +175,15 @@ async def login(request: web.Request) -> web.Response:
         raise
     response = session_response(request, token, user)
     if new_device:
-        response.set_cookie(DEVICE_COOKIE, new_device, httponly=True, samesite="Lax",
-                            secure=request.app[SETTINGS].cookie_secure, max_age=DEVICE_COOKIE_SECONDS,
-                            path="/api/login")
+        response.set_cookie(
+            DEVICE_COOKIE,
+            new_device,
+            httponly=True,
+            samesite="Lax",
+            secure=request.app[SETTINGS].cookie_secure,
+            max_age=DEVICE_COOKIE_SECONDS,
+            path="/api/login",
+        )
     return response
 
 
@@ -228,9 +254,16 @@ async def upload_attachment(request: web.Request) -> web.Response:
     attachment = await request.app[ATTACHMENTS].save(user, conversation["id"], filename, data)
     message = await chat.post_attachment(user, attachment)
     await request.app[SIO].emit("message", message, room=conversation_room(conversation["id"]), namespace="/chat")
-    return web.json_response({"id": attachment["id"], "filename": attachment["filename"],
-                              "content_type": attachment["content_type"], "size": attachment["size"],
-                              "message": message}, status=201)
+    return web.json_response(
+        {
+            "id": attachment["id"],
+            "filename": attachment["filename"],
+            "content_type": attachment["content_type"],
+            "size": attachment["size"],
+            "message": message,
+        },
+        status=201,
+    )
 
 
 async def _file_part(request: web.Request) -> tuple[str | None, bytes]:
@@ -253,9 +286,11 @@ async def list_cases(request: web.Request) -> web.Response:
     user = access_staff(await current_user(request))
     cases = await request.app[STORE].cases(user.brand)
     for case in cases:
-        case["attachments"] = [{"id": a["id"], "filename": a["filename"], "size": a["size"]}
-                               for a in await request.app[STORE].attachments(case["conversation_id"])
-                               if a["case_id"] == case["id"]]
+        case["attachments"] = [
+            {"id": a["id"], "filename": a["filename"], "size": a["size"]}
+            for a in await request.app[STORE].attachments(case["conversation_id"])
+            if a["case_id"] == case["id"]
+        ]
     return web.json_response({"cases": cases})
 
 
@@ -285,9 +320,15 @@ async def canned_answers(request: web.Request) -> web.Response:
     """The policy answers, for agents to send or adapt."""
     user = access_staff(await current_user(request))
     brand = request.app[KNOWLEDGE].brand(user.brand)
-    return web.json_response({"answers": [
-        {"intent": i.name, "text": i.answer, "citation": brand.citation(i.policy_section)}
-        for i in brand.intents.values() if i.answer]})
+    return web.json_response(
+        {
+            "answers": [
+                {"intent": i.name, "text": i.answer, "citation": brand.citation(i.policy_section)}
+                for i in brand.intents.values()
+                if i.answer
+            ]
+        }
+    )
 
 
 @routes.get("/api/agent/team")

@@ -1,4 +1,5 @@
 """The application's state, hung off the aiohttp app under typed keys."""
+
 from __future__ import annotations
 
 import socketio

@@ -1,5 +1,6 @@
 """The operators' HTTP API (static/operator.html uses it). Every route is for
 operators of the brand it names; anyone else gets 403."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any
@@ -75,11 +76,25 @@ async def list_intents(request: web.Request) -> web.Response:
     brand_id, _ = await _brand_operator(request)
     brand = request.app[KNOWLEDGE].brand(brand_id)
     accuracy = await request.app[EVALUATIONS].live_accuracy(brand_id)
-    intents = [{"name": i.name, "examples": len(i.examples), "policy_section": i.policy_section, "action": i.action,
-                "accuracy": accuracy.get(i.name)} for i in sorted(brand.intents.values(), key=lambda i: i.name)]
+    intents = [
+        {
+            "name": i.name,
+            "examples": len(i.examples),
+            "policy_section": i.policy_section,
+            "action": i.action,
+            "accuracy": accuracy.get(i.name),
+        }
+        for i in sorted(brand.intents.values(), key=lambda i: i.name)
+    ]
     retired = sorted(p.stem for p in (brand.folder / "retired").glob("*.yaml"))
-    return web.json_response({"intents": intents, "out_of_scope_examples": len(brand.out_of_scope),
-                              "retired": retired, "sections": brand.settings.policy.sections})
+    return web.json_response(
+        {
+            "intents": intents,
+            "out_of_scope_examples": len(brand.out_of_scope),
+            "retired": retired,
+            "sections": brand.settings.policy.sections,
+        }
+    )
 
 
 @routes.post("/api/operator/intents")
@@ -106,20 +121,26 @@ async def get_intent(request: web.Request) -> web.Response:
 async def update_intent(request: web.Request) -> web.Response:
     brand_id, user = await _brand_operator(request)
     body = parse_payload(IntentChanges, await read_json(request))
-    result = await request.app[EDITOR].save(user, brand_id, request.match_info["name"],
-                                            body.model_dump(exclude={"note"}), note=body.note)
+    result = await request.app[EDITOR].save(
+        user, brand_id, request.match_info["name"], body.model_dump(exclude={"note"}), note=body.note
+    )
     return web.json_response(result.to_dict())
 
 
 @routes.post("/api/operator/intents/{name}/check")
-@documented("What an edit would do, with nothing saved: the check, accuracy before and after, "
-            "the labelled messages it moves", OPERATOR, IntentChanges, brand_query=True)
+@documented(
+    "What an edit would do, with nothing saved: the check, accuracy before and after, the labelled messages it moves",
+    OPERATOR,
+    IntentChanges,
+    brand_query=True,
+)
 async def check_intent(request: web.Request) -> web.Response:
     """The edit's check, accuracy change and moved messages, with nothing saved."""
     brand_id, _ = await _brand_operator(request)
     body = parse_payload(IntentChanges, await read_json(request))
-    return web.json_response(await request.app[EDITOR].check(brand_id, request.match_info["name"],
-                                                             body.model_dump(exclude={"note"})))
+    return web.json_response(
+        await request.app[EDITOR].check(brand_id, request.match_info["name"], body.model_dump(exclude={"note"}))
+    )
 
 
 @routes.delete("/api/operator/intents/{name}")
@@ -162,9 +183,18 @@ async def try_it(request: web.Request) -> web.Response:
     knowledge = request.app[KNOWLEDGE]
     parse = knowledge.parse(body.brand, body.text)
     reply = request.app[CHAT].dialogue.preview(knowledge.brand(body.brand), parse)
-    return web.json_response({**parse.to_rasa(), "answer": {
-        "text": reply.text, "intent": reply.intent, "citation": reply.citation, "quick_replies": reply.quick_replies,
-        "hands_off": reply.wants_human}})
+    return web.json_response(
+        {
+            **parse.to_rasa(),
+            "answer": {
+                "text": reply.text,
+                "intent": reply.intent,
+                "citation": reply.citation,
+                "quick_replies": reply.quick_replies,
+                "hands_off": reply.wants_human,
+            },
+        }
+    )
 
 
 @routes.get("/api/operator/misses")

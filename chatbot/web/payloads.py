@@ -1,5 +1,6 @@
 """Every payload that comes in, as a pydantic model: type, size and required
 fields are checked here, before anything reaches the domain."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeVar
@@ -42,15 +43,18 @@ class ParseBody(Payload):
 
 class ButtonPayload(Payload):
     """What a quick-reply button does (docs/protocol.md): an intent, and the records it is about."""
+
     intent: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    entities: Annotated[dict[Annotated[str, StringConstraints(max_length=32)],
-                             Annotated[str, StringConstraints(max_length=64)]], Field(max_length=4)] = {}
+    entities: Annotated[
+        dict[Annotated[str, StringConstraints(max_length=32)], Annotated[str, StringConstraints(max_length=64)]],
+        Field(max_length=4),
+    ] = {}
 
 
 class ChatMessage(Payload):
     client_id: ClientId
     text: MessageText
-    payload: ButtonPayload | None = None      # sent with a button's title when a button is clicked
+    payload: ButtonPayload | None = None  # sent with a button's title when a button is clicked
 
 
 class Typing(Payload):
@@ -88,6 +92,7 @@ class AgentStatus(Payload):
 
 class ChatAuth(Payload):
     """The handshake's auth payload (all optional: the cookie may carry the session)."""
+
     token: Annotated[str, StringConstraints(max_length=256)] | None = None
     last_seq: Count | None = None
 
@@ -96,10 +101,12 @@ class AgentAuth(Payload):
     """An agent's handshake: `last_seq` maps a held conversation's id (as a
     string, JSON keys are) to the last seq the console saw, so a reconnect
     replays exactly what it missed; `status` is the one the console is in."""
+
     token: Annotated[str, StringConstraints(max_length=256)] | None = None
-    last_seq: Annotated[dict[Annotated[str, StringConstraints(pattern=r"^\d{1,12}$")],
-                             Count], Field(max_length=100)] | None = None
-    status: Literal["online", "away"] | None = None     # a console reconnecting while away stays away
+    last_seq: (
+        Annotated[dict[Annotated[str, StringConstraints(pattern=r"^\d{1,12}$")], Count], Field(max_length=100)] | None
+    ) = None
+    status: Literal["online", "away"] | None = None  # a console reconnecting while away stays away
 
 
 P = TypeVar("P", bound=Payload)

@@ -1,5 +1,6 @@
 """Socket.IO rooms, and the Events interface built on them: how the domain's
 messages reach the right sockets on /chat and /agent."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -77,7 +78,7 @@ class IndexedRoomManager(socketio.AsyncManager):
 
     def __init__(self) -> None:
         super().__init__()
-        self._rooms_of: dict[tuple[str, str], dict[Any, None]] = {}   # (namespace, sid) -> rooms, in join order
+        self._rooms_of: dict[tuple[str, str], dict[Any, None]] = {}  # (namespace, sid) -> rooms, in join order
 
     def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: str | None = None) -> None:
         super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
@@ -104,8 +105,17 @@ class IndexedRoomManager(socketio.AsyncManager):
                 if not sids:
                     del pending[namespace]
 
-    async def emit(self, event: str, data: Any, namespace: str, room: Any = None, skip_sid: Any = None,
-                   callback: Any = None, to: Any = None, **kwargs: Any) -> None:
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> None:
         """The stock emit encodes the packet before it looks for recipients,
         and most of ours have none: each customer message goes to the
         conversation's agents and to the customer's other tabs, usually
@@ -114,8 +124,7 @@ class IndexedRoomManager(socketio.AsyncManager):
         target = to or room
         if isinstance(target, (str, int)) and not self._anyone_in(namespace, target, skip_sid):
             return
-        await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to,
-                           **kwargs)
+        await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to, **kwargs)
 
     def _anyone_in(self, namespace: str, room: str | int, skip_sid: Any) -> bool:
         members = self.rooms.get(namespace, {}).get(room)

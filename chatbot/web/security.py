@@ -4,6 +4,7 @@ sites, CSRF protection for requests authenticated by the session cookie, who
 may read /metrics, and the guards on raw input (JSON nesting depth, malformed
 Engine.IO frames and Socket.IO packets), each refusal counted in /metrics and
 logged in one rate-limited line, never a stack trace (docs/security.md)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -13,10 +14,12 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 import socketio
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from engineio.async_drivers.aiohttp import WebSocket as EngineIOWebSocket
 from socketio import packet as sio_packet
 
@@ -25,8 +28,8 @@ from ..metrics import Metrics
 from .keys import KNOWLEDGE
 
 log = logging.getLogger(__name__)
-MAX_JSON_DEPTH = 32           # our deepest payload is 3 levels; Python's parser recurses and fails near 1,000
-MAX_REFUSED_FRAMES = 20       # malformed Engine.IO frames one connection may send before it is closed
+MAX_JSON_DEPTH = 32  # our deepest payload is 3 levels; Python's parser recurses and fails near 1,000
+MAX_REFUSED_FRAMES = 20  # malformed Engine.IO frames one connection may send before it is closed
 # Frames of one WebSocket read at once, then per second: beyond that the server stops reading it for a while,
 # so a flooding client is held back by TCP itself and costs the others nothing (bench/flood.py). A widget
 # sends a few frames a minute; a busy agent console a few a second.
@@ -51,11 +54,13 @@ def origin_allowed(app: web.Application, origin: str | None, own: str | None) ->
     return origin is None or origin == own or origin.rstrip("/") in brand_origins(app)
 
 
-def socket_origin_check(app: web.Application):
+def socket_origin_check(app: web.Application) -> Callable[[str | None, dict[str, Any]], bool]:
     """For python-socketio's cors_allowed_origins: the same rule on the handshake."""
+
     def allowed(origin: str | None, environ: dict[str, Any]) -> bool:
         own = own_origin(environ.get("wsgi.url_scheme", "http"), environ.get("HTTP_HOST"))
         return origin_allowed(app, origin, own)
+
     return allowed
 
 
@@ -194,6 +199,7 @@ class FrameRefused(ValueError):
 
 class _BoundedJson:
     """The JSON module python-socketio's packets use, with the depth bounded before parsing."""
+
     dumps = staticmethod(sio_packet.Packet.json.dumps)
 
     @staticmethod
@@ -203,8 +209,14 @@ class _BoundedJson:
         return sio_packet.Packet.json.loads(text, **kwargs)
 
 
-CLIENT_PACKETS = {sio_packet.CONNECT, sio_packet.DISCONNECT, sio_packet.EVENT, sio_packet.ACK,
-                  sio_packet.BINARY_EVENT, sio_packet.BINARY_ACK}
+CLIENT_PACKETS = {
+    sio_packet.CONNECT,
+    sio_packet.DISCONNECT,
+    sio_packet.EVENT,
+    sio_packet.ACK,
+    sio_packet.BINARY_EVENT,
+    sio_packet.BINARY_ACK,
+}
 
 
 class GuardedPacket(sio_packet.Packet):
@@ -212,12 +224,13 @@ class GuardedPacket(sio_packet.Packet):
     whose JSON is malformed or too deep becomes a RefusedEvent on its
     namespace (answered `invalid_payload`, the connection lives on); any
     other undecodable packet raises FrameRefused (GuardedServer logs it)."""
+
     json = _BoundedJson
 
     def decode(self, encoded_packet: Any) -> int:
         self.packet_type, self.id = None, None
         try:
-            attachments = super().decode(encoded_packet)
+            attachments: int = super().decode(encoded_packet)
         except (ValueError, TypeError, IndexError, RecursionError) as e:
             reason = e.reason if isinstance(e, FrameRefused) else "bad_json"
             detail = e.detail if isinstance(e, FrameRefused) else "the packet's JSON could not be read"
@@ -228,7 +241,8 @@ class GuardedPacket(sio_packet.Packet):
         if self.packet_type not in CLIENT_PACKETS:
             raise FrameRefused("bad_packet", f"no packet type {str(self.packet_type)[:10]!r} from a client")
         if self.packet_type in (sio_packet.EVENT, sio_packet.BINARY_EVENT) and not (
-                isinstance(self.data, list) and self.data):
+            isinstance(self.data, list) and self.data
+        ):
             self.packet_type, self.data = sio_packet.EVENT, [RefusedEvent("no_event", "an event needs a name")]
             return 0
         return attachments
@@ -248,7 +262,7 @@ class GuardedServer(socketio.AsyncServer):
         self.eio._async = {**self.eio._async, "websocket": guarded_websocket(guard)}
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
-        if not data and eio_sid not in self._binary_packet:     # python-socketio would not even decode it
+        if not data and eio_sid not in self._binary_packet:  # python-socketio would not even decode it
             self.guard.reject("socketio", "empty_packet", f"socket {eio_sid}", "an empty Socket.IO packet")
             return
         try:
@@ -262,7 +276,7 @@ def engineio_frame_fault(data: str | bytes) -> tuple[str, str] | None:
     decodes a frame outside any error handling (an empty one ends the
     request with a stack trace), and JSON-parses every text frame."""
     if isinstance(data, (bytes, bytearray)):
-        return None                                   # a binary MESSAGE: always decodable
+        return None  # a binary MESSAGE: always decodable
     if not data:
         return "empty_frame", "an empty frame"
     if data[0] not in "0123456" or (len(data) > 1 and data[1].isdigit() and data[0] != "4"):
@@ -277,6 +291,7 @@ def guarded_websocket(guard: InputGuard) -> type[EngineIOWebSocket]:
         """Hands python-engineio only frames it can decode; refused ones are
         reported, and a connection that keeps sending them is closed. Reads
         at most FRAME_BURST frames at once and FRAMES_PER_SECOND after."""
+
         refused = 0
         paced = False
         tokens = float(FRAME_BURST)
@@ -294,26 +309,32 @@ def guarded_websocket(guard: InputGuard) -> type[EngineIOWebSocket]:
                 guard.reject("engineio", fault[0], who, fault[1])
                 if self.refused > MAX_REFUSED_FRAMES:
                     guard.abuse_disconnect("engineio", who)
-                    raise OSError("too many malformed frames")     # python-engineio closes the socket on it
+                    raise OSError("too many malformed frames")  # python-engineio closes the socket on it
 
         async def _pace(self) -> None:
             now = time.monotonic()
-            self.tokens = min(float(FRAME_BURST), self.tokens + (now - self.at) * FRAMES_PER_SECOND if self.at
-                              else self.tokens)
+            self.tokens = min(
+                float(FRAME_BURST), self.tokens + (now - self.at) * FRAMES_PER_SECOND if self.at else self.tokens
+            )
             self.at = now
             if self.tokens < 1:
-                if not self.paced:                  # once per connection: a count and a line, not one a frame
+                if not self.paced:  # once per connection: a count and a line, not one a frame
                     self.paced = True
-                    guard.reject("engineio", "frame_rate", str(self.environ.get("REMOTE_ADDR", "?")),
-                                 f"more than {FRAME_BURST} frames at once; read at {FRAMES_PER_SECOND:.0f}/s")
+                    guard.reject(
+                        "engineio",
+                        "frame_rate",
+                        str(self.environ.get("REMOTE_ADDR", "?")),
+                        f"more than {FRAME_BURST} frames at once; read at {FRAMES_PER_SECOND:.0f}/s",
+                    )
                 await asyncio.sleep((1 - self.tokens) / FRAMES_PER_SECOND)
                 self.tokens, self.at = 1.0, time.monotonic()
             self.tokens -= 1
+
     return GuardedWebSocket
 
 
 @web.middleware
-async def origin_middleware(request: web.Request, handler) -> web.StreamResponse:
+async def origin_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     origin = request.headers.get("Origin")
     own = own_origin(request.scheme, request.host)
     allowed = origin_allowed(request.app, origin, own)
@@ -326,8 +347,7 @@ async def origin_middleware(request: web.Request, handler) -> web.StreamResponse
             raise Forbidden("requests from this site are not accepted")
         # The API's state-changing routes; not /socket.io/, whose POSTs (long-polling) carry packets for a
         # socket id only its handshake knows, authenticated then.
-        if (request.path.startswith("/api/") and request.path != "/api/login"
-                and authenticated_by_cookie(request)):
+        if request.path.startswith("/api/") and request.path != "/api/login" and authenticated_by_cookie(request):
             expected = request.cookies.get(CSRF_COOKIE)
             if not expected or not secrets.compare_digest(expected, request.headers.get(CSRF_HEADER, "")):
                 raise Forbidden(f"a cookie session needs the {CSRF_HEADER} header")

@@ -14,6 +14,7 @@ its change back, so none depends on another's edits.
 
 also writes docs/screenshots/*.png (the README's pictures).
 """
+
 from __future__ import annotations
 
 import os
@@ -22,7 +23,7 @@ import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,7 @@ SCREENSHOTS = REPO / "docs" / "screenshots"
 
 # ------------------------------------------------------------------ the server --
 
+
 @dataclass
 class Server:
     url: str
@@ -76,6 +78,7 @@ def live_server(operator_server: Server) -> str:
 
 
 # -------------------------------------------------------------------- helpers --
+
 
 def login(page, account, path: str = OPERATOR) -> None:
     page.goto(path)
@@ -113,8 +116,11 @@ def says(page, text: str) -> None:
     box = page.get_by_test_id("input")
     box.fill(text)
     box.press("Enter")
-    sent = page.locator('[data-testid="message"][data-sender="customer"]').filter(
-        has=page.locator(".cbw-bubble", has_text=re.compile("^" + re.escape(text) + "$"))).last
+    sent = (
+        page.locator('[data-testid="message"][data-sender="customer"]')
+        .filter(has=page.locator(".cbw-bubble", has_text=re.compile("^" + re.escape(text) + "$")))
+        .last
+    )
     expect(sent).to_have_attribute("data-seq", re.compile(r"^\d+$"), timeout=SLOW)
     seq = int(sent.get_attribute("data-seq"))
     expect(page.locator(f'[data-testid="message"][data-seq="{seq + 1}"]')).to_be_visible(timeout=SLOW)
@@ -171,8 +177,9 @@ def roll_back(page, version: int) -> None:
     newest = int(versions.get_by_test_id("version-row").first.get_attribute("data-version"))
     versions.locator(f'[data-testid="rollback-button"][data-version="{version}"]').click()
     expect(page.get_by_test_id("version-row").first).to_have_attribute("data-version", str(newest + 1), timeout=SAVE)
-    expect(page.get_by_test_id("save-ok")).to_contain_text(f"Rolled back: version {newest + 1} "
-                                                           f"(a copy of version {version}) is live")
+    expect(page.get_by_test_id("save-ok")).to_contain_text(
+        f"Rolled back: version {newest + 1} (a copy of version {version}) is live"
+    )
 
 
 def shot(page, name: str, full_page: bool = False) -> None:
@@ -192,6 +199,7 @@ def intent_file(server: Server, brand: str, name: str) -> str:
 
 
 # ---------------------------------------------------------------------- tests --
+
 
 def test_a_missed_message_becomes_an_example_and_is_rolled_back(new_context, operator_server, watch):
     """The whole loop: a message the bot misses, the inbox, one click, try it, roll back."""
@@ -227,8 +235,9 @@ def test_a_missed_message_becomes_an_example_and_is_rolled_back(new_context, ope
     add = group.get_by_test_id("miss-add")
     expect(add).to_have_text("Add as example of merchant_fulfillment")
     add.click()
-    expect(group.get_by_test_id("miss-done")).to_contain_text("Added as an example of merchant_fulfillment",
-                                                               timeout=SAVE)
+    expect(group.get_by_test_id("miss-done")).to_contain_text(
+        "Added as an example of merchant_fulfillment", timeout=SAVE
+    )
     expect(group.get_by_test_id("save-ok")).to_contain_text("is live")
     assert MISS in intent_file(operator_server, "cltiktok", "merchant_fulfillment")
     # reviewed: it does not come back
@@ -280,7 +289,7 @@ def test_try_it_shows_ranking_entities_and_the_answer(new_context):
     expect(entity.get_by_test_id("entity-offsets")).to_have_text("32–41")
     expect(op.get_by_test_id("try-marked").locator("mark")).to_have_text("ct 100234")
     # offsets count code points, as the server does: an emoji before the number does not shift the mark
-    try_it(op, "\U0001F600 status of ct 100235 please")
+    try_it(op, "\U0001f600 status of ct 100235 please")
     expect(op.get_by_test_id("try-marked").locator("mark")).to_have_text("ct 100235")
     # a quick reply is tried as the next message
     op.get_by_test_id("try-quick-reply").first.click()
@@ -398,7 +407,7 @@ def test_checking_an_edit_first_shows_what_it_would_do_and_saves_nothing(new_con
     expect(report).to_be_visible(timeout=SAVE)
     expect(report).to_contain_text("Nothing saved")
     expect(op.get_by_test_id("accuracy-lowered")).to_contain_text("The messages it moves are listed below")
-    expect(op.get_by_test_id("undo-change")).to_have_count(0)          # nothing to undo
+    expect(op.get_by_test_id("undo-change")).to_have_count(0)  # nothing to undo
     moved = op.get_by_test_id("moved-message")
     expect(moved.first).to_contain_text("labelled refund_status: refund_status →")
     expect(moved.filter(has_text="(now wrong)").first).to_be_visible()
@@ -406,7 +415,7 @@ def test_checking_an_edit_first_shows_what_it_would_do_and_saves_nothing(new_con
     after = float(op.get_by_test_id("accuracy-after").inner_text().rstrip("%"))
     assert after < before
     assert intent_file(operator_server, "cltiktok", "refund_status") == before_file
-    expect(op.get_by_test_id("editor-dirty")).to_be_visible()           # the edit is still in the form
+    expect(op.get_by_test_id("editor-dirty")).to_be_visible()  # the edit is still in the form
     expect(op.get_by_test_id("editor-save")).to_be_enabled()
 
     # an example that is also another intent's: the check says a save would be refused
@@ -422,9 +431,17 @@ def test_create_retire_and_restore_an_intent(new_context, operator_server):
     op = operator(new_context)
     op.get_by_test_id("new-intent").click()
     op.get_by_test_id("new-name").fill("gift_cards")
-    op.get_by_test_id("editor-examples").fill("\n".join([
-        "do you sell gift cards", "can i buy a gift card", "gift card for my friend",
-        "is there a gift voucher", "how do gift cards work"]))
+    op.get_by_test_id("editor-examples").fill(
+        "\n".join(
+            [
+                "do you sell gift cards",
+                "can i buy a gift card",
+                "gift card for my friend",
+                "is there a gift voucher",
+                "how do gift cards work",
+            ]
+        )
+    )
     op.get_by_test_id("editor-answer").fill("We don't sell gift cards at the moment.")
     op.get_by_test_id("editor-section").select_option("5")
     op.get_by_test_id("editor-create").click()
@@ -500,8 +517,16 @@ def test_analytics_draws_charts(new_context):
     op.get_by_test_id("tab-analytics").click()
     op.get_by_test_id("analytics-days").select_option("7")
     expect(op.get_by_test_id("kpi-conversations-value")).not_to_have_text("0", timeout=SLOW)
-    for chart in ("chart-conversations", "chart-containment", "chart-handoffs", "chart-handoff-reasons",
-                  "chart-service-level", "chart-fallback", "chart-top-intents", "chart-ratings"):
+    for chart in (
+        "chart-conversations",
+        "chart-containment",
+        "chart-handoffs",
+        "chart-handoff-reasons",
+        "chart-service-level",
+        "chart-fallback",
+        "chart-top-intents",
+        "chart-ratings",
+    ):
         expect(op.get_by_test_id(chart).locator("svg")).to_have_count(1)
     expect(op.get_by_test_id("chart-conversations").locator("rect.op-bar-rect")).not_to_have_count(0)
     expect(op.get_by_test_id("chart-fallback").locator("circle")).not_to_have_count(0)
@@ -516,8 +541,9 @@ def test_a_policy_change_lists_the_intents_to_review(new_context):
     expect(text).to_have_value(re.compile("We will reply to your email within 24 hours"), timeout=SLOW)
     original = text.input_value()
     expect(op.get_by_test_id("policy-save")).to_be_disabled()
-    text.fill(original.replace("We will reply to your email within 24 hours",
-                               "We will reply to your email within 48 hours"))
+    text.fill(
+        original.replace("We will reply to your email within 24 hours", "We will reply to your email within 48 hours")
+    )
     expect(op.get_by_test_id("policy-dirty")).to_be_visible()
     save_policy(op)
     result = op.get_by_test_id("policy-result")
@@ -585,18 +611,28 @@ def test_the_console_works_on_a_phone(new_context):
 
 # ------------------------------------------------------------------ screenshots --
 
+
 def seed_history(db: Path, days: int = 13, seed: int = 7) -> None:
     """Closed conversations with bot replies and handoffs on the days before
     today, so the analytics screenshot has a history to draw. Only for the
     screenshots: synthetic rows, no customer messages (the inbox stays real)."""
     rng = random.Random(seed)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     con = sqlite3.connect(db, timeout=30)
     with con:
         bob = con.execute("SELECT id FROM users WHERE email = 'bob@example.com'").fetchone()[0]
-        intents = ["order_status"] * 9 + ["delivery_tracking"] * 7 + ["refund_status"] * 5 + \
-            ["return_request"] * 4 + ["order_cancel"] * 3 + ["greet"] * 6 + ["thanks"] * 5 + \
-            ["payment_methods"] * 2 + ["contact_channels"] * 2 + ["human_agent"] * 2
+        intents = (
+            ["order_status"] * 9
+            + ["delivery_tracking"] * 7
+            + ["refund_status"] * 5
+            + ["return_request"] * 4
+            + ["order_cancel"] * 3
+            + ["greet"] * 6
+            + ["thanks"] * 5
+            + ["payment_methods"] * 2
+            + ["contact_channels"] * 2
+            + ["human_agent"] * 2
+        )
         reasons = ["human_agent"] * 5 + ["not_understood"] * 3 + ["dispute"] * 2 + ["account_security"]
 
         def iso(t: datetime) -> str:
@@ -611,15 +647,22 @@ def seed_history(db: Path, days: int = 13, seed: int = 7) -> None:
                 cid = con.execute(
                     "INSERT INTO conversations (brand, user_id, state, created_at, updated_at, closed_at, last_seq) "
                     "VALUES ('cltiktok', ?, 'closed', ?, ?, ?, ?)",
-                    (bob, iso(at), iso(at), iso(at + timedelta(minutes=9)), replies)).lastrowid
+                    (bob, iso(at), iso(at), iso(at + timedelta(minutes=9)), replies),
+                ).lastrowid
                 for seq in range(1, replies + 1):
                     fell_back = rng.random() < 0.06 + day * 0.006
                     con.execute(
                         "INSERT INTO messages (conversation_id, seq, sender_type, sender_name, text, intent, "
                         "confidence, meta, created_at) VALUES (?, ?, 'bot', 'Assistant', ?, ?, ?, '{}', ?)",
-                        (cid, seq, "(history)", None if fell_back else rng.choice(intents),
-                         rng.uniform(0.1, 0.45) if fell_back else rng.uniform(0.7, 1.0),
-                         iso(at + timedelta(seconds=30 * seq))))
+                        (
+                            cid,
+                            seq,
+                            "(history)",
+                            None if fell_back else rng.choice(intents),
+                            rng.uniform(0.1, 0.45) if fell_back else rng.uniform(0.7, 1.0),
+                            iso(at + timedelta(seconds=30 * seq)),
+                        ),
+                    )
                 if rng.random() < 0.2:
                     queued = at + timedelta(minutes=2)
                     wait = timedelta(seconds=rng.choice([40, 90, 150, 200, 260, 320, 420, 540, 700]))
@@ -628,14 +671,24 @@ def seed_history(db: Path, days: int = 13, seed: int = 7) -> None:
                         "INSERT INTO handoffs (brand, conversation_id, user_id, reason, state, queued_at, "
                         "assigned_at, first_response_at, ended_at, rating, rated_at) "
                         "VALUES ('cltiktok', ?, ?, ?, 'resolved', ?, ?, ?, ?, ?, ?)",
-                        (cid, bob, rng.choice(reasons), iso(queued), iso(queued + wait / 2), iso(queued + wait),
-                         iso(queued + wait + timedelta(minutes=6)), rating,
-                         iso(queued + wait + timedelta(minutes=7)) if rating else None))
+                        (
+                            cid,
+                            bob,
+                            rng.choice(reasons),
+                            iso(queued),
+                            iso(queued + wait / 2),
+                            iso(queued + wait),
+                            iso(queued + wait + timedelta(minutes=6)),
+                            rating,
+                            iso(queued + wait + timedelta(minutes=7)) if rating else None,
+                        ),
+                    )
     con.close()
 
 
-@pytest.mark.skipif(not os.environ.get("OPERATOR_SCREENSHOTS"),
-                    reason="set OPERATOR_SCREENSHOTS=1 to write docs/screenshots/*.png")
+@pytest.mark.skipif(
+    not os.environ.get("OPERATOR_SCREENSHOTS"), reason="set OPERATOR_SCREENSHOTS=1 to write docs/screenshots/*.png"
+)
 def test_screenshots(new_context, operator_server):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     seed_history(operator_server.db)
@@ -644,16 +697,32 @@ def test_screenshots(new_context, operator_server):
     # customers say what they say: a few misses for the inbox, a chat for the widget picture
     # (never two misses in a row: the second would hand the customer over)
     sunny = customer(new_context, SUNNY)
-    for text in ("hello", "do you guys do gift wrapping?", "thanks", "how do i add a second warehouse to my store",
-                 "ok thanks"):
+    for text in (
+        "hello",
+        "do you guys do gift wrapping?",
+        "thanks",
+        "how do i add a second warehouse to my store",
+        "ok thanks",
+    ):
         says(sunny, text)
     bob = customer(new_context, BOB)
-    for text in ("where is my refund", "can you gift wrap my order", "thank you", "is there a loyalty points program",
-                 "thanks"):
+    for text in (
+        "where is my refund",
+        "can you gift wrap my order",
+        "thank you",
+        "is there a loyalty points program",
+        "thanks",
+    ):
         says(bob, text)
     alice = customer(new_context, ALICE, **desktop)
-    for text in ("hi", "where is my order CT-100234?", "do you do gift wrapping", "where is my refund",
-                 "do you have loyalty points?", "thanks"):
+    for text in (
+        "hi",
+        "where is my order CT-100234?",
+        "do you do gift wrapping",
+        "where is my refund",
+        "do you have loyalty points?",
+        "thanks",
+    ):
         says(alice, text)
     alice.screenshot(path=str(SCREENSHOTS / "widget.png"))
 
