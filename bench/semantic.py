@@ -6,7 +6,7 @@ and batch throughput; optionally its agreement with sentence-transformers.
     python bench/semantic.py --reference /path/to/venv/bin/python
 
 `--threads` caps the BLAS threads (OpenBLAS/OMP, set before numpy loads; 1 is
-the figure docs/semantic-notes.md quotes: the server has two cores and other
+the figure docs/nlu.md, "The sentence encoder" quotes: the server has two cores and other
 work on them). `--reference` runs sentence-transformers in *another*
 interpreter (a throwaway venv with torch and sentence-transformers; never
 this project's) on the model extracted from the same zip, and compares the

@@ -4,7 +4,7 @@ The encoder's tests are skipped unless the optional packages are installed
 (pip install --no-deps -r requirements-semantic.lock); the tests of the
 'not installed' path always run. The reference values come from
 sentence-transformers itself on the same model (bench/semantic.py --reference,
-docs/semantic-notes.md), so the numpy forward pass stays pinned to it."""
+docs/nlu.md, "The sentence encoder"), so the numpy forward pass stays pinned to it."""
 
 from __future__ import annotations
 
@@ -127,9 +127,16 @@ def matchers(encoder, tmp_path_factory):
     from chatbot.nlu import build_matcher
 
     cache = tmp_path_factory.mktemp("nlu-cache")
-    return {b: build_matcher(brand.training_data(), threshold=brand.settings.nlu.threshold,
-                             margin=brand.settings.nlu.margin, cache_dir=cache, encoder=encoder)
-            for b, brand in load_brands(ROOT / "intents").items()}
+    return {
+        b: build_matcher(
+            brand.training_data(),
+            threshold=brand.settings.nlu.threshold,
+            margin=brand.settings.nlu.margin,
+            cache_dir=cache,
+            encoder=encoder,
+        )
+        for b, brand in load_brands(ROOT / "intents").items()
+    }
 
 
 def test_with_the_second_opinion_the_matcher_meets_the_goals_on_the_blind_probe(matchers):
@@ -159,7 +166,7 @@ def test_the_second_opinion_is_asked_only_when_the_ngrams_are_unsure(matchers):
     matcher.encoder = Counting()
     try:
         assert matcher.parse("where is my order CT-100234").intent == "order_status"
-        assert not asked                                     # sure: the n-grams decided alone
+        assert not asked  # sure: the n-grams decided alone
         matcher.parse("my stuff still hasnt turned up and its been ages")
         assert len(asked) == 1
     finally:
@@ -178,8 +185,15 @@ def test_the_second_opinion_mends_far_more_than_it_breaks(matchers, tmp_path_fac
 
     brands = load_brands(ROOT / "intents")
     cache = tmp_path_factory.mktemp("nlu-cache-lexical")
-    lexical = {b: build_matcher(brand.training_data(), threshold=brand.settings.nlu.threshold,
-                                margin=brand.settings.nlu.margin, cache_dir=cache) for b, brand in brands.items()}
+    lexical = {
+        b: build_matcher(
+            brand.training_data(),
+            threshold=brand.settings.nlu.threshold,
+            margin=brand.settings.nlu.margin,
+            cache_dir=cache,
+        )
+        for b, brand in brands.items()
+    }
     mended = broken = 0
     for name in ("heldout.yaml", "probe-nlu.yaml"):
         for item in _load_items(ROOT / "tests" / "data" / name):

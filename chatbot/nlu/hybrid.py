@@ -27,6 +27,7 @@ How it decides (docs/nlu.md has the figures and how to tune it):
    fitted on cross-validated readings of the brand's own examples, so it is
    calibrated; answer only when the top intent clears the brand's threshold
    and leads the runner-up by the margin, otherwise fall back."""
+
 from __future__ import annotations
 
 import math
@@ -46,11 +47,12 @@ from .model import (
     WordGrams,
     analyzer_from,
     raw_words,
+    semantic_words,
     without_placeholders,
 )
 from .normalize import BREAK, PLACEHOLDERS
 
-TEMPERATURE = 5.0            # softmax(T × SVM score), fitted by cross-validation (tune.py)
+TEMPERATURE = 5.0  # softmax(T × SVM score), fitted by cross-validation (tune.py)
 # Short fragments ("ya", "nop", "byee"): nearest short example by rapidfuzz.
 SHORT_WORDS = 2
 SHORT_CUTOFF = 66.0
@@ -94,35 +96,39 @@ def _logit(p: float) -> float:
 @dataclass
 class Lexical:
     """What the n-gram side read in one message."""
+
     words: list[str]
-    probs: np.ndarray           # over every label, out_of_scope included
+    probs: np.ndarray  # over every label, out_of_scope included
     p_oos: float
-    unknown: float              # share of content words no in-scope example uses
-    company: float              # how strongly another company is named
-    detector: float             # the out-of-scope detector's score (> 0: out of scope)
+    unknown: float  # share of content words no in-scope example uses
+    company: float  # how strongly another company is named
+    detector: float  # the out-of-scope detector's score (> 0: out of scope)
 
 
 @dataclass
 class Semantic:
     """What the embedding side read: the best cosine to an in-scope and to an
     out-of-scope example, and a distribution over the in-scope intents."""
+
     near_in_scope: float
     near_out_of_scope: float
-    intents: np.ndarray         # over the in-scope intents, in in_scope_names order
+    intents: np.ndarray  # over the in-scope intents, in in_scope_names order
 
 
 @dataclass
 class Reading:
     """The decision: the intents' distribution and the top one's probability of being right."""
+
     lexical: Lexical
-    semantic: Semantic | None   # None when the n-grams alone decided
-    conditional: np.ndarray     # P(intent | in scope), in in_scope_names order
-    right: float                # P(the top intent is the right one), calibrated
+    semantic: Semantic | None  # None when the n-grams alone decided
+    conditional: np.ndarray  # P(intent | in scope), in in_scope_names order
+    right: float  # P(the top intent is the right one), calibrated
 
 
 class HybridMatcher:
-    def __init__(self, model: Model, *, threshold: float = 0.5, margin: float = 0.05,
-                 encoder: Encoder | None = None) -> None:
+    def __init__(
+        self, model: Model, *, threshold: float = 0.5, margin: float = 0.05, encoder: Encoder | None = None
+    ) -> None:
         self.threshold = threshold
         self.margin = margin
         self.model = model
@@ -145,8 +151,11 @@ class HybridMatcher:
         # the intents the confidence model has a weight for: a fold's model may
         # lack an intent of few examples, and is read with the brand's list
         self.intent_slots = list(self.in_scope_names)
-        self.lexical_weights = model.lexical_weights if len(model.lexical_weights) else np.concatenate(
-            [DEFAULT_WEIGHTS, np.zeros(len(self.in_scope_names))])
+        self.lexical_weights = (
+            model.lexical_weights
+            if len(model.lexical_weights)
+            else np.concatenate([DEFAULT_WEIGHTS, np.zeros(len(self.in_scope_names))])
+        )
         self.semantic_weights = model.semantic_weights
         self.encoder = encoder if encoder is not None and model.embeddings.size else None
         self._embedding_sides(model)
@@ -157,7 +166,7 @@ class HybridMatcher:
         # Record numbers are left out: "what about TT-2002" is not "no, not TT-2003".
         short: dict[str, int] = {}
         for forms in ([without_placeholders(t) for t in self.examples], model.example_raw.tolist()):
-            for text, label in zip(forms, self.example_labels):
+            for text, label in zip(forms, self.example_labels, strict=True):
                 if 0 < len(text.split()) <= SHORT_WORDS + 1:
                     short.setdefault(text, label)
         self.short_examples = list(short)
@@ -182,19 +191,23 @@ class HybridMatcher:
         c1, v1 = self.words.vector(word_feats)
         c2, v2 = self.char_grams.vector(spelt)
         scores = self.intercept.copy()
-        if len(c1) or len(c2):      # one gather of the rows both blocks use
+        if len(c1) or len(c2):  # one gather of the rows both blocks use
             scores += np.concatenate((v1, v2 * CHAR_WEIGHT)) @ self.coef[np.concatenate((c1, c2))]
         return scores
 
     def _short_hit(self, query: str, text: str) -> tuple[str, float, int] | None:
         """The nearest short example to a fragment, as normalised or as typed."""
         short = without_placeholders(query)
-        hit = process.extractOne(short, self.short_examples, scorer=fuzz.ratio,
-                                 score_cutoff=SHORT_CUTOFF) if short else None
+        hit = (
+            process.extractOne(short, self.short_examples, scorer=fuzz.ratio, score_cutoff=SHORT_CUTOFF)
+            if short
+            else None
+        )
         raw = raw_words(text)
         if raw and raw != short:
-            other = process.extractOne(raw, self.short_examples, scorer=fuzz.ratio,
-                                       score_cutoff=hit[1] if hit else SHORT_CUTOFF)
+            other = process.extractOne(
+                raw, self.short_examples, scorer=fuzz.ratio, score_cutoff=hit[1] if hit else SHORT_CUTOFF
+            )
             if other and (not hit or other[1] > hit[1]):
                 hit = other
         return hit
@@ -208,7 +221,7 @@ class HybridMatcher:
         probs = np.exp((scores - scores.max()) * TEMPERATURE)
         probs /= probs.sum()
         query = " ".join(plain)
-        close_to_in_scope = False       # a fragment that reads like an in-scope example
+        close_to_in_scope = False  # a fragment that reads like an in-scope example
         if plain and len(plain) <= SHORT_WORDS:
             hit = self._short_hit(query, text)
             if hit:
@@ -222,17 +235,22 @@ class HybridMatcher:
         content = [w for w in plain if w not in FUNCTION_WORDS and w not in PLACEHOLDERS and not w.isdigit()]
         unknown = [w for w in content if w not in self.analyzer.in_scope]
         return Lexical(
-            words=plain, probs=probs, p_oos=float(probs[self.oos]) if self.oos >= 0 else 0.0,
+            words=plain,
+            probs=probs,
+            p_oos=float(probs[self.oos]) if self.oos >= 0 else 0.0,
             # "nop", "byebye": unknown words, but spelt like a known fragment
             unknown=len(unknown) / len(content) if content and not close_to_in_scope else 0.0,
-            company=self.analyzer.company(plain), detector=detector)
+            company=self.analyzer.company(plain),
+            detector=detector,
+        )
 
     @staticmethod
     def _blend(probs: np.ndarray, label: int, score: float, weight: float) -> np.ndarray:
         blend = np.zeros_like(probs)
         blend[label] = score
-        mixed = (1 - weight) * probs + weight * blend
-        return mixed / mixed.sum()
+        mixed: np.ndarray = (1 - weight) * probs + weight * blend
+        normalised: np.ndarray = mixed / mixed.sum()
+        return normalised
 
     # -- the semantic side -----------------------------------------------------------
 
@@ -247,14 +265,16 @@ class HybridMatcher:
         else:
             scores = (vector @ self.model.semantic_coef + self.model.semantic_intercept)[self.in_scope_columns]
             intents = np.exp(scores - scores.max())
-        return Semantic(near_in_scope=float(near_in.max()) if near_in.size else 0.0,
-                        near_out_of_scope=float(near_out.max()) if near_out.size else 0.0,
-                        intents=intents / intents.sum())
+        return Semantic(
+            near_in_scope=float(near_in.max()) if near_in.size else 0.0,
+            near_out_of_scope=float(near_out.max()) if near_out.size else 0.0,
+            intents=intents / intents.sum(),
+        )
 
     def semantic(self, text: str) -> Semantic | None:
         if self.encoder is None:
             return None
-        return self.semantic_of(self.encoder.encode([raw_words(text) or text])[0])
+        return self.semantic_of(self.encoder.encode([semantic_words(text) or text])[0])
 
     # -- the decision ----------------------------------------------------------------
 
@@ -272,18 +292,31 @@ class HybridMatcher:
         """What the confidence model reads (FEATURES, and SEMANTIC_FEATURES with an embedding)."""
         order = np.argsort(-conditional)
         top, second = float(conditional[order[0]]), float(conditional[order[1]]) if len(order) > 1 else 0.0
-        values = [1.0, _logit(top), top - second, lexical.p_oos, lexical.unknown, lexical.company,
-                  lexical.detector, math.log1p(len(lexical.words))]
+        values = [
+            1.0,
+            _logit(top),
+            top - second,
+            lexical.p_oos,
+            lexical.unknown,
+            lexical.company,
+            lexical.detector,
+            math.log1p(len(lexical.words)),
+        ]
         if semantic is not None:
-            values += [semantic.near_in_scope, semantic.near_out_of_scope,
-                       float(semantic.intents[order[0]]), float(np.argmax(semantic.intents) == order[0])]
+            values += [
+                semantic.near_in_scope,
+                semantic.near_out_of_scope,
+                float(semantic.intents[order[0]]),
+                float(np.argmax(semantic.intents) == order[0]),
+            ]
         # which intent is on top: some are read right far more often than others ("thanks" than "feedback")
         which = [0.0] * len(self.intent_slots)
         which[self.intent_slots.index(self.in_scope_names[int(order[0])])] = 1.0
         return np.array(values + which)
 
-    def read(self, lexical: Lexical, semantic: Semantic | None, lexical_weights: np.ndarray,
-             semantic_weights: np.ndarray) -> Reading:
+    def read(
+        self, lexical: Lexical, semantic: Semantic | None, lexical_weights: np.ndarray, semantic_weights: np.ndarray
+    ) -> Reading:
         """The intents' distribution and the top one's probability of being
         right: the n-grams' alone when they are sure or nothing else is at
         hand, the two signals together otherwise."""
@@ -311,5 +344,6 @@ class HybridMatcher:
         top, confidence = ranking[0]
         lead = best - (float(reading.conditional[order[1]]) if len(order) > 1 else 0.0)
         confident = confidence >= self.threshold and lead >= self.margin
-        return Parse(text=text, intent=top if confident else None, confidence=confidence,
-                     ranking=ranking, entities=entities)
+        return Parse(
+            text=text, intent=top if confident else None, confidence=confidence, ranking=ranking, entities=entities
+        )

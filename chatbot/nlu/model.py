@@ -4,6 +4,7 @@ the unknown-word share read, the examples for the nearest-example steps, and
 what cross-validation fitted (the confidence models, each example's
 out-of-fold decision). `train_lexical` fits the n-gram model;
 `training.fit` adds the rest. Saved to and loaded from one .npz file."""
+
 from __future__ import annotations
 
 import math
@@ -90,8 +91,7 @@ class WordGrams:
                 if len(self._columns) >= self.LIMIT:
                     self._columns.clear()
                 index = self.block.index
-                columns = self._columns[word] = tuple(
-                    i for i in map(index.get, char_grams(word)) if i is not None)
+                columns = self._columns[word] = tuple(i for i in map(index.get, char_grams(word)) if i is not None)
             for i in columns:
                 counts[i] = counts.get(i, 0) + 1
         return self.block.weights(counts)
@@ -127,27 +127,55 @@ class NearCopies:
 class Model:
     """What training produces: plain arrays, saved to and loaded from .npz."""
 
-    ARRAYS = ("labels", "word_terms", "word_idf", "char_terms", "char_idf", "coef", "intercept",
-              "detector_coef", "detector_intercept",
-              "vocab_words", "vocab_counts", "vocab_in_scope_counts", "example_texts", "example_raw",
-              "example_labels", *("embeddings", "semantic_coef", "semantic_intercept", "lexical_weights", "semantic_weights",
-                                  "oof_top", "oof_confidence", "oof_margin"))
+    ARRAYS = (
+        "labels",
+        "word_terms",
+        "word_idf",
+        "char_terms",
+        "char_idf",
+        "coef",
+        "intercept",
+        "detector_coef",
+        "detector_intercept",
+        "vocab_words",
+        "vocab_counts",
+        "vocab_in_scope_counts",
+        "example_texts",
+        "example_raw",
+        "example_labels",
+        "example_semantic",
+        *(
+            "embeddings",
+            "semantic_coef",
+            "semantic_intercept",
+            "lexical_weights",
+            "semantic_weights",
+            "oof_top",
+            "oof_confidence",
+            "oof_margin",
+        ),
+    )
     # What cross-validation fits (training.fit); a model fresh from train_lexical
     # has these neutral values, so it works on its own (the folds use it so).
-    FITTED = {"embeddings": np.zeros((0, 0), dtype=np.float32),
-              "semantic_coef": np.zeros((0, 0)), "semantic_intercept": np.zeros(0),
-              "lexical_weights": np.zeros(0), "semantic_weights": np.zeros(0),
-              "oof_top": np.zeros(0, dtype=np.int64), "oof_confidence": np.zeros(0),
-              "oof_margin": np.zeros(0)}
+    FITTED: dict[str, np.ndarray] = {
+        "embeddings": np.zeros((0, 0), dtype=np.float32),
+        "semantic_coef": np.zeros((0, 0)),
+        "semantic_intercept": np.zeros(0),
+        "lexical_weights": np.zeros(0),
+        "semantic_weights": np.zeros(0),
+        "oof_top": np.zeros(0, dtype=np.int64),
+        "oof_confidence": np.zeros(0),
+        "oof_margin": np.zeros(0),
+    }
 
     labels: np.ndarray
     word_terms: np.ndarray
     word_idf: np.ndarray
     char_terms: np.ndarray
     char_idf: np.ndarray
-    coef: np.ndarray                # (features, labels): the intent classifier
+    coef: np.ndarray  # (features, labels): the intent classifier
     intercept: np.ndarray
-    detector_coef: np.ndarray       # (features,): the out-of-scope detector, shared examples included
+    detector_coef: np.ndarray  # (features,): the out-of-scope detector, shared examples included
     detector_intercept: np.ndarray
     vocab_words: np.ndarray
     vocab_counts: np.ndarray
@@ -155,14 +183,15 @@ class Model:
     example_texts: np.ndarray
     example_raw: np.ndarray
     example_labels: np.ndarray
-    embeddings: np.ndarray          # (examples, dims) float16 of example_raw, or (0, 0) without an encoder
-    semantic_coef: np.ndarray       # (dims, labels): a logistic regression of the label on the embedding
+    example_semantic: np.ndarray  # what the encoder reads of each example (semantic_words)
+    embeddings: np.ndarray  # (examples, dims) float16 of example_raw, or (0, 0) without an encoder
+    semantic_coef: np.ndarray  # (dims, labels): a logistic regression of the label on the embedding
     semantic_intercept: np.ndarray
-    lexical_weights: np.ndarray     # the confidence model over hybrid.FEATURES (bias first)
-    semantic_weights: np.ndarray    # ... over FEATURES + SEMANTIC_FEATURES, when embeddings exist
-    oof_top: np.ndarray             # per example, out of fold: the top intent's label index,
-    oof_confidence: np.ndarray      # its calibrated confidence,
-    oof_margin: np.ndarray          # and its raw lead on the runner-up (for figures at any threshold, margin)
+    lexical_weights: np.ndarray  # the confidence model over hybrid.FEATURES (bias first)
+    semantic_weights: np.ndarray  # ... over FEATURES + SEMANTIC_FEATURES, when embeddings exist
+    oof_top: np.ndarray  # per example, out of fold: the top intent's label index,
+    oof_confidence: np.ndarray  # its calibrated confidence,
+    oof_margin: np.ndarray  # and its raw lead on the runner-up (for figures at any threshold, margin)
 
     def __init__(self, **arrays: np.ndarray) -> None:
         for name in self.ARRAYS:
@@ -174,7 +203,7 @@ class Model:
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **{name: getattr(self, name) for name in self.ARRAYS})
-            os.replace(tmp, path)           # atomic: a reader sees the old file or the new one
+            os.replace(tmp, path)  # atomic: a reader sees the old file or the new one
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -190,8 +219,8 @@ class Model:
 
 def analyzer_from(model: Model) -> Analyzer:
     words = model.vocab_words.tolist()
-    vocabulary = Counter(dict(zip(words, model.vocab_counts.tolist())))
-    in_scope = Counter({w: c for w, c in zip(words, model.vocab_in_scope_counts.tolist()) if c})
+    vocabulary = Counter(dict(zip(words, model.vocab_counts.tolist(), strict=True)))
+    in_scope = Counter({w: c for w, c in zip(words, model.vocab_in_scope_counts.tolist(), strict=True) if c})
     return Analyzer(vocabulary, in_scope)
 
 
@@ -208,18 +237,21 @@ def train_lexical(training: dict[str, list[str]]) -> Model:
     labels = sorted(merged)
     analyzer = Analyzer.fit(merged, OUT_OF_SCOPE)
     texts, y, shared = [], [], []
-    for key in sorted(training):                 # the order training.examples_in_order gives
+    for key in sorted(training):  # the order training.examples_in_order gives
         for example in training[key]:
             texts.append(example)
             y.append(labels.index(OUT_OF_SCOPE if is_out_of_scope(key) else key))
             shared.append(key == SHARED_OUT_OF_SCOPE)
     words, chars, X = _features(analyzer, texts)
-    learnt = ~np.array(shared) if not all(shared[i] for i in range(len(y)) if labels[y[i]] == OUT_OF_SCOPE) \
+    learnt = (
+        ~np.array(shared)
+        if not all(shared[i] for i in range(len(y)) if labels[y[i]] == OUT_OF_SCOPE)
         else np.ones(len(y), dtype=bool)
-    svm = LinearSVC(C=SVM_C, random_state=0)    # liblinear shuffles: seeded, the same examples give the same model
+    )
+    svm = LinearSVC(C=SVM_C, random_state=0)  # liblinear shuffles: seeded, the same examples give the same model
     svm.fit(X[learnt], np.array(y)[learnt])
     coef = np.ascontiguousarray(svm.coef_.T, dtype=np.float64)
-    if len(labels) == 2:     # liblinear answers one column for two classes
+    if len(labels) == 2:  # liblinear answers one column for two classes
         coef = np.hstack([-coef, coef])
         intercept = np.array([-svm.intercept_[0], svm.intercept_[0]])
     else:
@@ -229,13 +261,21 @@ def train_lexical(training: dict[str, list[str]]) -> Model:
     normalized = [" ".join(w for w in analyzer.words(t) if w != BREAK) for t in texts]
     vocab_words = sorted(analyzer.vocabulary)
     return Model(
-        labels=np.array(labels), word_terms=np.array(words.terms), word_idf=words.idf,
-        char_terms=np.array(chars.terms), char_idf=chars.idf, coef=coef, intercept=intercept,
-        detector_coef=detector_coef, detector_intercept=detector_intercept,
+        labels=np.array(labels),
+        word_terms=np.array(words.terms),
+        word_idf=words.idf,
+        char_terms=np.array(chars.terms),
+        char_idf=chars.idf,
+        coef=coef,
+        intercept=intercept,
+        detector_coef=detector_coef,
+        detector_intercept=detector_intercept,
         vocab_words=np.array(vocab_words),
         vocab_counts=np.array([analyzer.vocabulary[w] for w in vocab_words], dtype=np.int64),
         vocab_in_scope_counts=np.array([analyzer.in_scope_counts[w] for w in vocab_words], dtype=np.int64),
-        example_texts=np.array(normalized), example_raw=np.array([raw_words(t) for t in texts]),
+        example_texts=np.array(normalized),
+        example_raw=np.array([raw_words(t) for t in texts]),
+        example_semantic=np.array([semantic_words(t) for t in texts]),
         example_labels=np.array(y, dtype=np.int64),
     )
 
@@ -279,7 +319,27 @@ def raw_words(text: str) -> str:
     return " ".join(_RAW.findall(text))
 
 
+_RECORD_WORDS = {
+    "ordernumber": " order ",
+    "purchasenumber": " purchase ",
+    "refundnumber": " refund ",
+    "withdrawalnumber": " withdrawal ",
+    "emailaddress": " email ",
+    "recordnumber": " order ",
+    "moneyamount": " money ",
+}
+
+
+def semantic_words(text: str) -> str:
+    """What the sentence encoder reads: the words as typed, lower-cased, a
+    record number as the word for its kind ("any news on RF-9001?" → "any
+    news on refund"): without it, "any news on" reads as a question about
+    the news."""
+    text = text.lower()
+    for pattern, placeholder in RECORD_PATTERNS:
+        text = pattern.sub(_RECORD_WORDS.get(placeholder.strip(), " "), text)
+    return " ".join(_RAW.findall(text))
+
+
 def without_placeholders(normalized: str) -> str:
     return " ".join(w for w in normalized.split() if w not in PLACEHOLDERS)
-
-

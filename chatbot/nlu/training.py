@@ -18,6 +18,7 @@ out-of-fold readings fit, per brand:
 The learnt arrays are cached on disk keyed by a hash of the examples, the
 settings, the encoder and this package's code, so a restart with unchanged
 intents loads them instead of training (no scikit-learn import)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -34,15 +35,15 @@ import numpy as np
 
 from . import OUT_OF_SCOPE, Encoder, is_out_of_scope
 from .hybrid import SURE, HybridMatcher, Lexical, Semantic, _sigmoid
-from .model import CHAR_MIN_DF, CHAR_WEIGHT, SVM_C, Model, raw_words, train_lexical
+from .model import CHAR_MIN_DF, CHAR_WEIGHT, SVM_C, Model, semantic_words, train_lexical
 
 log = logging.getLogger(__name__)
 
 FOLDS = 5
-SEMANTIC_C = 10.0               # the embedding classifier's inverse regularisation
-CONFIDENCE_C = 10.0             # the confidence model's inverse regularisation
-OUT_OF_SCOPE_SHARE = 0.3       # of the messages the confidence is calibrated for (see _logistic)
-MIN_EXAMPLES_TO_FIT = 60        # fewer (a toy brand, a test): keep the defaults
+SEMANTIC_C = 10.0  # the embedding classifier's inverse regularisation
+CONFIDENCE_C = 10.0  # the confidence model's inverse regularisation
+OUT_OF_SCOPE_SHARE = 0.3  # of the messages the confidence is calibrated for (see _logistic)
+MIN_EXAMPLES_TO_FIT = 60  # fewer (a toy brand, a test): keep the defaults
 CACHE_ENV = "CHATBOT_NLU_CACHE_DIR"
 CACHE_KEEP = 16
 _CODE_FILES = ("normalize.py", "lexicon.py", "features.py", "model.py", "hybrid.py", "training.py")
@@ -55,7 +56,7 @@ def default_cache_dir() -> Path | None:
         return None if value.strip().lower() in {"", "off", "none", "0"} else Path(value).expanduser()
     try:
         base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    except RuntimeError:                        # no home directory: no cache
+    except RuntimeError:  # no home directory: no cache
         return None
     return Path(base) / "chatbot" / "nlu"
 
@@ -70,10 +71,16 @@ def _code_version() -> str:
 
 def training_key(training: dict[str, list[str]], encoder: Encoder | None = None) -> str:
     """Changes whenever an example, a setting, the encoder or this package's code changes."""
-    payload = json.dumps({"data": {k: list(v) for k, v in sorted(training.items())},
-                          "settings": [SVM_C, CHAR_MIN_DF, CHAR_WEIGHT, FOLDS, SEMANTIC_C, OUT_OF_SCOPE_SHARE],
-                          "encoder": encoder.name if encoder is not None else None,
-                          "code": _code_version()}, sort_keys=True, ensure_ascii=False)
+    payload = json.dumps(
+        {
+            "data": {k: list(v) for k, v in sorted(training.items())},
+            "settings": [SVM_C, CHAR_MIN_DF, CHAR_WEIGHT, FOLDS, SEMANTIC_C, OUT_OF_SCOPE_SHARE],
+            "encoder": encoder.name if encoder is not None else None,
+            "code": _code_version(),
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+    )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
 
 
@@ -93,6 +100,7 @@ def examples_in_order(training: dict[str, list[str]]) -> list[tuple[str, str]]:
 @dataclass
 class OutOfFold:
     """One example as read by a model that never saw it."""
+
     label: str
     matcher: HybridMatcher
     lexical: Lexical
@@ -104,17 +112,22 @@ def _embed(model: Model, vectors: dict[str, np.ndarray], encoder: Encoder | None
     if encoder is None:
         return model
     from sklearn.linear_model import LogisticRegression
-    rows = np.stack([vectors[text] for text in model.example_raw.tolist()])
+
+    rows = np.stack([vectors[text] for text in model.example_semantic.tolist()])
     classifier = LogisticRegression(C=SEMANTIC_C, max_iter=1000).fit(rows, model.example_labels)
     coef = np.ascontiguousarray(classifier.coef_.T, dtype=np.float32)
     intercept = classifier.intercept_.astype(np.float32)
-    if coef.shape[1] == 1:                       # two labels: one column
+    if coef.shape[1] == 1:  # two labels: one column
         coef, intercept = np.hstack([-coef, coef]), np.array([-intercept[0], intercept[0]], dtype=np.float32)
     return model.with_fitted(embeddings=rows.astype(np.float16), semantic_coef=coef, semantic_intercept=intercept)
 
 
-def out_of_fold(training: dict[str, list[str]], encoder: Encoder | None = None,
-                vectors: dict[str, np.ndarray] | None = None, k: int = FOLDS) -> list[OutOfFold]:
+def out_of_fold(
+    training: dict[str, list[str]],
+    encoder: Encoder | None = None,
+    vectors: dict[str, np.ndarray] | None = None,
+    k: int = FOLDS,
+) -> list[OutOfFold]:
     """Every example read by the fold model trained without it, in model order."""
     vectors = vectors if vectors is not None else _vectors(training, encoder)
     items = examples_in_order(training)
@@ -129,29 +142,34 @@ def out_of_fold(training: dict[str, list[str]], encoder: Encoder | None = None,
         matcher.intent_slots = intents
         for i, (label, example) in enumerate(items):
             if fold_of(label, example, k) == f:
-                vector = vectors.get(raw_words(example)) if encoder is not None else None
-                readings[i] = OutOfFold(OUT_OF_SCOPE if is_out_of_scope(label) else label, matcher, matcher.lexical(example),
-                                        matcher.semantic_of(vector.astype(np.float32))
-                                        if vector is not None else None)
+                vector = vectors.get(semantic_words(example)) if encoder is not None else None
+                readings[i] = OutOfFold(
+                    OUT_OF_SCOPE if is_out_of_scope(label) else label,
+                    matcher,
+                    matcher.lexical(example),
+                    matcher.semantic_of(vector.astype(np.float32)) if vector is not None else None,
+                )
     return [readings[i] for i in range(len(items))]
 
 
-def _vectors(training: dict[str, list[str]], encoder: Encoder | None,
-             known: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+def _vectors(
+    training: dict[str, list[str]], encoder: Encoder | None, known: dict[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
     """Every example's embedding; `known` ones (from an earlier training) are not encoded again."""
     if encoder is None:
         return {}
     known = known if known is not None else {}
-    texts = sorted({raw_words(example) for _, example in examples_in_order(training)})
+    texts = sorted({semantic_words(example) for _, example in examples_in_order(training)})
     missing = [t for t in texts if t not in known]
     if missing:
-        known.update(zip(missing, np.asarray(encoder.encode(missing), dtype=np.float32)))
+        known.update(zip(missing, np.asarray(encoder.encode(missing), dtype=np.float32), strict=True))
     return {t: known[t] for t in texts}
 
 
 def _logistic(X: np.ndarray, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Bias and weights of a logistic model of y (X's first column is the bias)."""
     from sklearn.linear_model import LogisticRegression
+
     if y.all() or not y.any():
         return np.zeros(0)
     model = LogisticRegression(C=CONFIDENCE_C, max_iter=1000).fit(X[:, 1:], y, sample_weight=weights)
@@ -174,7 +192,8 @@ def _outside(rows: list[OutOfFold]) -> np.ndarray:
 
 
 def _right(row: OutOfFold, conditional: np.ndarray) -> bool:
-    return row.matcher.in_scope_names[int(np.argmax(conditional))] == row.label
+    right: bool = row.matcher.in_scope_names[int(np.argmax(conditional))] == row.label
+    return right
 
 
 def fit_confidence(rows: list[OutOfFold]) -> tuple[np.ndarray, np.ndarray]:
@@ -184,21 +203,24 @@ def fit_confidence(rows: list[OutOfFold]) -> tuple[np.ndarray, np.ndarray]:
     prior = _prior_weights(rows)
     lexical = [(r, r.matcher.distribution(r.lexical, None)) for r in rows]
     X = np.array([r.matcher.features(r.lexical, None, c) for r, c in lexical])
-    lexical_weights = _logistic(X, np.array([_right(r, c) for r, c in lexical]),
-                                np.array([prior[r.label == OUT_OF_SCOPE] for r in rows]))
+    lexical_weights = _logistic(
+        X, np.array([_right(r, c) for r, c in lexical]), np.array([prior[r.label == OUT_OF_SCOPE] for r in rows])
+    )
     if not len(lexical_weights) or any(r.semantic is None for r in rows):
         return lexical_weights, np.zeros(0)
-    unsure = [r for r, x in zip(rows, X) if _sigmoid(float(lexical_weights @ x)) < SURE]
+    unsure = [r for r, x in zip(rows, X, strict=True) if _sigmoid(float(lexical_weights @ x)) < SURE]
     if len(unsure) < MIN_EXAMPLES_TO_FIT:
         unsure = rows
     blended = [(r, r.matcher.distribution(r.lexical, r.semantic)) for r in unsure]
     X = np.array([r.matcher.features(r.lexical, r.semantic, c) for r, c in blended])
-    return lexical_weights, _logistic(X, np.array([_right(r, c) for r, c in blended]),
-                                      np.array([prior[r.label == OUT_OF_SCOPE] for r in unsure]))
+    return lexical_weights, _logistic(
+        X, np.array([_right(r, c) for r, c in blended]), np.array([prior[r.label == OUT_OF_SCOPE] for r in unsure])
+    )
 
 
-def fit(training: dict[str, list[str]], encoder: Encoder | None = None,
-        known: dict[str, np.ndarray] | None = None) -> Model:
+def fit(
+    training: dict[str, list[str]], encoder: Encoder | None = None, known: dict[str, np.ndarray] | None = None
+) -> Model:
     """The n-gram model, with embeddings, the confidence models and the
     out-of-fold decisions fitted by cross-validation (scikit-learn is
     imported here, and only when training)."""
@@ -214,10 +236,14 @@ def fit(training: dict[str, list[str]], encoder: Encoder | None = None,
     labels = model.labels.tolist()
     tops = [int(np.argmax(x.conditional)) for x in readings]
     return model.with_fitted(
-        lexical_weights=lexical_weights, semantic_weights=semantic_weights,
-        oof_top=np.array([labels.index(r.matcher.in_scope_names[t]) for r, t in zip(rows, tops)], dtype=np.int64),
+        lexical_weights=lexical_weights,
+        semantic_weights=semantic_weights,
+        oof_top=np.array(
+            [labels.index(r.matcher.in_scope_names[t]) for r, t in zip(rows, tops, strict=True)], dtype=np.int64
+        ),
         oof_confidence=np.array([x.right for x in readings]),
-        oof_margin=np.array([_lead(x.conditional) for x in readings]))
+        oof_margin=np.array([_lead(x.conditional) for x in readings]),
+    )
 
 
 def _lead(conditional: np.ndarray) -> float:
@@ -229,8 +255,7 @@ class Trainer:
     """Trains or loads brands' models; one at a time per trainer, since two
     trainings at once only share the CPU (the app holds one)."""
 
-    def __init__(self, cache_dir: Path | None = None, use_cache: bool = True,
-                 encoder: Encoder | None = None) -> None:
+    def __init__(self, cache_dir: Path | None = None, use_cache: bool = True, encoder: Encoder | None = None) -> None:
         self.cache_dir = default_cache_dir() if cache_dir is None and use_cache else cache_dir
         self.use_cache = use_cache
         self.encoder = encoder
@@ -240,7 +265,7 @@ class Trainer:
 
     def _remember(self, model: Model) -> None:
         if model.embeddings.size:
-            self._vectors.update(zip(model.example_raw.tolist(), model.embeddings.astype(np.float32)))
+            self._vectors.update(zip(model.example_raw.tolist(), model.embeddings.astype(np.float32), strict=True))
 
     def model(self, training: dict[str, list[str]]) -> Model:
         """The cached model for these examples, training (and caching) it if needed."""
@@ -251,9 +276,9 @@ class Trainer:
                 model = Model.load(path)
                 self._remember(model)
                 with contextlib.suppress(OSError):
-                    os.utime(path)                  # recently used: kept by _prune
+                    os.utime(path)  # recently used: kept by _prune
                 return model
-            except Exception:                       # truncated or from another numpy: retrain
+            except Exception:  # truncated or from another numpy: retrain
                 log.warning("nlu cache %s unreadable, retraining", path)
         with self._lock:
             model = fit(training, self.encoder, self._vectors)
@@ -261,13 +286,17 @@ class Trainer:
             try:
                 model.save(path)
                 _prune(path.parent)
-            except OSError as e:                    # a read-only home is no reason to fail
+            except OSError as e:  # a read-only home is no reason to fail
                 log.warning("nlu cache not written to %s: %s", path, e)
         return model
 
 
-def load_or_train(training: dict[str, list[str]], cache_dir: Path | None = None,
-                  use_cache: bool = True, encoder: Encoder | None = None) -> Model:
+def load_or_train(
+    training: dict[str, list[str]],
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+    encoder: Encoder | None = None,
+) -> Model:
     return Trainer(cache_dir, use_cache, encoder).model(training)
 
 
