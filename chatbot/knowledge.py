@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .brands import Brand, load_brands
 from .errors import NotFound
@@ -66,6 +67,9 @@ class Models:
 
     language: LanguageDetector
     encoder: Encoder | None  # None: not installed, or switched off
+    # the examples' embeddings by text, filled as models are trained or
+    # loaded: a retraining (an operator's edit, a reload) encodes only what is new
+    vectors: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, intents_dir: Path, semantic: bool) -> Models:
@@ -94,7 +98,8 @@ class Knowledge:
 
     def _build(self) -> _Snapshot:
         if self._trainer is None:
-            self._trainer = Trainer(encoder=self.models.encoder if self.semantic else None)
+            encoder = self.models.encoder if self.semantic else None
+            self._trainer = Trainer(encoder=encoder, vectors=self.models.vectors)
         return _build(self.intents_dir, self._trainer)
 
     def detect_language(self, text: str) -> str | None:

@@ -255,13 +255,20 @@ class Trainer:
     """Trains or loads brands' models; one at a time per trainer, since two
     trainings at once only share the CPU (the app holds one)."""
 
-    def __init__(self, cache_dir: Path | None = None, use_cache: bool = True, encoder: Encoder | None = None) -> None:
+    def __init__(
+        self,
+        cache_dir: Path | None = None,
+        use_cache: bool = True,
+        encoder: Encoder | None = None,
+        vectors: dict[str, np.ndarray] | None = None,
+    ) -> None:
         self.cache_dir = default_cache_dir() if cache_dir is None and use_cache else cache_dir
         self.use_cache = use_cache
         self.encoder = encoder
         self._lock = threading.Lock()
-        # embeddings seen in models trained or loaded: an edit re-encodes only what changed
-        self._vectors: dict[str, np.ndarray] = {}
+        # embeddings seen in models trained or loaded: an edit re-encodes only
+        # what changed (a process may share one dict between its trainers)
+        self._vectors: dict[str, np.ndarray] = vectors if vectors is not None else {}
 
     def _remember(self, model: Model) -> None:
         if model.embeddings.size:

@@ -168,6 +168,9 @@ async def _close_sockets(app: web.Application) -> None:
     waits, unbounded, for each socket's queue to drain, and a long-polling
     socket whose client has stopped polling never drains."""
     eio = app[SIO].eio
+    # python-engineio's ping-timeout service task runs until told to stop; left
+    # running, it also keeps the whole app (and its trained matchers) alive
+    await app[SIO].shutdown()
     closing = [
         asyncio.create_task(_close_socket(socket, eio.reason.SERVER_DISCONNECT))
         for socket in list(eio.sockets.values())
