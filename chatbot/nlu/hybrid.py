@@ -46,6 +46,7 @@ from .model import (
     NearCopies,
     WordGrams,
     analyzer_from,
+    names_a_record,
     raw_words,
     semantic_words,
     without_placeholders,
@@ -72,7 +73,10 @@ SEMANTIC_FEATURES = ("near_in_scope", "near_out_of_scope", "semantic_top", "sema
 # probability, held down by the out-of-scope signals.
 DEFAULT_WEIGHTS = np.array([2.0, 1.0, 0.0, -6.0, -4.5, -3.8, 0.0, 0.0])
 # The embedding's second opinion: asked only when the n-grams' confidence is
-# under SURE (most messages are sure, and the encoder costs milliseconds);
+# under SURE (most messages are sure, and the encoder costs milliseconds), and
+# never about a message that names a record ("what about TT-2002", "any news on
+# RF-9001"): the n-grams read the number as a placeholder they learnt, the
+# encoder only the few words around it;
 # its intent distribution, softmax(SEMANTIC_TEMPERATURE × each intent's best
 # cosine), is blended in with SEMANTIC_BLEND.
 SURE = 0.9
@@ -334,7 +338,12 @@ class HybridMatcher:
         if not lexical.words:
             return Parse(text=text, intent=None, confidence=0.0, ranking=[], entities=entities)
         reading = self.read(lexical, None, self.lexical_weights, self.semantic_weights)
-        if self.encoder is not None and len(self.semantic_weights) and reading.right < SURE:
+        if (
+            self.encoder is not None
+            and len(self.semantic_weights)
+            and reading.right < SURE
+            and not names_a_record(text)
+        ):
             reading = self.read(lexical, self.semantic(text), self.lexical_weights, self.semantic_weights)
         order = np.argsort(-reading.conditional).tolist()
         best = float(reading.conditional[order[0]])

@@ -330,6 +330,14 @@ _RECORD_WORDS = {
 }
 
 
+_RECORDS = {"ordernumber", "purchasenumber", "refundnumber", "withdrawalnumber", "recordnumber"}
+
+
+def names_a_record(text: str) -> bool:
+    """Does the message name one of the customer's records (CT-, TT-, RF-, WD-, #...)?"""
+    return any(placeholder.strip() in _RECORDS and pattern.search(text) for pattern, placeholder in RECORD_PATTERNS)
+
+
 def semantic_words(text: str) -> str:
     """What the sentence encoder reads: the words as typed, lower-cased, a
     record number as the word for its kind ("any news on RF-9001?" → "any

@@ -35,7 +35,7 @@ import numpy as np
 
 from . import OUT_OF_SCOPE, Encoder, is_out_of_scope
 from .hybrid import SURE, HybridMatcher, Lexical, Semantic, _sigmoid
-from .model import CHAR_MIN_DF, CHAR_WEIGHT, SVM_C, Model, semantic_words, train_lexical
+from .model import CHAR_MIN_DF, CHAR_WEIGHT, SVM_C, Model, names_a_record, semantic_words, train_lexical
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,8 @@ def out_of_fold(
         matcher.intent_slots = intents
         for i, (label, example) in enumerate(items):
             if fold_of(label, example, k) == f:
-                vector = vectors.get(semantic_words(example)) if encoder is not None else None
+                asked = encoder is not None and not names_a_record(example)  # as parse() asks
+                vector = vectors.get(semantic_words(example)) if asked else None
                 readings[i] = OutOfFold(
                     OUT_OF_SCOPE if is_out_of_scope(label) else label,
                     matcher,
@@ -206,11 +207,16 @@ def fit_confidence(rows: list[OutOfFold]) -> tuple[np.ndarray, np.ndarray]:
     lexical_weights = _logistic(
         X, np.array([_right(r, c) for r, c in lexical]), np.array([prior[r.label == OUT_OF_SCOPE] for r in rows])
     )
-    if not len(lexical_weights) or any(r.semantic is None for r in rows):
+    read = [r for r in rows if r.semantic is not None]
+    if not len(lexical_weights) or not read:
         return lexical_weights, np.zeros(0)
-    unsure = [r for r, x in zip(rows, X, strict=True) if _sigmoid(float(lexical_weights @ x)) < SURE]
+    unsure = [
+        r
+        for r, x in zip(rows, X, strict=True)
+        if r.semantic is not None and _sigmoid(float(lexical_weights @ x)) < SURE
+    ]
     if len(unsure) < MIN_EXAMPLES_TO_FIT:
-        unsure = rows
+        unsure = read
     blended = [(r, r.matcher.distribution(r.lexical, r.semantic)) for r in unsure]
     X = np.array([r.matcher.features(r.lexical, r.semantic, c) for r, c in blended])
     return lexical_weights, _logistic(
