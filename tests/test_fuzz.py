@@ -120,6 +120,7 @@ class World:
         self.run(self.server.runner.cleanup())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
+        self.loop.close()  # else its self-pipe is left for the garbage collector, which warns
 
 
 @pytest.fixture(scope="module")
