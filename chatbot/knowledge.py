@@ -96,6 +96,15 @@ class Knowledge:
             self._models = Models.load(self.intents_dir, semantic=self.semantic)
         return self._models
 
+    def candidate_matcher(self, brand: Brand) -> Matcher:
+        """A matcher for an edited brand, trained as the live ones are (the same
+        encoder, the same cache): an operator's check compares like with like,
+        and the reload after the save finds the model already trained."""
+        self._snapshot  # noqa: B018 - the trainer exists once the live matchers do
+        assert self._trainer is not None
+        nlu = brand.settings.nlu
+        return build_matcher(brand.training_data(), threshold=nlu.threshold, margin=nlu.margin, trainer=self._trainer)
+
     def _build(self) -> _Snapshot:
         if self._trainer is None:
             encoder = self.models.encoder if self.semantic else None

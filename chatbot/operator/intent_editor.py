@@ -23,7 +23,6 @@ from ..clock import Clock, isoformat
 from ..conversation.records import KNOWN_ACTIONS
 from ..errors import Conflict, InvalidPayload, NotFound
 from ..knowledge import Knowledge
-from ..nlu import build_matcher
 from ..nlu.evaluate import Item, run
 from ..nlu.normalize import normalize
 from ..store import Store
@@ -177,9 +176,7 @@ class IntentEditor:
             else:
                 intents[name] = intent
         candidate = replace(brand, intents=intents, out_of_scope=out_of_scope)
-        matcher = build_matcher(
-            candidate.training_data(), threshold=brand.settings.nlu.threshold, margin=brand.settings.nlu.margin
-        )
+        matcher = self.knowledge.candidate_matcher(candidate)
         findings = check_brand(candidate, KNOWN_ACTIONS, matcher=matcher)
         items = [i for i in self.labelled if i.brand == brand.id]
         if not items:
