@@ -1545,10 +1545,18 @@
     show(ui.inboxBadge, n > 0);
   }
 
+  // Only the latest load renders: an earlier one answering late (opening the tab, then
+  // Refresh) would otherwise redraw the list under an operator already acting on it.
+  var inboxLoads = 0;
+
   function loadInbox() {
+    var mine = ++inboxLoads;
     ui.inboxSummary.textContent = "Loading…";
     ui.inboxRefresh.disabled = true;
     api("GET", "/api/operator/misses" + brandQuery("&days=" + encodeURIComponent(ui.inboxDays.value))).then(function (data) {
+      if (mine !== inboxLoads) {
+        return;
+      }
       renderInbox(data.groups || []);
     }, function (error) {
       ui.inboxSummary.textContent = "Could not load the inbox: " + error.detail;
