@@ -112,22 +112,16 @@ def _eval(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from .brands import load_brands
+    from .knowledge import Knowledge
     from .nlu import build_matcher, evaluate
 
     items = _load_items(args.file)
     started = time.perf_counter()
-    brands = load_brands(args.intents or Settings().intents_dir)
-    encoder = None if args.lexical_only else _encoder()
-    matchers = {
-        b: build_matcher(
-            brand.training_data(),
-            threshold=brand.settings.nlu.threshold,
-            margin=brand.settings.nlu.margin,
-            encoder=encoder,
-        )
-        for b, brand in brands.items()
-    }
+    # the matchers as the server trains them (the same encoder, the same cache)
+    knowledge = Knowledge(args.intents or Settings().intents_dir, semantic=not args.lexical_only)
+    brands = knowledge.brands
+    matchers = {b: knowledge.matcher(b) for b in brands}
+    encoder = knowledge.models.encoder if knowledge.semantic else None
     startup = time.perf_counter() - started
     baselines = {
         b: build_matcher(brand.training_data(), threshold=0, margin=0, kind="fuzzy") for b, brand in brands.items()
@@ -188,13 +182,6 @@ def _print_details(args: argparse.Namespace, scores: dict[str, Any]) -> None:
             print(f"{brand}: misses")
             for o in s.errors():
                 print(f"  [{o.item.intent} -> {o.predicted} {o.confidence:.2f}] {o.item.text}")
-
-
-def _encoder() -> Any:
-    """The sentence encoder when its optional packages are installed, as the server uses it."""
-    from .nlu.semantic import load_encoder
-
-    return load_encoder()
 
 
 def _print_cross_validated(

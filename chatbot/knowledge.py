@@ -100,16 +100,19 @@ class Knowledge:
         """A matcher for an edited brand, trained as the live ones are (the same
         encoder, the same cache): an operator's check compares like with like,
         and the reload after the save finds the model already trained."""
-        self._snapshot  # noqa: B018 - the trainer exists once the live matchers do
-        assert self._trainer is not None
         nlu = brand.settings.nlu
-        return build_matcher(brand.training_data(), threshold=nlu.threshold, margin=nlu.margin, trainer=self._trainer)
+        return build_matcher(
+            brand.training_data(), threshold=nlu.threshold, margin=nlu.margin, trainer=self._trainer_now()
+        )
 
-    def _build(self) -> _Snapshot:
+    def _trainer_now(self) -> Trainer:
         if self._trainer is None:
             encoder = self.models.encoder if self.semantic else None
             self._trainer = Trainer(encoder=encoder, vectors=self.models.vectors)
-        return _build(self.intents_dir, self._trainer)
+        return self._trainer
+
+    def _build(self) -> _Snapshot:
+        return _build(self.intents_dir, self._trainer_now())
 
     def detect_language(self, text: str) -> str | None:
         """The message's language when it is confidently not English (nlu/language.py)."""

@@ -415,18 +415,23 @@ class HandoffDesk:
             await self.events.to_conversation(conversation_id, "message", message)
         return message, created
 
-    async def release(self, agent: User, conversation_id: int) -> None:
-        """Back to the queue, at the place its original handoff time gives it."""
-        handoff = await access_held_handoff(self.store, agent, conversation_id)
-        await self.store.move_handoff(
+    async def requeue(self, handoff: dict[str, Any], agent_id: int) -> bool:
+        """Back to the queue from `agent_id`, at the place its original handoff
+        time gives it; False when the agent no longer held it."""
+        return await self.store.move_handoff(
             handoff["id"],
             to="queued",
             from_states=("assigned",),
             agent_id=None,
-            expect_agent=agent.id,
+            expect_agent=agent_id,
             conversation_state="queued",
             fields={"assigned_at": None},
         )
+
+    async def release(self, agent: User, conversation_id: int) -> None:
+        """Back to the queue, at the place its original handoff time gives it."""
+        handoff = await access_held_handoff(self.store, agent, conversation_id)
+        await self.requeue(handoff, agent.id)
         await self.events.agent_holds(agent.id, conversation_id, False)
         self.released_by.setdefault(conversation_id, set()).add(agent.id)
         await self.system(conversation_id, self._brand(agent.brand).say("handoff.released"))

@@ -67,15 +67,7 @@ class Timers:
         for handoff in await self.store.live_handoffs(agent.brand):
             if handoff["state"] != "assigned" or handoff["assigned_agent_id"] != agent.id:
                 continue
-            if await self.store.move_handoff(
-                handoff["id"],
-                to="queued",
-                from_states=("assigned",),
-                agent_id=None,
-                expect_agent=agent.id,
-                conversation_state="queued",
-                fields={"assigned_at": None},
-            ):
+            if await self.desk.requeue(handoff, agent.id):
                 await self.desk.unassigned(agent.id, handoff["conversation_id"], "grace_period_over")
                 await self.desk.system(
                     handoff["conversation_id"], self.desk.knowledge.brand(agent.brand).say("handoff.agent_dropped")

@@ -304,15 +304,6 @@ class Trainer:
         return model
 
 
-def load_or_train(
-    training: dict[str, list[str]],
-    cache_dir: Path | None = None,
-    use_cache: bool = True,
-    encoder: Encoder | None = None,
-) -> Model:
-    return Trainer(cache_dir, use_cache, encoder).model(training)
-
-
 def _prune(cache_dir: Path, keep: int = CACHE_KEEP) -> None:
     """Models of examples that changed since are never read again: keep the
     most recently used few (every brand's current one among them)."""
