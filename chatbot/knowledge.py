@@ -73,12 +73,25 @@ class Models:
 
     @classmethod
     def load(cls, intents_dir: Path, semantic: bool) -> Models:
+        _one_blas_thread()
         encoder = None
         if semantic:
             from .nlu.semantic import load_encoder
 
             encoder = load_encoder()
         return cls(LanguageDetector(LanguageData.load(intents_dir / "languages.yaml")), encoder)
+
+
+def _one_blas_thread() -> None:
+    """The process's matrix products run on one thread. The server's are small
+    (one message's embedding, one fold's regression) and run beside the event
+    loop and other requests; OpenBLAS's default of a thread per core made a
+    message's embedding 8x slower on a busy 2-core machine (its threads spin
+    waiting for each other), and the operator's accuracy check on a save went
+    from 6 s to 26 s. Processes, not BLAS threads, are how the server scales."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
 
 
 class Knowledge:

@@ -1568,7 +1568,19 @@
   ui.inboxRefresh.addEventListener("click", loadInbox);
   ui.inboxDays.addEventListener("change", loadInbox);
 
+  // A refresh redraws the list, but a card the operator has started on (an
+  // intent picked, an add or dismiss on its way or done) stays as it is: a
+  // load that lands mid-choice must not undo the choice.
+  var inboxCards = new Map();
+
   function renderInbox(groups) {
+    var started = new Map();
+    inboxCards.forEach(function (card, text) {
+      if (card.hasAttribute("data-touched") || card.hasAttribute("data-state")) {
+        started.set(text, card);
+      }
+    });
+    inboxCards = new Map();
     clear(ui.inboxList);
     setBadge(groups.length);
     var messages = 0;
@@ -1586,7 +1598,9 @@
       return;
     }
     groups.forEach(function (g) {
-      ui.inboxList.appendChild(missCard(g));
+      var card = started.get(g.text) || missCard(g);
+      inboxCards.set(g.text, card);
+      ui.inboxList.appendChild(card);
     });
   }
 
@@ -1608,7 +1622,10 @@
       add.textContent = "Add as example of " + select.value;
     }
     label();
-    select.addEventListener("change", label);
+    select.addEventListener("change", function () {
+      card.setAttribute("data-touched", "");
+      label();
+    });
 
     var others = (g.examples || []).filter(function (t) {
       return t !== g.text;
@@ -1636,6 +1653,11 @@
     ]);
 
     function busy(on) {
+      if (on) {
+        card.setAttribute("data-state", "busy");
+      } else {
+        card.removeAttribute("data-state");
+      }
       add.disabled = on;
       dismiss.disabled = on;
       select.disabled = on;

@@ -152,6 +152,7 @@ class ChatService:
         if reply.continue_by_email:
             await self.desk.continue_by_email(user, conversation_id, reply.continue_by_email)
         if reply.wants_human:
+            asked_at = self.clock.now()  # the hold counts from the ask, not from when the desk answered
             event = await self.desk.request(
                 user,
                 conversation_id,
@@ -160,7 +161,7 @@ class ChatService:
                 confidence=reply.confidence,
             )
             self.metrics.handoffs.labels(user.brand, event["state"]).inc()
-            await self.dialogue.handoff_is(conversation_id, event)
+            await self.dialogue.handoff_is(conversation_id, event, asked_at)
 
     async def _say(
         self, conversation_id: int, reply: Reply, dialogue_state: dict[str, Any] | None = None

@@ -19,7 +19,7 @@ lists are data (intents/cues.yaml)."""
 from __future__ import annotations
 
 import zlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..auth import User
@@ -242,15 +242,14 @@ class Dialogue:
             t.state.last.text_crc = crc
         return reply
 
-    async def handoff_is(self, conversation_id: int, event: dict[str, Any]) -> None:
+    async def handoff_is(self, conversation_id: int, event: dict[str, Any], asked_at: datetime) -> None:
         """The desk's answer to a handoff. While nobody can take the chat (until the team opens, or for a
         while when it is open but nobody is online) the dialogue says so instead of promising a wait."""
         state = DialogueState.from_json(await self.store.dialogue_state(conversation_id))
         state.offline_until = None
         if event["state"] == "offline":
-            now = self.clock.now()
             opens = parse_iso(event["opens_at"])
-            state.offline_until = isoformat(opens if opens > now else now + NOBODY_ONLINE_HOLD)
+            state.offline_until = isoformat(opens if opens > asked_at else asked_at + NOBODY_ONLINE_HOLD)
         await self.store.set_dialogue_state(conversation_id, state.to_json())
 
     def preview(self, brand: Brand, parse: Parse) -> Reply:

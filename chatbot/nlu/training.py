@@ -107,14 +107,22 @@ class OutOfFold:
     semantic: Semantic | None
 
 
-def _embed(model: Model, vectors: dict[str, np.ndarray], encoder: Encoder | None) -> Model:
-    """The examples' embeddings, and a logistic regression of their labels on them."""
+def _embed(model: Model, vectors: dict[str, np.ndarray], encoder: Encoder | None, start: Model | None = None) -> Model:
+    """The examples' embeddings, and a logistic regression of their labels on
+    them; a fold's starts from the whole model's (`start`), which halves its
+    iterations and lands on the same optimum (the loss is convex)."""
     if encoder is None:
         return model
     from sklearn.linear_model import LogisticRegression
 
     rows = np.stack([vectors[text] for text in model.example_semantic.tolist()])
-    classifier = LogisticRegression(C=SEMANTIC_C, max_iter=1000).fit(rows, model.example_labels)
+    classifier = LogisticRegression(C=SEMANTIC_C, max_iter=1000)
+    same_labels = start is not None and start.labels.tolist() == model.labels.tolist()
+    if start is not None and same_labels and len(model.labels) > 2 and start.semantic_coef.shape[0] == rows.shape[1]:
+        classifier.set_params(warm_start=True)
+        classifier.coef_ = start.semantic_coef.T.astype(np.float64)
+        classifier.intercept_ = start.semantic_intercept.astype(np.float64)
+    classifier.fit(rows, model.example_labels)
     coef = np.ascontiguousarray(classifier.coef_.T, dtype=np.float32)
     intercept = classifier.intercept_.astype(np.float32)
     if coef.shape[1] == 1:  # two labels: one column
@@ -127,6 +135,7 @@ def out_of_fold(
     encoder: Encoder | None = None,
     vectors: dict[str, np.ndarray] | None = None,
     k: int = FOLDS,
+    whole: Model | None = None,
 ) -> list[OutOfFold]:
     """Every example read by the fold model trained without it, in model order."""
     vectors = vectors if vectors is not None else _vectors(training, encoder)
@@ -138,7 +147,7 @@ def out_of_fold(
         for label, example in items:
             if fold_of(label, example, k) != f:
                 fold_train.setdefault(label, []).append(example)
-        matcher = HybridMatcher(_embed(train_lexical(fold_train), vectors, encoder), encoder=encoder)
+        matcher = HybridMatcher(_embed(train_lexical(fold_train), vectors, encoder, whole), encoder=encoder)
         matcher.intent_slots = intents
         for i, (label, example) in enumerate(items):
             if fold_of(label, example, k) == f:
@@ -234,7 +243,7 @@ def fit(
     model = _embed(train_lexical(training), vectors, encoder)
     if len(examples_in_order(training)) < MIN_EXAMPLES_TO_FIT or not any(map(is_out_of_scope, training)):
         return model
-    rows = out_of_fold(training, encoder, vectors)
+    rows = out_of_fold(training, encoder, vectors, whole=model)
     lexical_weights, semantic_weights = fit_confidence(rows)
     if not len(lexical_weights):
         return model
