@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .clock import Clock
     from .nlu.evaluate import Item
 
 from .settings import Settings
@@ -35,10 +36,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from .clock import StartedClock, SystemClock
-    from .web.app import create_app
 
     settings = _settings(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -47,34 +45,39 @@ def _serve(args: argparse.Namespace) -> int:
     clock = StartedClock(settings.start_time) if settings.start_time else SystemClock()
     if settings.start_time:
         logging.getLogger(__name__).info("clock started at %s", settings.start_time.isoformat())
-
-    async def serve() -> None:
-        # Everything the app opens (the store, the matchers, the garbage
-        # collector's pacing) opens and closes in its cleanup_ctx (web/app.py).
-        runner = web.AppRunner(
-            create_app(settings, clock=clock, serving=True),
-            handle_signals=False,
-            shutdown_timeout=settings.shutdown_seconds,
-        )
-        await runner.setup()
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        print(f"Listening on http://{host}:{port}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await runner.cleanup()
-
     if settings.uvloop and _uvloop_installed():
         import uvloop
 
-        uvloop.run(serve())
+        uvloop.run(_listen(settings, clock))
     else:
-        asyncio.run(serve())
+        asyncio.run(_listen(settings, clock))
     return 0
+
+
+async def _listen(settings: Settings, clock: Clock) -> None:
+    """Serve until SIGINT or SIGTERM."""
+    from aiohttp import web
+
+    from .web.app import create_app
+
+    # Everything the app opens (the store, the matchers, the garbage
+    # collector's pacing) opens and closes in its cleanup_ctx (web/app.py).
+    runner = web.AppRunner(
+        create_app(settings, clock=clock, serving=True),
+        handle_signals=False,
+        shutdown_timeout=settings.shutdown_seconds,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    print(f"Listening on http://{host}:{port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
 
 
 def _instant(text: str) -> datetime:
@@ -252,7 +255,20 @@ def _intents_check(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chatbot")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the chat server")
+    _serve_options(commands.add_parser("serve", help="run the chat server"))
+    _eval_options(commands.add_parser("eval", help="evaluate the matcher on a labelled YAML set (dev.yaml format)"))
+    intents = commands.add_parser("intents", help="intent files")
+    intents_commands = intents.add_subparsers(dest="intents_command", required=True)
+    lint = intents_commands.add_parser("check", help="lint the intent files")
+    lint.add_argument("--intents", type=Path)
+    lint.set_defaults(run=_intents_check)
+
+    args = parser.parse_args(argv)
+    status: int = args.run(args)
+    return status
+
+
+def _serve_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int, help="0 picks a free port")
     serve.add_argument("--db", type=Path, help="SQLite database file")
@@ -267,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     serve.set_defaults(run=_serve)
 
-    ev = commands.add_parser("eval", help="evaluate the matcher on a labelled YAML set (dev.yaml format)")
+
+def _eval_options(ev: argparse.ArgumentParser) -> None:
     ev.add_argument("file", type=Path)
     ev.add_argument("--intents", type=Path)
     ev.add_argument("--brand")
@@ -285,16 +302,6 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--lexical-only", action="store_true", help="without the sentence-embedding second opinion")
     ev.add_argument("--fit-temperature", action="store_true", help="fit hybrid.TEMPERATURE by cross-validation")
     ev.set_defaults(run=_eval)
-
-    intents = commands.add_parser("intents", help="intent files")
-    intents_commands = intents.add_subparsers(dest="intents_command", required=True)
-    lint = intents_commands.add_parser("check", help="lint the intent files")
-    lint.add_argument("--intents", type=Path)
-    lint.set_defaults(run=_intents_check)
-
-    args = parser.parse_args(argv)
-    status: int = args.run(args)
-    return status
 
 
 if __name__ == "__main__":

@@ -202,6 +202,21 @@ class Auth:
         """A session for the customer a brand's own website vouches for: a JWT
         signed HS256 with the brand's secret, with `sub` (the customer's email),
         `aud` (the brand), `exp` at most 10 minutes ahead and a `jti` used once."""
+        claims = self._host_token_claims(brand, host_token, secret)
+        email, jti = str(claims["sub"]).strip(), str(claims["jti"])
+        if not email or not jti or len(jti) > 200 or len(email) > 254:
+            raise Unauthorized("host token refused: bad sub or jti")
+        expires = datetime.fromtimestamp(claims["exp"], UTC)
+        if not await self.store.use_token_id(brand, jti, expires, self.clock.now()):
+            raise Unauthorized("host token refused: already used")
+        row = await self._host_token_user(brand, email, claims.get("name"))
+        if row["role"] not in ("customer", "merchant"):
+            raise Unauthorized("host tokens are for customers")
+        return await self._new_session(row["id"]), User.from_row(row)
+
+    def _host_token_claims(self, brand: str, host_token: str, secret: str | None) -> dict[str, Any]:
+        """The claims of a host token signed with `secret` for `brand`, not yet
+        expired and expiring within HOST_TOKEN_MAX_SECONDS."""
         if not secret:
             raise Unauthorized("this brand does not accept host tokens")
         try:
@@ -219,29 +234,24 @@ class Auth:
             raise Unauthorized("host token refused: expired")
         if claims["exp"] - now > HOST_TOKEN_MAX_SECONDS:
             raise Unauthorized("host token refused: it may live at most 10 minutes")
-        email, jti = str(claims["sub"]).strip(), str(claims["jti"])
-        if not email or not jti or len(jti) > 200 or len(email) > 254:
-            raise Unauthorized("host token refused: bad sub or jti")
-        expires = datetime.fromtimestamp(claims["exp"], UTC)
-        if not await self.store.use_token_id(brand, jti, expires, self.clock.now()):
-            raise Unauthorized("host token refused: already used")
+        return claims
+
+    async def _host_token_user(self, brand: str, email: str, name: Any) -> dict[str, Any] | None:
+        """The user with this email; on a customer's first visit, an account without a password."""
         row = await self.store.user_by_email(brand, email)
-        if row is None:  # first visit of a customer the host site knows: an account without a password
-            name = str(claims.get("name") or email.split("@")[0])[:100]
+        if row is None:
             await self.store.create_user(
                 {
                     "brand": brand,
                     "email": email,
-                    "name": name,
+                    "name": str(name or email.split("@")[0])[:100],
                     "role": "customer",
                     "password_hash": "!host-token-only",
                     "created_at": isoformat(self.clock.now()),
                 }
             )
             row = await self.store.user_by_email(brand, email)
-        if row["role"] not in ("customer", "merchant"):
-            raise Unauthorized("host tokens are for customers")
-        return await self._new_session(row["id"]), User.from_row(row)
+        return row
 
     async def change_password(self, user: User, current: str, new: str) -> str:
         """Set a new password; every session of the user ends. Returns a fresh one."""

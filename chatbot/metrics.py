@@ -7,6 +7,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 
 class Metrics:
+    # Long because it is the list of every metric the app exports, one declaration after another.
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.messages = Counter(

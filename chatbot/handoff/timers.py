@@ -7,34 +7,31 @@ second; tests call it after moving the clock."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..auth import User
 from ..brands import Brand
 from ..clock import isoformat
 from .figures import seconds_between
-
-if TYPE_CHECKING:
-    from .desk import HandoffDesk
+from .queue_core import QueueCore
 
 
 class Timers:
-    def __init__(self, desk: HandoffDesk) -> None:
-        self.desk = desk
-        self.store = desk.store
+    def __init__(self, core: QueueCore) -> None:
+        self.core = core
+        self.store = core.store
 
     async def tick(self) -> None:
-        now = self.desk.clock.now()
-        for brand_id, brand in self.desk.knowledge.brands.items():
+        now = self.core.clock.now()
+        for brand_id, brand in self.core.knowledge.brands.items():
             levels = brand.settings.service_levels
             changed = False
-            for agent in self.desk.board.gone(brand_id, now, levels.agent_grace_seconds):
+            for agent in self.core.board.gone(brand_id, now, levels.agent_grace_seconds):
                 changed |= await self._requeue_dropped(agent)
             for handoff in await self.store.live_handoffs(brand_id):
                 changed |= await self._apply(brand, handoff, now)
             if changed:
-                await self.desk.assign(brand_id)
-                await self.desk.broadcast(brand_id)
+                await self.core.reassign(brand_id)
 
     async def _apply(self, brand: Brand, handoff: dict[str, Any], now: datetime) -> bool:
         """The timers of one live handoff; True when it changed."""
@@ -67,17 +64,17 @@ class Timers:
         for handoff in await self.store.live_handoffs(agent.brand):
             if handoff["state"] != "assigned" or handoff["assigned_agent_id"] != agent.id:
                 continue
-            if await self.desk.requeue(handoff, agent.id):
-                await self.desk.unassigned(agent.id, handoff["conversation_id"], "grace_period_over")
-                await self.desk.system(
-                    handoff["conversation_id"], self.desk.knowledge.brand(agent.brand).say("handoff.agent_dropped")
+            if await self.core.requeue(handoff, agent.id):
+                await self.core.unassigned(agent.id, handoff["conversation_id"], "grace_period_over")
+                await self.core.system(
+                    handoff["conversation_id"], self.core.brand(agent.brand).say("handoff.agent_dropped")
                 )
                 moved = True
         return moved
 
     async def _offer_email(self, brand: Brand, handoff: dict[str, Any]) -> None:
         contact = brand.settings.contact
-        await self.desk.system(
+        await self.core.system(
             handoff["conversation_id"],
             brand.say(
                 "handoff.breach_offer",

@@ -14,6 +14,9 @@ from ..store import Store
 from ..wire import to_wire
 from .presence import PresenceBoard
 
+# What the console shows of the handoff: why the customer was handed over, and the first-response clock.
+HANDOFF_SHOWN = ("reason", "intent", "confidence", "queued_at", "first_response_at", "flagged_at", "breached_at")
+
 
 def _waited(queued_at: str, now: datetime) -> int:
     return int((now - parse_iso(queued_at)).total_seconds()) if queued_at else 0
@@ -66,45 +69,31 @@ class ConsoleViews:
         conversation = await self.store.conversation(conversation_id)
         customer = await self.store.user(conversation["user_id"])
         handoff = await self.store.last_handoff(conversation_id)
-        rows = (
-            await self.store.messages(conversation_id, after_seq=after_seq)
-            if after_seq is not None
-            else await self.store.messages(conversation_id, limit=200)
-        )
-        earlier = [
-            {"id": c["id"], "state": c["state"], "created_at": c["created_at"]}
-            for c in await self.store.conversations_of(customer["id"])
-            if c["id"] != conversation_id
-        ]
         return {
             "id": conversation_id,
             "state": conversation["state"],
-            "messages": [to_wire(m) for m in rows],
+            "messages": [to_wire(m) for m in await self._transcript(conversation_id, after_seq)],
             "replay_after_seq": after_seq,
-            "customer": {
-                "id": customer["id"],
-                "name": customer["name"],
-                "email": customer["email"],
-                "role": customer["role"],
-            },
-            "handoff": {
-                k: handoff[k]
-                for k in (
-                    "reason",
-                    "intent",
-                    "confidence",
-                    "queued_at",
-                    "first_response_at",
-                    "flagged_at",
-                    "breached_at",
-                )
-            }
-            if handoff
-            else None,
+            "customer": {k: customer[k] for k in ("id", "name", "email", "role")},
+            "handoff": {k: handoff[k] for k in HANDOFF_SHOWN} if handoff else None,
             "records": await self._records(customer),
-            "earlier_conversations": earlier,
+            "earlier_conversations": await self._earlier_conversations(customer["id"], conversation_id),
             "notes": await self.store.notes(conversation_id),
         }
+
+    async def _transcript(self, conversation_id: int, after_seq: int | None) -> list[dict[str, Any]]:
+        """The messages after `after_seq` (a console catching up), or the latest 200."""
+        if after_seq is not None:
+            return await self.store.messages(conversation_id, after_seq=after_seq)
+        return await self.store.messages(conversation_id, limit=200)
+
+    async def _earlier_conversations(self, customer_id: int, conversation_id: int) -> list[dict[str, Any]]:
+        """The customer's other recent conversations, for context."""
+        return [
+            {"id": c["id"], "state": c["state"], "created_at": c["created_at"]}
+            for c in await self.store.conversations_of(customer_id)
+            if c["id"] != conversation_id
+        ]
 
     async def _records(self, customer: dict[str, Any]) -> dict[str, Any]:
         """The kinds of record the brand keeps, for the roles that have them (brand.yaml rules.records)."""

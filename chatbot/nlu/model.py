@@ -229,8 +229,6 @@ def train_lexical(training: dict[str, list[str]]) -> Model:
     the intent classifier over the intents and the brand's own out-of-scope
     examples, and the out-of-scope detector over everything, the shared
     out-of-scope examples included."""
-    from sklearn.svm import LinearSVC
-
     merged: dict[str, list[str]] = {}
     for key, examples in training.items():
         merged.setdefault(OUT_OF_SCOPE if is_out_of_scope(key) else key, []).extend(examples)
@@ -242,23 +240,10 @@ def train_lexical(training: dict[str, list[str]]) -> Model:
             texts.append(example)
             y.append(labels.index(OUT_OF_SCOPE if is_out_of_scope(key) else key))
             shared.append(key == SHARED_OUT_OF_SCOPE)
-    words, chars, X = _features(analyzer, texts)
-    learnt = (
-        ~np.array(shared)
-        if not all(shared[i] for i in range(len(y)) if labels[y[i]] == OUT_OF_SCOPE)
-        else np.ones(len(y), dtype=bool)
-    )
-    svm = LinearSVC(C=SVM_C, random_state=0)  # liblinear shuffles: seeded, the same examples give the same model
-    svm.fit(X[learnt], np.array(y)[learnt])
-    coef = np.ascontiguousarray(svm.coef_.T, dtype=np.float64)
-    if len(labels) == 2:  # liblinear answers one column for two classes
-        coef = np.hstack([-coef, coef])
-        intercept = np.array([-svm.intercept_[0], svm.intercept_[0]])
-    else:
-        intercept = svm.intercept_.astype(np.float64)
+    said = [analyzer.words(t) for t in texts]  # the costliest step of a training: once per example
+    words, chars, X = _features(analyzer, said)
+    coef, intercept = _classifier(X, np.array(y), np.array(shared), labels)
     detector_coef, detector_intercept = _detector(X, y, labels)
-
-    normalized = [" ".join(w for w in analyzer.words(t) if w != BREAK) for t in texts]
     vocab_words = sorted(analyzer.vocabulary)
     return Model(
         labels=np.array(labels),
@@ -273,18 +258,34 @@ def train_lexical(training: dict[str, list[str]]) -> Model:
         vocab_words=np.array(vocab_words),
         vocab_counts=np.array([analyzer.vocabulary[w] for w in vocab_words], dtype=np.int64),
         vocab_in_scope_counts=np.array([analyzer.in_scope_counts[w] for w in vocab_words], dtype=np.int64),
-        example_texts=np.array(normalized),
+        example_texts=np.array([" ".join(w for w in example if w != BREAK) for example in said]),
         example_raw=np.array([raw_words(t) for t in texts]),
         example_semantic=np.array([semantic_words(t) for t in texts]),
         example_labels=np.array(y, dtype=np.int64),
     )
 
 
-def _features(analyzer: Analyzer, texts: list[str]) -> tuple[Block, Block, Any]:
-    """The TF-IDF blocks and the examples' sparse feature matrix."""
+def _classifier(X: Any, y: np.ndarray, shared: np.ndarray, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The intent classifier's weights: learnt without the shared out-of-scope
+    examples (the detector reads those) unless they are all the out-of-scope
+    examples there are."""
+    from sklearn.svm import LinearSVC
+
+    outside = y == labels.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in labels else np.zeros(len(y), dtype=bool)
+    learnt = ~shared if not shared[outside].all() else np.ones(len(y), dtype=bool)
+    svm = LinearSVC(C=SVM_C, random_state=0)  # liblinear shuffles: seeded, the same examples give the same model
+    svm.fit(X[learnt], y[learnt])
+    coef = np.ascontiguousarray(svm.coef_.T, dtype=np.float64)
+    if len(labels) == 2:  # liblinear answers one column for two classes
+        return np.hstack([-coef, coef]), np.array([-svm.intercept_[0], svm.intercept_[0]])
+    return coef, svm.intercept_.astype(np.float64)
+
+
+def _features(analyzer: Analyzer, said: list[list[str]]) -> tuple[Block, Block, Any]:
+    """The TF-IDF blocks and the examples' sparse feature matrix, from their analysed words."""
     from scipy.sparse import csr_matrix
 
-    features = [analyzer.features(analyzer.words(t)) for t in texts]
+    features = [analyzer.features(words) for words in said]
     words = Block.fit([f[0] for f in features])
     chars = Block.fit([f[1] for f in features], min_df=CHAR_MIN_DF, offset=len(words))
     rows, cols, vals = [], [], []
@@ -294,7 +295,7 @@ def _features(analyzer: Analyzer, texts: list[str]) -> tuple[Block, Block, Any]:
         rows.extend([r] * (len(c1) + len(c2)))
         cols.extend(c1.tolist() + c2.tolist())
         vals.extend(v1.tolist() + (v2 * CHAR_WEIGHT).tolist())
-    return words, chars, csr_matrix((vals, (rows, cols)), shape=(len(texts), len(words) + len(chars)))
+    return words, chars, csr_matrix((vals, (rows, cols)), shape=(len(said), len(words) + len(chars)))
 
 
 def _detector(X: Any, y: list[int], labels: list[str]) -> tuple[np.ndarray, np.ndarray]:

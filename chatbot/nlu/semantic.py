@@ -158,6 +158,31 @@ class _Layer:
         self.ln2_g, self.ln2_b = col("output.LayerNorm.weight"), col("output.LayerNorm.bias")
 
 
+def _read_model_zip(path: Path) -> tuple[dict[str, Any], dict[str, Any], str, dict[str, np.ndarray]]:
+    """The model's config, its pooling config ({} when it has none), tokenizer.json and weights."""
+    from safetensors.numpy import load as load_safetensors
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            config = json.loads(zf.read("config.json"))
+            pooling = json.loads(zf.read("1_Pooling/config.json")) if "1_Pooling/config.json" in names else {}
+            tokenizer_json = zf.read("tokenizer.json").decode("utf-8")
+            weights = load_safetensors(zf.read("model.safetensors"))
+    except (OSError, KeyError, zipfile.BadZipFile, ValueError) as e:
+        raise SemanticUnavailable(f"cannot read the model from {path}: {e}") from e
+    return config, pooling, tokenizer_json, weights
+
+
+def _check_supported(config: dict[str, Any], pooling: dict[str, Any]) -> None:
+    """Refuse a model this numpy forward pass would compute wrongly."""
+    act, positions = config.get("hidden_act", "gelu"), config.get("position_embedding_type", "absolute")
+    if act != "gelu" or positions != "absolute":
+        raise SemanticUnavailable(f"unsupported model config: {act}, {positions}")
+    if pooling and not pooling.get("pooling_mode_mean_tokens", False):
+        raise SemanticUnavailable(f"the model pools otherwise than by the mean: {pooling}")
+
+
 class SentenceEncoder:
     """all-MiniLM-L6-v2 in numpy: `encode(texts)` -> (n, 384) float32 unit rows.
 
@@ -168,25 +193,12 @@ class SentenceEncoder:
     def __init__(self, model_zip: str | Path | None = None, max_length: int = DEFAULT_MAX_LENGTH) -> None:
         if not (_has("tokenizers") and _has("safetensors")):
             raise SemanticUnavailable(f"tokenizers and safetensors are needed: {INSTALL_HINT}")
-        from safetensors.numpy import load as load_safetensors
         from tokenizers import Tokenizer
 
-        path = Path(model_zip) if model_zip is not None else model_zip_path()
-        try:
-            with zipfile.ZipFile(path) as zf:
-                names = set(zf.namelist())
-                config = json.loads(zf.read("config.json"))
-                pooling = json.loads(zf.read("1_Pooling/config.json")) if "1_Pooling/config.json" in names else {}
-                tokenizer_json = zf.read("tokenizer.json").decode("utf-8")
-                weights = load_safetensors(zf.read("model.safetensors"))
-        except (OSError, KeyError, zipfile.BadZipFile, ValueError) as e:
-            raise SemanticUnavailable(f"cannot read the model from {path}: {e}") from e
-
-        act, positions = config.get("hidden_act", "gelu"), config.get("position_embedding_type", "absolute")
-        if act != "gelu" or positions != "absolute":
-            raise SemanticUnavailable(f"unsupported model config: {act}, {positions}")
-        if pooling and not pooling.get("pooling_mode_mean_tokens", False):
-            raise SemanticUnavailable(f"the model pools otherwise than by the mean: {pooling}")
+        config, pooling, tokenizer_json, weights = _read_model_zip(
+            Path(model_zip) if model_zip is not None else model_zip_path()
+        )
+        _check_supported(config, pooling)
 
         self.hidden = int(config["hidden_size"])
         self.heads = int(config["num_attention_heads"])

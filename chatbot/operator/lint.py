@@ -49,47 +49,60 @@ def _file_findings(brand: Brand, known_actions: set[str] | None) -> list[Finding
     findings: list[Finding] = []
     seen: dict[str, tuple[str, Path, int]] = {}
     for intent in brand.intents.values():
-        for i, example in enumerate(intent.examples):
-            key = normalize(example)
-            if key in seen and seen[key][0] != intent.name:
-                other, path, line = seen[key]
-                findings.append(
-                    Finding(
-                        intent.path,
-                        _line_of(intent, i),
-                        "error",
-                        f"example {example!r} is also an example of {other} ({path}:{line})",
-                    )
-                )
-            seen.setdefault(key, (intent.name, intent.path, _line_of(intent, i)))
-        if intent.name not in CONVERSATION_INTENTS and not intent.policy_section:
-            findings.append(Finding(intent.path, 1, "error", f"{intent.name}: the answer cites no policy_section"))
-        if intent.policy_section and intent.policy_section not in brand.settings.policy.sections:
+        findings += _duplicate_findings(intent, seen)
+        findings += _intent_findings(brand, intent, known_actions)
+    return findings
+
+
+def _duplicate_findings(intent: Intent, seen: dict[str, tuple[str, Path, int]]) -> list[Finding]:
+    """The intent's examples that `seen` (normalized example -> intent, path,
+    line of its first appearance) has under another intent; adds the new ones to `seen`."""
+    findings: list[Finding] = []
+    for i, example in enumerate(intent.examples):
+        key = normalize(example)
+        if key in seen and seen[key][0] != intent.name:
+            other, path, line = seen[key]
             findings.append(
                 Finding(
                     intent.path,
-                    1,
+                    _line_of(intent, i),
                     "error",
-                    f"policy_section {intent.policy_section!r} is not a section of {brand.settings.policy.title}",
+                    f"example {example!r} is also an example of {other} ({path}:{line})",
                 )
             )
-        if known_actions is not None and intent.action and intent.action not in known_actions:
-            findings.append(Finding(intent.path, 1, "error", f"unknown action {intent.action!r}"))
-        table = _ACTION_TABLE.get(intent.action or "")
-        if table and table not in brand.settings.rules.records:
-            # its answer would need rules and replies.yaml wording the brand does not have
-            findings.append(
-                Finding(
-                    intent.path,
-                    1,
-                    "error",
-                    f"action {intent.action} reads {table}, which brand.yaml rules.records does not keep",
-                )
+        seen.setdefault(key, (intent.name, intent.path, _line_of(intent, i)))
+    return findings
+
+
+def _intent_findings(brand: Brand, intent: Intent, known_actions: set[str] | None) -> list[Finding]:
+    """The intent's citation, its action and its number of examples."""
+    findings: list[Finding] = []
+    if intent.name not in CONVERSATION_INTENTS and not intent.policy_section:
+        findings.append(Finding(intent.path, 1, "error", f"{intent.name}: the answer cites no policy_section"))
+    if intent.policy_section and intent.policy_section not in brand.settings.policy.sections:
+        findings.append(
+            Finding(
+                intent.path,
+                1,
+                "error",
+                f"policy_section {intent.policy_section!r} is not a section of {brand.settings.policy.title}",
             )
-        if len(intent.examples) < 5:
-            findings.append(
-                Finding(intent.path, 1, "warning", f"{intent.name} has only {len(intent.examples)} examples")
+        )
+    if known_actions is not None and intent.action and intent.action not in known_actions:
+        findings.append(Finding(intent.path, 1, "error", f"unknown action {intent.action!r}"))
+    table = _ACTION_TABLE.get(intent.action or "")
+    if table and table not in brand.settings.rules.records:
+        # its answer would need rules and replies.yaml wording the brand does not have
+        findings.append(
+            Finding(
+                intent.path,
+                1,
+                "error",
+                f"action {intent.action} reads {table}, which brand.yaml rules.records does not keep",
             )
+        )
+    if len(intent.examples) < 5:
+        findings.append(Finding(intent.path, 1, "warning", f"{intent.name} has only {len(intent.examples)} examples"))
     return findings
 
 

@@ -90,38 +90,49 @@ def add_message(
     comes back with created=False. With `dialogue_state`, the conversation's
     state is saved in the same transaction."""
     stamp = isoformat(now)
+    meta_json = json.dumps(meta) if meta else None
     state = json.dumps(dialogue_state) if dialogue_state is not None else None
     with atomic(conn):
-        inserted = conn.execute(
-            f"INSERT INTO messages ({MESSAGE_COLUMNS.replace('id, ', '', 1)}) "
-            "VALUES (?, (SELECT last_seq + 1 FROM conversations WHERE id = ?), "
-            f"?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING {MESSAGE_COLUMNS}",
-            [
-                conversation_id,
-                conversation_id,
-                sender_type,
-                sender_name,
-                sender_id,
-                text,
-                client_id,
-                intent,
-                confidence,
-                json.dumps(meta) if meta else None,
-                stamp,
-            ],
-        ).fetchall()
-        if inserted:
-            conn.execute(
-                "UPDATE conversations SET last_seq = last_seq + 1, updated_at = ?, "
-                "dialogue_state = coalesce(?, dialogue_state) WHERE id = ?",
-                [stamp, state, conversation_id],
-            )
-            return _message_row(inserted[0]), True
-        first = conn.execute(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND client_id = ?",
-            [conversation_id, client_id],
-        ).fetchone()
-        return _message_row(first), False
+        message = _insert_next_seq(
+            conn,
+            conversation_id,
+            [sender_type, sender_name, sender_id, text, client_id, intent, confidence, meta_json, stamp],
+        )
+        if message is not None:
+            _advance_conversation(conn, conversation_id, stamp, state)
+            return message, True
+        return _message_with_client_id(conn, conversation_id, client_id), False
+
+
+def _insert_next_seq(conn: Connection, conversation_id: int, values: list[Any]) -> Row | None:
+    """Insert a message numbered with the conversation's next `seq`; `values`
+    are its columns after `seq`, in MESSAGE_COLUMNS order. None when a unique
+    index refused it (its `client_id` is stored already)."""
+    inserted = conn.execute(
+        f"INSERT INTO messages ({MESSAGE_COLUMNS.replace('id, ', '', 1)}) "
+        "VALUES (?, (SELECT last_seq + 1 FROM conversations WHERE id = ?), "
+        f"?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING {MESSAGE_COLUMNS}",
+        [conversation_id, conversation_id, *values],
+    ).fetchall()
+    return _message_row(inserted[0]) if inserted else None
+
+
+def _advance_conversation(conn: Connection, conversation_id: int, stamp: str, state: str | None) -> None:
+    """Count the message just inserted in the conversation's `last_seq`, and
+    save its dialogue state (JSON) when one is given."""
+    conn.execute(
+        "UPDATE conversations SET last_seq = last_seq + 1, updated_at = ?, "
+        "dialogue_state = coalesce(?, dialogue_state) WHERE id = ?",
+        [stamp, state, conversation_id],
+    )
+
+
+def _message_with_client_id(conn: Connection, conversation_id: int, client_id: str | None) -> Row:
+    first = conn.execute(
+        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND client_id = ?",
+        [conversation_id, client_id],
+    ).fetchone()
+    return _message_row(first)
 
 
 def messages(

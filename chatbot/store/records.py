@@ -125,11 +125,7 @@ def add_order_change(
             [number, user_id, *allowed_from],
         ):
             return None
-        existing: int | None = value(
-            conn,
-            "SELECT id FROM order_changes WHERE order_number = ? AND conversation_id = ? AND request = ?",
-            [number, audit["conversation_id"], request],
-        )
+        existing = _order_change_id(conn, number, audit["conversation_id"], request)
         if existing is not None:
             return existing
         change_id: int = insert(
@@ -146,6 +142,16 @@ def add_order_change(
         )
         _audit(conn, audit, number, {"change_request": request}, now)
         return change_id
+
+
+def _order_change_id(conn: Connection, number: str, conversation_id: int, request: str) -> int | None:
+    """The change already recorded for this request from this conversation, if any."""
+    found: int | None = value(
+        conn,
+        "SELECT id FROM order_changes WHERE order_number = ? AND conversation_id = ? AND request = ?",
+        [number, conversation_id, request],
+    )
+    return found
 
 
 def open_refund(

@@ -76,13 +76,7 @@ def create_app(
     )
     metrics = Metrics()
     guard = security.InputGuard(metrics)
-    sio = security.GuardedServer(
-        guard,
-        async_mode="aiohttp",
-        cors_allowed_origins=security.socket_origin_check(app),
-        client_manager=IndexedRoomManager(),
-        max_http_buffer_size=MAX_SOCKET_MESSAGE,
-    )
+    sio = _socket_server(app, guard)
     events = SocketEvents(sio)
     desk = HandoffDesk(store, clock, knowledge, events)
     chat = ChatService(
@@ -97,13 +91,18 @@ def create_app(
     app[ATTACHMENTS] = Attachments(store, clock, settings.attachments_dir)
     _add_operator_tools(app, knowledge, store, clock, settings)
     _add_routes(app)
-    app.cleanup_ctx.append(_trained_matchers)
-    app.cleanup_ctx.append(_store_lifetime)  # first in, last out: open before the rest, closed after it
-    app.cleanup_ctx.append(_lifecycle)
-    if serving:
-        app.cleanup_ctx.append(_paced_collector)  # last: start-up is done when it runs
-    app.on_shutdown.append(_close_sockets)
+    _add_lifetimes(app, serving)
     return app
+
+
+def _socket_server(app: web.Application, guard: security.InputGuard) -> security.GuardedServer:
+    return security.GuardedServer(
+        guard,
+        async_mode="aiohttp",
+        cors_allowed_origins=security.socket_origin_check(app),
+        client_manager=IndexedRoomManager(),
+        max_http_buffer_size=MAX_SOCKET_MESSAGE,
+    )
 
 
 def _auth(store: Store, clock: Clock, settings: Settings) -> Auth:
@@ -134,6 +133,16 @@ def _add_routes(app: web.Application) -> None:
     app.add_routes(operator_api.routes)
     app.add_routes(openapi.routes)
     http.add_static_routes(app)
+
+
+def _add_lifetimes(app: web.Application, serving: bool) -> None:
+    """The app's cleanup contexts (started in this order, closed in reverse) and its shutdown hook."""
+    app.cleanup_ctx.append(_trained_matchers)
+    app.cleanup_ctx.append(_store_lifetime)  # first in, last out: open before the rest, closed after it
+    app.cleanup_ctx.append(_lifecycle)
+    if serving:
+        app.cleanup_ctx.append(_paced_collector)  # last: start-up is done when it runs
+    app.on_shutdown.append(_close_sockets)
 
 
 async def _trained_matchers(app: web.Application) -> AsyncIterator[None]:

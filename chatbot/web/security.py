@@ -15,7 +15,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import socketio
 from aiohttp import web
@@ -286,51 +286,60 @@ def engineio_frame_fault(data: str | bytes) -> tuple[str, str] | None:
     return None
 
 
+class GuardedWebSocket(EngineIOWebSocket):
+    """Hands python-engineio only frames it can decode; refused ones are
+    reported to `guard`, and a connection that keeps sending them is closed.
+    Reads at most FRAME_BURST frames at once and FRAMES_PER_SECOND after."""
+
+    guard: ClassVar[InputGuard]
+    refused = 0
+    paced = False
+    tokens = float(FRAME_BURST)
+    at = 0.0
+
+    async def wait(self) -> Any:
+        while True:
+            await self._pace()
+            data = await super().wait()
+            fault = engineio_frame_fault(data)
+            if fault is None:
+                return data
+            self.refused += 1
+            who = f"{self.environ.get('REMOTE_ADDR', '?')} ({self.environ.get('QUERY_STRING', '')[:60]})"
+            self.guard.reject("engineio", fault[0], who, fault[1])
+            if self.refused > MAX_REFUSED_FRAMES:
+                self.guard.abuse_disconnect("engineio", who)
+                raise OSError("too many malformed frames")  # python-engineio closes the socket on it
+
+    async def _pace(self) -> None:
+        now = time.monotonic()
+        self.tokens = min(
+            float(FRAME_BURST), self.tokens + (now - self.at) * FRAMES_PER_SECOND if self.at else self.tokens
+        )
+        self.at = now
+        if self.tokens < 1:
+            if not self.paced:  # once per connection: a count and a line, not one a frame
+                self.paced = True
+                self.guard.reject(
+                    "engineio",
+                    "frame_rate",
+                    str(self.environ.get("REMOTE_ADDR", "?")),
+                    f"more than {FRAME_BURST} frames at once; read at {FRAMES_PER_SECOND:.0f}/s",
+                )
+            await asyncio.sleep((1 - self.tokens) / FRAMES_PER_SECOND)
+            self.tokens, self.at = 1.0, time.monotonic()
+        self.tokens -= 1
+
+
 def guarded_websocket(guard: InputGuard) -> type[EngineIOWebSocket]:
-    class GuardedWebSocket(EngineIOWebSocket):
-        """Hands python-engineio only frames it can decode; refused ones are
-        reported, and a connection that keeps sending them is closed. Reads
-        at most FRAME_BURST frames at once and FRAMES_PER_SECOND after."""
+    """A GuardedWebSocket class reporting to `guard`: python-engineio builds
+    each WebSocket from a class alone, so each server has a class of its own."""
 
-        refused = 0
-        paced = False
-        tokens = float(FRAME_BURST)
-        at = 0.0
+    class ServerWebSocket(GuardedWebSocket):
+        pass
 
-        async def wait(self) -> Any:
-            while True:
-                await self._pace()
-                data = await super().wait()
-                fault = engineio_frame_fault(data)
-                if fault is None:
-                    return data
-                self.refused += 1
-                who = f"{self.environ.get('REMOTE_ADDR', '?')} ({self.environ.get('QUERY_STRING', '')[:60]})"
-                guard.reject("engineio", fault[0], who, fault[1])
-                if self.refused > MAX_REFUSED_FRAMES:
-                    guard.abuse_disconnect("engineio", who)
-                    raise OSError("too many malformed frames")  # python-engineio closes the socket on it
-
-        async def _pace(self) -> None:
-            now = time.monotonic()
-            self.tokens = min(
-                float(FRAME_BURST), self.tokens + (now - self.at) * FRAMES_PER_SECOND if self.at else self.tokens
-            )
-            self.at = now
-            if self.tokens < 1:
-                if not self.paced:  # once per connection: a count and a line, not one a frame
-                    self.paced = True
-                    guard.reject(
-                        "engineio",
-                        "frame_rate",
-                        str(self.environ.get("REMOTE_ADDR", "?")),
-                        f"more than {FRAME_BURST} frames at once; read at {FRAMES_PER_SECOND:.0f}/s",
-                    )
-                await asyncio.sleep((1 - self.tokens) / FRAMES_PER_SECOND)
-                self.tokens, self.at = 1.0, time.monotonic()
-            self.tokens -= 1
-
-    return GuardedWebSocket
+    ServerWebSocket.guard = guard
+    return ServerWebSocket
 
 
 @web.middleware
