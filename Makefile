@@ -32,7 +32,7 @@ setup: $(VENV)/.installed node_modules/.installed
 # The suite also runs the matcher's optional second opinion (sentence
 # embeddings, docs/nlu.md), so the test set-up installs it; `make run` stays
 # on the light default unless `make setup-semantic` was run.
-setup-test: setup $(VENV)/.installed-test $(VENV)/.installed-semantic
+setup-test: setup $(VENV)/.installed-test $(VENV)/.installed-semantic $(VENV)/.installed-cluster
 
 setup-semantic: setup $(VENV)/.installed-semantic
 
@@ -51,6 +51,13 @@ $(VENV)/.installed-test: $(VENV)/.installed
 # which the numpy encoder never uses (chatbot/nlu/semantic.py).
 $(VENV)/.installed-semantic: $(VENV)/.installed requirements-semantic.lock
 	$(BIN)/pip install -q --no-deps -r requirements-semantic.lock
+	touch $@
+
+# The PostgreSQL back end (chatbot/store/postgres.py): the store's tests run on
+# it as well as on SQLite (tests/engines.py), so the test set-up installs it;
+# `make run` stays on SQLite and installs nothing of it.
+$(VENV)/.installed-cluster: $(VENV)/.installed requirements-cluster.lock
+	$(BIN)/pip install -q -r requirements-cluster.lock
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from engines import postgres_database, postgres_server  # noqa: F401 - the store's fixtures (tests/engines.py)
 
 from helpers import ChatClient, Server, forget_stopped_apps, make_settings, start_server
 

@@ -1,12 +1,22 @@
 """All SQL lives here. The rest of the program calls `Store`'s async methods
-and gets plain dicts back; it never sees a connection, so the store can later
-move to a server database without touching the domain.
+and gets plain dicts back; it never sees a connection, so the store runs on a
+server database without touching the domain.
+
+Two back ends, one set of repositories: `Store(path)` is a SQLite file (the
+default: nothing to install or run); `Store("postgresql://user:pass@host/db")`
+is a PostgreSQL database that several processes can share (the `cluster`
+extra installs psycopg; postgres.py says what the URL may carry).
 
 The parts:
-  engine.py          the SQLite engine: one connection on one thread, group
-                     commit, checkpoints, migrations; its open/close lifecycle
-  schema.py          the versioned schema (the migrations)
-  sql.py             the helpers the repositories share, and the porting notes
+  engine.py          the engine both share: one connection on one thread,
+                     group commit, the open/close lifecycle; and the SQLite
+                     engine (the file, checkpoints, migrations)
+  postgres.py        the PostgreSQL engine, and the connection that lets the
+                     repositories' SQL run on it (the one dialect seam)
+  schema.py          the versioned schema (the migrations), SQLite's
+  schema_postgres.py the same versions on PostgreSQL
+  sql.py             the helpers the repositories share, and what differs
+                     between the two dialects
   users.py, conversations.py, records.py, handoffs.py, operator.py, tables.py
                      the repositories: plain functions of a connection, all the SQL
   facade.py          `Store`'s methods, one line each: a repository function on
@@ -27,7 +37,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from .conversations import MESSAGE_COLUMNS, dialogue_state_of
-from .engine import SQLiteEngine, StoreClosed, StoreNotOpen
+from .engine import SQLiteEngine, StoreClosed, StoreNotOpen, ThreadEngine
 from .facade import Conversations, Handoffs, Operator, Records, Tables, Users
 from .sql import atomic
 
@@ -38,8 +48,14 @@ T = TypeVar("T")
 
 class Store(Tables, Users, Conversations, Records, Handoffs, Operator):
     def __init__(self, path: Path | str, synchronous: str = "NORMAL", checkpoint_every: int = 100) -> None:
-        self._engine = SQLiteEngine(path, synchronous=synchronous, checkpoint_every=checkpoint_every)
-        self.path = self._engine.path
+        """`path`: a SQLite file (`synchronous` and `checkpoint_every` are its
+        settings), or a postgresql:// URL."""
+        self._engine: ThreadEngine
+        if isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
+            self._engine = _postgres_engine(path)
+        else:
+            self._engine = SQLiteEngine(path, synchronous=synchronous, checkpoint_every=checkpoint_every)
+        self.path = self._engine.path  # a URL without its password
 
     async def open(self) -> int:
         """Start the store's thread, create or upgrade the schema; returns its version."""
@@ -71,3 +87,15 @@ class Store(Tables, Users, Conversations, Records, Handoffs, Operator):
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(connection, *args)` on the write path (tests drive the engine with it)."""
         return await self._engine.write(fn, *args)
+
+
+def _postgres_engine(url: str) -> ThreadEngine:
+    """Imported only for a URL: psycopg is the optional `cluster` extra, and
+    the embedded default never needs it."""
+    try:
+        from .postgres import PostgresEngine
+    except ImportError as e:
+        raise ImportError(
+            "a postgresql:// store needs psycopg: pip install -r requirements-cluster.lock (or '.[cluster]')"
+        ) from e
+    return PostgresEngine(url)

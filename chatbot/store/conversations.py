@@ -1,9 +1,11 @@
 """Conversations, their messages (with the gapless `seq`) and the dialogue
 state stored with them.
 
-Port notes: `add_message` relies on `INSERT ... ON CONFLICT DO NOTHING
-RETURNING`, which PostgreSQL has too; the dialogue state is JSON text (a
-`jsonb` column would want the same `json.dumps`/`json.loads` at the edges)."""
+Both dialects: `add_message` relies on `INSERT ... ON CONFLICT DO NOTHING
+RETURNING`, which both speak, and on holding the conversation's row while
+it numbers (sql.lock_row: several PostgreSQL engines write at once). The
+dialogue state is JSON text (a `jsonb` column would want the same
+`json.dumps`/`json.loads` at the edges)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from .sql import Connection, Row, atomic, isoformat, row, rows
+from .sql import Connection, Row, atomic, isoformat, lock_row, row, rows
 
 MESSAGE_COLUMNS = (
     "id, conversation_id, seq, sender_type, sender_name, sender_id, text, client_id, "
@@ -34,8 +36,10 @@ def dialogue_state_of(conversation: Row) -> dict[str, Any]:
 
 
 def open_conversation(conn: Connection, brand: str, user_id: int, now: datetime) -> Row:
-    """The user's conversation that is not closed, or a new one."""
+    """The user's conversation that is not closed, or a new one. The user's
+    row is held first: two processes opening one at once make one."""
     with atomic(conn):
+        lock_row(conn, "users", user_id)
         current = row(
             conn,
             "SELECT * FROM conversations WHERE user_id = ? AND brand = ? AND state != 'closed' "
@@ -88,11 +92,15 @@ def add_message(
     """Store a message with the next `seq` of its conversation. A `client_id`
     seen before in the conversation is not stored again: the first message
     comes back with created=False. With `dialogue_state`, the conversation's
-    state is saved in the same transaction."""
+    state is saved in the same transaction. The conversation's row is held
+    before numbering: another process adding to it waits, then numbers after
+    this one's commit (gapless, nothing lost or doubled), and finds a repeated
+    `client_id` stored."""
     stamp = isoformat(now)
     meta_json = json.dumps(meta) if meta else None
     state = json.dumps(dialogue_state) if dialogue_state is not None else None
     with atomic(conn):
+        lock_row(conn, "conversations", conversation_id)
         message = _insert_next_seq(
             conn,
             conversation_id,

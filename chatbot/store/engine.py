@@ -1,23 +1,27 @@
-"""The SQLite engine: one connection on one dedicated thread, group commit,
-checkpoints, and the schema's migrations.
+"""The engines: one connection on one dedicated thread, group commit, and
+the open/close lifecycle. `ThreadEngine` is what both share; `SQLiteEngine`
+adds the file, its checkpoints and its migrations. The PostgreSQL engine
+(postgres.py) is the same machinery on a psycopg connection.
 
-The event loop never blocks on the disk, and writes are serialised, which is
-what makes per-conversation `seq` numbers gapless.
+The event loop never blocks on the database, and one engine's writes are
+serialised. On SQLite that is what makes per-conversation `seq` numbers
+gapless; a server database shared by several engines needs the row lock the
+repositories take (sql.lock_row).
 
 Group commit: when calls queue up while the thread is busy, it runs them
 together in one transaction, each inside its own savepoint (a call that fails
 is rolled back alone), commits once, and only then hands every result back to
 the event loop in one wake-up. Nothing is reported done before it is
 committed; under load, one commit and one wake-up serve many messages
-(docs/benchmarks.md).
+(docs/benchmarks.md). When a call of the group fails with an error that only
+another engine's transaction caused (`_retry_alone`: a deadlock between two
+PostgreSQL engines' groups), the whole group is rolled back and its calls are
+run again one transaction each.
 
 Lifecycle: nothing runs before `await open()` (which starts the thread and
 brings the schema up to date) and nothing after `await close()` (which
 finishes the calls already made, closes the connection and joins the thread).
-A call outside that window raises `StoreNotOpen` or `StoreClosed`.
-
-A second engine (PostgreSQL) offers the same `open`, `close`, `read` and
-`write`: the repositories' functions are handed its connection instead."""
+A call outside that window raises `StoreNotOpen` or `StoreClosed`."""
 
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ from typing import Any, TypeVar
 from sqlite_utils import Database
 
 from . import schema
-from .sql import atomic
+from .sql import Connection, atomic
 
 T = TypeVar("T")
 
@@ -50,7 +54,7 @@ Outcome = tuple["asyncio.Future[Any]", bool, Any]
 Call = tuple[Callable[..., Any], tuple[Any, ...], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
 
 
-def _close_marker(conn: sqlite3.Connection) -> None:
+def _close_marker(conn: Connection) -> None:
     """Queued by close(): the thread closes the connection and stops."""
 
 
@@ -64,22 +68,50 @@ def _settle(outcomes: list[Outcome]) -> None:
             future.set_exception(value)
 
 
-class SQLiteEngine:
-    MAX_BATCH = 64  # calls per group commit: bounds how long the first one waits for the last
+class ThreadEngine:
+    """The lifecycle, the queue of calls and the group commit; a subclass
+    says how to connect, migrate and close."""
 
-    def __init__(self, path: Path | str, synchronous: str = "NORMAL", checkpoint_every: int = 100) -> None:
-        self.path = str(path)
-        self.synchronous = synchronous
-        self.checkpoint_every = checkpoint_every
-        self._batches_since_checkpoint = 0
+    MAX_BATCH = 64  # calls per group commit: bounds how long the first one waits for the last
+    path: str
+
+    def __init__(self) -> None:
         self._calls: queue.SimpleQueue[Call] = queue.SimpleQueue()
-        self._conn: sqlite3.Connection | None = None
         self._state = "new"  # new -> opening -> open -> closed
         self.thread: threading.Thread | None = None
 
     @property
     def is_open(self) -> bool:
         return self._state == "open"
+
+    # -- what a subclass provides ---------------------------------------------------------
+
+    def _connection(self) -> Connection:
+        """The thread's connection, made on first use."""
+        raise NotImplementedError
+
+    def _migrate(self, conn: Any) -> int:
+        """Create or upgrade the schema; returns its version."""
+        raise NotImplementedError
+
+    def _close_connection(self) -> None:
+        raise NotImplementedError
+
+    def _after_batch(self) -> None:
+        """Runs on the thread after a batch's results have gone back."""
+
+    def _retry_alone(self, error: BaseException) -> bool:
+        """Whether a call of a group that failed this way should be run
+        again in a transaction of its own (and the group rolled back)."""
+        return False
+
+    def _run_alone(self, conn: Connection, call: Call) -> Outcome:
+        """One call outside a group commit."""
+        fn, args, _, future = call
+        try:
+            return future, True, fn(conn, *args)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            return future, False, e
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -110,9 +142,9 @@ class SQLiteEngine:
     # -- the read and write paths ----------------------------------------------------------
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(connection, *args)` on the store's thread. SQLite reads share
-        the writer's queue (one connection, one thread); a server database may
-        send them to a pool instead."""
+        """Run `fn(connection, *args)` on the store's thread. Reads share the
+        writer's queue (one connection, one thread), so a read made after a
+        write sees it; a server database may send them to a pool instead."""
         return await self.write(fn, *args)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
@@ -133,6 +165,82 @@ class SQLiteEngine:
         return await future
 
     # -- the thread ---------------------------------------------------------------------
+
+    def _serve_calls(self) -> None:
+        """The store's thread: take the calls waiting, run them as one group
+        commit, and report them done after the commit; at the close marker,
+        close the connection and stop."""
+        while True:
+            batch = [self._calls.get()]
+            while len(batch) < self.MAX_BATCH and batch[-1][0] is not _close_marker:
+                try:
+                    batch.append(self._calls.get_nowait())
+                except queue.Empty:
+                    break
+            closing = batch[-1][0] is _close_marker
+            calls = batch[:-1] if closing else batch
+            if calls:
+                self._hand_back(calls, self._run_batch(calls))
+                self._after_batch()
+            if closing:
+                self._close_connection()
+                self._hand_back(batch[-1:], [(batch[-1][3], True, None)])
+                return
+
+    def _run_batch(self, batch: list[Call]) -> list[Outcome]:
+        conn: Connection | None = None
+        try:
+            conn = self._connection()
+            if len(batch) > 1 and not conn.in_transaction:
+                grouped = self._run_grouped(conn, batch)
+                if grouped is not None:
+                    return grouped
+            return [self._run_alone(conn, call) for call in batch]
+        except BaseException as e:  # noqa: BLE001 - the commit failed: nothing of the batch happened
+            if conn is not None:
+                with contextlib.suppress(Exception):  # a lost connection cannot roll back, nor needs to
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+            return [(future, False, e) for _, _, _, future in batch]
+
+    def _run_grouped(self, conn: Connection, batch: list[Call]) -> list[Outcome] | None:
+        """The batch in one transaction, each call in a savepoint (a failing
+        call is undone alone). None: rolled back whole, to be run call by call."""
+        outcomes: list[Outcome] = []
+        conn.execute("BEGIN")
+        for fn, args, _, future in batch:
+            try:
+                with atomic(conn):
+                    outcomes.append((future, True, fn(conn, *args)))
+            except BaseException as e:  # noqa: BLE001 - handed to the caller
+                if self._retry_alone(e):
+                    conn.execute("ROLLBACK")
+                    return None
+                outcomes.append((future, False, e))
+        conn.execute("COMMIT")
+        return outcomes
+
+    @staticmethod
+    def _hand_back(batch: list[Call], outcomes: list[Outcome]) -> None:
+        """One wake-up per event loop for the whole batch."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+        for (_, _, loop, _), outcome in zip(batch, outcomes, strict=True):
+            by_loop.setdefault(loop, []).append(outcome)
+        for loop, settled in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+                loop.call_soon_threadsafe(_settle, settled)
+
+
+class SQLiteEngine(ThreadEngine):
+    """A SQLite file in WAL mode, checkpointed between batches."""
+
+    def __init__(self, path: Path | str, synchronous: str = "NORMAL", checkpoint_every: int = 100) -> None:
+        super().__init__()
+        self.path = str(path)
+        self.synchronous = synchronous
+        self.checkpoint_every = checkpoint_every
+        self._batches_since_checkpoint = 0
+        self._conn: sqlite3.Connection | None = None
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -155,66 +263,16 @@ class SQLiteEngine:
             self._conn = conn
         return self._conn
 
-    @staticmethod
-    def _migrate(conn: sqlite3.Connection) -> int:
+    def _migrate(self, conn: sqlite3.Connection) -> int:
         return schema.migrate(Database(conn, recursive_triggers=False, execute_plugins=False))
 
-    def _serve_calls(self) -> None:
-        """The store's thread: take the calls waiting, run them as one group
-        commit, and report them done after the commit; at the close marker,
-        close the connection and stop."""
-        while True:
-            batch = [self._calls.get()]
-            while len(batch) < self.MAX_BATCH and batch[-1][0] is not _close_marker:
-                try:
-                    batch.append(self._calls.get_nowait())
-                except queue.Empty:
-                    break
-            closing = batch[-1][0] is _close_marker
-            calls = batch[:-1] if closing else batch
-            if calls:
-                self._hand_back(calls, self._run_batch(calls))
-                self._checkpoint()
-            if closing:
-                if self._conn is not None:
-                    self._conn.close()
-                    self._conn = None
-                self._hand_back(batch[-1:], [(batch[-1][3], True, None)])
-                return
+    def _close_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
-    def _run_batch(self, batch: list[Call]) -> list[Outcome]:
-        outcomes: list[Outcome] = []
-        try:
-            conn = self._connection()
-            grouped = len(batch) > 1 and not conn.in_transaction
-            if grouped:
-                conn.execute("BEGIN")
-            for fn, args, _, future in batch:
-                try:
-                    if grouped:
-                        with atomic(conn):  # a savepoint: a failing call is undone alone
-                            outcomes.append((future, True, fn(conn, *args)))
-                    else:
-                        outcomes.append((future, True, fn(conn, *args)))
-                except BaseException as e:  # noqa: BLE001 - handed to the caller
-                    outcomes.append((future, False, e))
-            if grouped:
-                conn.execute("COMMIT")
-        except BaseException as e:  # noqa: BLE001 - the commit failed: nothing of the batch happened
-            if self._conn is not None and self._conn.in_transaction:
-                self._conn.rollback()
-            outcomes = [(future, False, e) for _, _, _, future in batch]
-        return outcomes
-
-    @staticmethod
-    def _hand_back(batch: list[Call], outcomes: list[Outcome]) -> None:
-        """One wake-up per event loop for the whole batch."""
-        by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
-        for (_, _, loop, _), outcome in zip(batch, outcomes, strict=True):
-            by_loop.setdefault(loop, []).append(outcome)
-        for loop, settled in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
-                loop.call_soon_threadsafe(_settle, settled)
+    def _after_batch(self) -> None:
+        self._checkpoint()
 
     def _checkpoints_apart(self) -> bool:
         return self.path != ":memory:" and self.checkpoint_every > 0

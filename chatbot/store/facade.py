@@ -10,14 +10,14 @@ from functools import partial
 from typing import Any, TypeVar
 
 from . import conversations, handoffs, operator, records, tables, users
-from .engine import SQLiteEngine
+from .engine import ThreadEngine
 from .sql import Row
 
 T = TypeVar("T")
 
 
 class Facade:
-    _engine: SQLiteEngine
+    _engine: ThreadEngine
 
     async def _read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await self._engine.read(partial(fn, **kwargs) if kwargs else fn, *args)

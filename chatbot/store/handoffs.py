@@ -1,9 +1,11 @@
 """The handoff queue, tickets and agents' notes.
 
-Port notes: `conversation_counts` sums a boolean (`sum(NOT EXISTS ...)`),
-which SQLite reads as 0/1; PostgreSQL would want `count(*) FILTER (WHERE
-...)`. The partial unique index `handoffs_one_live` (schema.py) is what makes
-`create_handoff` safe under races; PostgreSQL has partial indexes too."""
+Both dialects: `conversation_counts` counts with `count(*) FILTER (WHERE
+...)`, which both speak. The partial unique index `handoffs_one_live`
+(schema.py, schema_postgres.py) is what makes `create_handoff` safe under
+races, and the conditional update of `move_handoff` what makes an accept
+safe: on PostgreSQL, a second process's update waits for the first's commit
+and then finds the state moved on (READ COMMITTED re-checks the row)."""
 
 from __future__ import annotations
 
@@ -148,7 +150,8 @@ def handoffs_since(conn: Connection, brand: str, since: datetime) -> list[Row]:
 def conversation_counts(conn: Connection, brand: str, since: datetime) -> dict[str, int]:
     """Conversations with customer messages since `since`, and how many of them never had a handoff."""
     found = conn.execute(
-        "SELECT count(*), sum(NOT EXISTS (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id)) "
+        "SELECT count(*), count(*) FILTER (WHERE NOT EXISTS "
+        "(SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id)) "
         "FROM conversations c WHERE c.brand = ? AND c.updated_at >= ? AND c.last_seq > 0",
         [brand, isoformat(since)],
     ).fetchone()

@@ -1,23 +1,25 @@
 """The operator's data: intent and policy versions, evaluation runs, the
 misses inbox and the analytics figures.
 
-Port notes: the analytics read SQLite's date functions (`substr` of ISO
-text for the day, `julianday` for durations) and sum booleans; PostgreSQL
-would use `date_trunc`/`extract(epoch ...)` on timestamps and `count(*)
-FILTER (WHERE ...)`. `ON CONFLICT ... DO UPDATE SET ... = excluded...` is the
-same in both."""
+Both dialects: the analytics take the day as `substr` of the ISO text and
+count with `count(*) FILTER (WHERE ...)`, which both speak; a duration is
+SQLite's `julianday` difference, or PostgreSQL's `extract(epoch ...)` of the
+text cast to timestamptz (_SECONDS). `ON CONFLICT ... DO UPDATE SET ... =
+excluded...` is the same in both. A new intent version is the largest so far
+plus one, under a lock of the table (sql.lock_table)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from .sql import Connection, Row, atomic, insert, isoformat, rows, value
+from .sql import Connection, Row, atomic, insert, is_sqlite, isoformat, lock_table, rows, value
 
 
 def add_intent_version(conn: Connection, record: Row) -> int:
     """Record a new version of an intent file; returns its number."""
     with atomic(conn):
+        lock_table(conn, "intent_versions")  # two saves at once: versions n and n + 1, not n twice
         top = value(
             conn,
             "SELECT max(version) FROM intent_versions WHERE brand = ? AND intent = ?",
@@ -102,19 +104,23 @@ def customer_turns(conn: Connection, brand: str, since: datetime) -> list[Row]:
     return rows(conn, _CUSTOMER_TURNS, [brand, isoformat(since)])
 
 
+# Seconds from a handoff's queueing to its first response, in each dialect.
+_SECONDS = {
+    "sqlite": "(julianday(first_response_at) - julianday(queued_at)) * 86400",
+    "postgresql": "extract(epoch FROM first_response_at::timestamptz - queued_at::timestamptz)",
+}
 _DAILY: dict[str, str] = {
     "conversations": "SELECT substr(c.created_at, 1, 10) AS day, count(*) AS conversations, "
-    "sum(NOT EXISTS (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id)) AS bot_only "
+    "count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id)) AS bot_only "
     "FROM conversations c WHERE c.brand = ? AND c.created_at >= ? AND c.last_seq > 0 "
     "GROUP BY day ORDER BY day",
     "bot_replies": "SELECT substr(m.created_at, 1, 10) AS day, count(*) AS replies, "
-    "sum(m.intent IS NULL) AS fallbacks FROM messages m JOIN conversations c "
+    "count(*) FILTER (WHERE m.intent IS NULL) AS fallbacks FROM messages m JOIN conversations c "
     "ON c.id = m.conversation_id WHERE c.brand = ? AND m.created_at >= ? AND m.sender_type = 'bot' "
     "GROUP BY day ORDER BY day",
     "handoffs": "SELECT substr(queued_at, 1, 10) AS day, count(*) AS handoffs, "
-    "sum(first_response_at IS NOT NULL AND (julianday(first_response_at) - julianday(queued_at)) "
-    "* 86400 <= 300) AS within_5, sum(first_response_at IS NOT NULL AND "
-    "(julianday(first_response_at) - julianday(queued_at)) * 86400 <= 600) AS within_10, "
+    "count(*) FILTER (WHERE first_response_at IS NOT NULL AND {seconds} <= 300) AS within_5, "
+    "count(*) FILTER (WHERE first_response_at IS NOT NULL AND {seconds} <= 600) AS within_10, "
     "avg(rating) AS rating, count(rating) AS ratings "
     "FROM handoffs WHERE brand = ? AND queued_at >= ? GROUP BY day ORDER BY day",
     "reasons": "SELECT coalesce(reason, 'unknown') AS reason, count(*) AS handoffs FROM handoffs "
@@ -128,4 +134,5 @@ _DAILY: dict[str, str] = {
 def daily_figures(conn: Connection, brand: str, since: datetime) -> dict[str, list[Row]]:
     """Per-day aggregates for the operator's analytics."""
     args: list[Any] = [brand, isoformat(since)]
-    return {name: rows(conn, sql, args) for name, sql in _DAILY.items()}
+    seconds = _SECONDS["sqlite" if is_sqlite(conn) else "postgresql"]
+    return {name: rows(conn, sql.format(seconds=seconds), args) for name, sql in _DAILY.items()}

@@ -2,9 +2,11 @@
 withdrawals), the changes the bot makes to them with their audit entries,
 dispute cases and their attachments.
 
-Port notes: the next refund number reads `CAST(substr(number, 4) AS
-INTEGER)`, which PostgreSQL spells the same; table names in `record_of` come
-from a fixed set, never from a request."""
+Both dialects: the next refund number reads `CAST(substr(number, 4) AS
+INTEGER)`, which both spell the same (PostgreSQL refuses a number that is not
+`RF-` and digits, where SQLite would read 0), under a lock of the refunds
+table (sql.lock_table) so two processes never take the same one. Table names
+in `record_of` come from a fixed set, never from a request."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from .sql import Connection, Row, atomic, changed, insert, isoformat, marks, row, rows, value
+from .sql import Connection, Row, atomic, changed, insert, isoformat, lock_row, lock_table, marks, row, rows, value
 
 RECORD_TABLES = frozenset({"orders", "purchases", "refunds", "withdrawals"})
 
@@ -117,8 +119,10 @@ def add_order_change(
 ) -> int | None:
     """Record a change request on an order still in `allowed_from`; the id,
     or None if the order is not the user's or can no longer change.
-    The same request twice from one conversation is recorded once."""
+    The same request twice from one conversation is recorded once (the
+    order's row is held first, so also when two processes record it at once)."""
     with atomic(conn):
+        lock_row(conn, "orders", number, column="number")
         if not row(
             conn,
             f"SELECT 1 AS found FROM orders WHERE number = ? AND user_id = ? AND status IN ({marks(allowed_from)})",
@@ -171,6 +175,7 @@ def open_refund(
     finished refund for the same record is returned instead: (refund, created)."""
     column, record = ("order_number", order_number) if order_number else ("purchase_number", purchase_number)
     with atomic(conn):
+        lock_table(conn, "refunds")  # the check for one already open, and the next number
         existing = row(conn, f"SELECT * FROM refunds WHERE {column} = ? AND status != 'rejected'", [record])
         if existing:
             return existing, False

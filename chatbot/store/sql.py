@@ -6,19 +6,24 @@ tables) are plain functions of a DB-API connection: they run SQL through
 They never commit: the engine runs each call in a transaction (or a savepoint
 of a group commit), and a call of several statements says so with `atomic`.
 
-Porting notes, for the PostgreSQL engine of the next issue:
-- placeholders are qmark (`?`); psycopg wants `%s`. No statement has a `?`
-  inside a string literal, so its connection can rewrite them on the way in
-  (the one dialect seam: `Connection.execute`).
-- `insert` gets the new key with `RETURNING`, which both speak.
-- `atomic` uses `in_transaction` (sqlite3's); psycopg has the same fact as
-  `conn.info.transaction_status`, and SAVEPOINT / RELEASE / ROLLBACK TO are
-  standard SQL.
-- The SQLite-only functions a query uses are named in its module's docstring."""
+Two dialects, one seam. The connection is sqlite3's own, or psycopg's
+wrapped by postgres.PostgresConnection, which rewrites the qmark (`?`)
+placeholders to psycopg's `%s` on the way in (no statement has a `?` inside
+a string literal) and answers `in_transaction`. The SQL is written once in
+what both speak (`RETURNING`, `ON CONFLICT`, `count(*) FILTER`, SAVEPOINT);
+where they differ, a helper here asks `is_sqlite` once:
+- `lock_row` / `lock_table`: SQLite runs one writer at a time, so a
+  read-modify-write in a transaction is safe there as it stands; PostgreSQL
+  engines in several processes write at once, and these locks serialise them.
+- `insert` / `insert_all` with explicit ids: PostgreSQL's identity counter is
+  moved past them, as SQLite's rowid moves by itself.
+The SQLite-only functions a query uses are named in its module's docstring,
+with what it does on PostgreSQL."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -37,8 +42,8 @@ class Cursor(Protocol):
 
 
 class Connection(Protocol):
-    """The part of a DB-API connection the repositories use (sqlite3's and
-    psycopg's both have `execute` returning a cursor)."""
+    """The part of a DB-API connection the repositories use: sqlite3's own,
+    or postgres.PostgresConnection around psycopg's."""
 
     @property
     def in_transaction(self) -> bool: ...
@@ -98,7 +103,10 @@ def insert(conn: Connection, table: str, record: Row, key: str = "id") -> Any:
     """Insert one row (the table and column names come from code, never from
     a request); returns its `key` column."""
     sql = _insert_sql(table, list(record)) + f' RETURNING "{key}"'
-    return conn.execute(sql, [_cell(v) for v in record.values()]).fetchall()[0][0]
+    inserted = conn.execute(sql, [_cell(v) for v in record.values()]).fetchall()[0][0]
+    if "id" in record:
+        _count_past_given_ids(conn, table)
+    return inserted
 
 
 def insert_all(conn: Connection, table: str, records: Sequence[Row]) -> None:
@@ -113,7 +121,49 @@ def insert_all(conn: Connection, table: str, records: Sequence[Row]) -> None:
         sql = _insert_sql(table, columns)
         for record in records[start:end]:
             conn.execute(sql, [_cell(record[c]) for c in columns])
+        if "id" in columns:
+            _count_past_given_ids(conn, table)
         start = end
+
+
+def _count_past_given_ids(conn: Connection, table: str) -> None:
+    """After rows were inserted with their ids given (the demo seed, imports),
+    move PostgreSQL's identity counter past the largest, forward only, so the
+    next row it numbers does not collide; SQLite's next rowid is max + 1 by itself."""
+    if is_sqlite(conn):
+        return
+    counter = value(conn, "SELECT pg_get_serial_sequence(?, 'id')", [f'"{table}"'])
+    if counter is None:  # an id the caller names, not a counted one (brands)
+        return
+    conn.execute(
+        f'SELECT setval(?::regclass, greatest((SELECT max("id") FROM "{table}"), pg_sequence_last_value(?::regclass)))',
+        [counter, counter],
+    )
+
+
+def is_sqlite(conn: Connection) -> bool:
+    """The one question the helpers ask of the dialect (the module docstring)."""
+    return isinstance(conn, sqlite3.Connection)
+
+
+def lock_row(conn: Connection, table: str, key: Any, column: str = "id") -> None:
+    """Hold a row until the transaction ends, before reading what a write
+    depends on (the next `seq`, whether a conversation is open). SQLite runs
+    one writer at a time: nothing to do. PostgreSQL: FOR NO KEY UPDATE, which
+    waits for another process holding the row and then sees its commit, but
+    does not block a foreign key's check of the row (FOR UPDATE would stall
+    every insert that references it)."""
+    if not is_sqlite(conn):
+        conn.execute(f'SELECT 1 FROM "{table}" WHERE "{column}" = ? FOR NO KEY UPDATE', [key])
+
+
+def lock_table(conn: Connection, table: str) -> None:
+    """Serialise the writers of a table until the transaction ends, where a
+    number is the largest so far plus one (refund numbers, intent versions)
+    or a check covers the whole table (the seed); readers are not blocked.
+    SQLite: one writer at a time already."""
+    if not is_sqlite(conn):
+        conn.execute(f'LOCK TABLE "{table}" IN SHARE ROW EXCLUSIVE MODE')
 
 
 def in_transaction(conn: Connection) -> bool:

@@ -1,7 +1,8 @@
 """Brands, users, sessions, host-token ids and login throttling.
 
-Port notes: `COLLATE NOCASE` (the e-mail lookup) is SQLite's; PostgreSQL
-would compare `lower(email)` (or use citext)."""
+Both dialects: the e-mail lookup compares `lower(email)`, which in SQLite
+folds ASCII letters only, as `COLLATE NOCASE` did; PostgreSQL folds every
+letter."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def upsert_brand(conn: Connection, brand_id: str, name: str) -> None:
 
 
 def user_by_email(conn: Connection, brand: str, email: str) -> Row | None:
-    return row(conn, "SELECT * FROM users WHERE brand = ? AND email = ? COLLATE NOCASE", [brand, email])
+    return row(conn, "SELECT * FROM users WHERE brand = ? AND lower(email) = lower(?)", [brand, email])
 
 
 def user(conn: Connection, user_id: int) -> Row | None:

@@ -3,6 +3,8 @@ messages reach the right sockets on /chat and /agent."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import socketio
@@ -34,10 +36,8 @@ def brand_agents_room(brand: str) -> str:
 
 
 async def disconnect_room(sio: socketio.AsyncServer, room: str) -> None:
-    """Disconnect every socket in `room`, on every namespace."""
-    for namespace in list(sio.namespace_handlers):
-        for sid, _ in list(sio.manager.get_participants(namespace, room)):
-            await sio.disconnect(sid, namespace=namespace)
+    """Disconnect every socket in `room`, on every namespace and every process."""
+    await sio.manager.disconnect_members(room)
 
 
 class SocketEvents:
@@ -58,15 +58,14 @@ class SocketEvents:
         await self.sio.emit(event, data, room=agent_room(agent_id), namespace=AGENT)
 
     async def agent_holds(self, agent_id: int, conversation_id: int, holds: bool) -> None:
-        for sid, _ in list(self.sio.manager.get_participants(AGENT, agent_room(agent_id))):
-            if holds:
-                await self.sio.enter_room(sid, conversation_room(conversation_id), namespace=AGENT)
-            else:
-                await self.sio.leave_room(sid, conversation_room(conversation_id), namespace=AGENT)
+        """The agent's consoles, wherever they are connected, join or leave the conversation."""
+        await self.sio.manager.move_members(AGENT, agent_room(agent_id), conversation_room(conversation_id), holds)
 
 
-class IndexedRoomManager(socketio.AsyncManager):
-    """python-socketio's manager, which also keeps the rooms of each client.
+class RoomIndex:
+    """The rooms of each client, kept beside python-socketio's own rooms, and
+    the two room commands the app needs: move a room's members into or out of
+    another room, and disconnect a room's members. Mixed into a manager.
 
     The stock manager finds a client's rooms by scanning every room of the
     namespace, so each disconnect costs O(all rooms): 9 ms of blocked loop per
@@ -76,16 +75,22 @@ class IndexedRoomManager(socketio.AsyncManager):
     tests/test_rooms.py checks both keep the same rooms through random
     sequences of joins, leaves, closes and disconnects."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    rooms: dict[str, dict[Any, dict[str, Any]]]
+    callbacks: dict[str, Any]
+    pending_connect: dict[str, Any]
+    pending_disconnect: dict[str, Any]
+    server: Any
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._rooms_of: dict[tuple[str, str], dict[Any, None]] = {}  # (namespace, sid) -> rooms, in join order
 
     def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: str | None = None) -> None:
-        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)  # type: ignore[misc]
         self._rooms_of.setdefault((namespace, sid), {})[room] = None
 
     def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
-        super().basic_leave_room(sid, namespace, room)
+        super().basic_leave_room(sid, namespace, room)  # type: ignore[misc]
         rooms = self._rooms_of.get((namespace, sid))
         if rooms is not None:
             rooms.pop(room, None)
@@ -104,6 +109,32 @@ class IndexedRoomManager(socketio.AsyncManager):
                 sids.remove(sid)
                 if not sids:
                     del pending[namespace]
+
+    def get_rooms(self, sid: str, namespace: str) -> list[Any]:
+        return [room for room in self._rooms_of.get((namespace, sid), ()) if room is not None]
+
+    def _anyone_in(self, namespace: str, room: str | int, skip_sid: Any) -> bool:
+        members = self.rooms.get(namespace, {}).get(room)
+        if not members:
+            return False
+        skipped = skip_sid if isinstance(skip_sid, list) else (skip_sid,)
+        return any(sid not in skipped for sid in members)
+
+    async def _move_local_members(self, namespace: str, members_room: str, room: str, enter: bool) -> None:
+        for sid in list(self.rooms.get(namespace, {}).get(members_room, {})):
+            if enter:
+                self.basic_enter_room(sid, namespace, room)
+            else:
+                self.basic_leave_room(sid, namespace, room)
+
+    async def _disconnect_local_members(self, room: str) -> None:
+        for namespace in list(self.rooms):
+            for sid in list(self.rooms[namespace].get(room, {})):
+                await self.server.disconnect(sid, namespace=namespace, ignore_queue=True)
+
+
+class IndexedRoomManager(RoomIndex, socketio.AsyncManager):
+    """One process: python-socketio's in-memory manager with the room index."""
 
     async def emit(
         self,
@@ -126,12 +157,87 @@ class IndexedRoomManager(socketio.AsyncManager):
             return
         await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to, **kwargs)
 
-    def _anyone_in(self, namespace: str, room: str | int, skip_sid: Any) -> bool:
-        members = self.rooms.get(namespace, {}).get(room)
-        if not members:
-            return False
-        skipped = skip_sid if isinstance(skip_sid, list) else (skip_sid,)
-        return any(sid not in skipped for sid in members)
+    async def move_members(self, namespace: str, members_room: str, room: str, enter: bool) -> None:
+        await self._move_local_members(namespace, members_room, room, enter)
 
-    def get_rooms(self, sid: str, namespace: str) -> list[Any]:
-        return [room for room in self._rooms_of.get((namespace, sid), ()) if room is not None]
+    async def disconnect_members(self, room: str) -> None:
+        await self._disconnect_local_members(room)
+
+
+ROOM_COMMAND = "\x00room-command"  # an event name no client can send (the wire's are plain words)
+
+
+class RedisRoomManager(RoomIndex, socketio.AsyncRedisManager):
+    """Many processes: python-socketio's Redis manager (every emit is
+    published to every process, which delivers it to its own sockets) with
+    the room index. Two changes, both on the receiving side:
+    - the empty-room shortcut runs where the recipients are: a process with
+      nobody in the room drops the message before decoding it (the sender
+      cannot know who is in a room on another process, so it always publishes);
+    - the room commands ride the same channel as an emit to the room whose
+      members they act on; each process carries them out on its own sockets
+      (python-socketio's get_participants sees only this process's)."""
+
+    async def _handle_emit(self, message: dict[str, Any]) -> None:
+        namespace, room = message.get("namespace") or "/", message.get("room")
+        if message.get("event") == ROOM_COMMAND:
+            await self._carry_out(namespace, room, message["data"][0])
+            return
+        if isinstance(room, (str, int)) and not self._anyone_in(namespace, room, message.get("skip_sid")):
+            return
+        await super()._handle_emit(message)
+
+    async def _carry_out(self, namespace: str, room: Any, command: dict[str, Any]) -> None:
+        if command["do"] == "move":
+            await self._move_local_members(namespace, room, command["room"], command["enter"])
+        elif command["do"] == "disconnect":
+            await self._disconnect_local_members(room)
+
+    async def _command(self, namespace: str, room: str, command: dict[str, Any]) -> None:
+        """Here at once, then on every other process."""
+        await self._carry_out(namespace, room, command)
+        await self._publish(
+            {
+                "method": "emit",
+                "event": ROOM_COMMAND,
+                "data": [command],
+                "namespace": namespace,
+                "room": room,
+                "skip_sid": None,
+                "callback": None,
+                "host_id": self.host_id,
+            }
+        )
+
+    async def move_members(self, namespace: str, members_room: str, room: str, enter: bool) -> None:
+        await self._command(namespace, members_room, {"do": "move", "room": room, "enter": enter})
+
+    async def disconnect_members(self, room: str) -> None:
+        await self._command("/", room, {"do": "disconnect"})
+
+    async def listen(self, server: socketio.AsyncServer, timeout: float = 10) -> None:
+        """Subscribe now and wait until subscribed. python-socketio subscribes
+        at a process's first client connection; until then, room commands and
+        emits from the other processes (an agent's console joining a room,
+        a logout) would pass it by."""
+        if not server.manager_initialized:
+            server.manager_initialized = True
+            self.initialize()
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not (getattr(self, "pubsub", None) is not None and self.pubsub.subscribed):
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"not subscribed to Redis channel {self.channel!r} after {timeout} s")
+            await asyncio.sleep(0.01)
+
+    async def close(self) -> None:
+        """Stop listening and close the Redis connections (python-socketio's
+        shutdown leaves both open)."""
+        listener = getattr(self, "thread", None)
+        if listener is not None:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+        if getattr(self, "pubsub", None) is not None:
+            await self.pubsub.aclose()
+        if getattr(self, "redis", None) is not None:
+            await self.redis.aclose()

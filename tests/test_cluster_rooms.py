@@ -1,0 +1,162 @@
+"""The rooms across processes: two python-socketio servers on one real Redis,
+each with the app's RedisRoomManager, and official clients connected to one
+or the other. What the app asks of its rooms holds wherever the sockets are:
+an emit reaches a room whose members are all on the other process (the
+empty-room shortcut runs where the members are), an agent's consoles on the
+other process join and leave a conversation's room, a revoked session's
+sockets on the other process are disconnected, and what crosses between the
+processes is JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import socketio
+from aiohttp import web
+from engines import free_port
+from redis_engine import RedisServer, redis_server  # noqa: F401 - the fixture
+
+from chatbot.web.rooms import AGENT, CHAT, RedisRoomManager
+
+pytestmark = pytest.mark.asyncio
+
+
+@dataclass
+class Process:
+    sio: socketio.AsyncServer
+    runner: web.AppRunner
+    url: str
+
+    @property
+    def manager(self) -> RedisRoomManager:
+        manager: RedisRoomManager = self.sio.manager
+        return manager
+
+
+async def start_process(redis_url: str, channel: str) -> Process:
+    """A server whose clients say which rooms to join (the app's namespaces
+    decide that from the session; here the test does)."""
+    sio = socketio.AsyncServer(async_mode="aiohttp", client_manager=RedisRoomManager(redis_url, channel=channel))
+
+    for namespace in (CHAT, AGENT):
+
+        async def connect(sid: str, environ: dict, auth: dict, namespace: str = namespace) -> None:
+            for room in auth.get("rooms", []):
+                await sio.enter_room(sid, room, namespace=namespace)
+
+        sio.on("connect", connect, namespace=namespace)
+    app = web.Application()
+    sio.attach(app)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return Process(sio, runner, f"http://127.0.0.1:{port}")
+
+
+@pytest.fixture
+async def cluster(redis_server: RedisServer) -> AsyncIterator[tuple[Process, Process]]:  # noqa: F811
+    import redis.asyncio
+
+    channel = f"test-{uuid.uuid4().hex}"
+    one, two = await start_process(redis_server.url, channel), await start_process(redis_server.url, channel)
+    for process in (one, two):
+        await process.manager.listen(process.sio)
+    probe = redis.asyncio.Redis.from_url(redis_server.url)
+    for _ in range(200):  # both listening before anything is published
+        if (await probe.pubsub_numsub(channel))[0][1] == 2:
+            break
+        await asyncio.sleep(0.02)
+    await probe.aclose()
+    yield one, two
+    for process in (one, two):
+        await process.sio.shutdown()
+        await process.runner.cleanup()
+        await process.manager.close()
+
+
+class Client:
+    def __init__(self) -> None:
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.received: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self.gone = asyncio.Event()
+
+    async def connect(self, process: Process, namespace: str, rooms: list[str]) -> Client:
+        self.sio.on("*", lambda event, data: self.received.put_nowait((event, data)), namespace=namespace)
+        self.sio.on("disconnect", lambda *_: self.gone.set(), namespace=namespace)
+        await self.sio.connect(process.url, namespaces=[namespace], auth={"rooms": rooms}, transports=["websocket"])
+        return self
+
+    async def next(self, timeout: float = 5) -> tuple[str, Any]:
+        return await asyncio.wait_for(self.received.get(), timeout)
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[Any]:
+    made: list[Client] = []
+
+    async def make(process: Process, namespace: str, rooms: list[str]) -> Client:
+        made.append(await Client().connect(process, namespace, rooms))
+        return made[-1]
+
+    yield make
+    for client in made:
+        if client.sio.connected:
+            await client.sio.disconnect()
+
+
+async def test_an_emit_reaches_members_who_are_all_on_the_other_process(cluster, clients) -> None:
+    one, two = cluster
+    customer = await clients(two, CHAT, ["conversation:1"])
+    await one.sio.emit("message", {"text": "hello"}, room="conversation:1", namespace=CHAT)
+    assert await customer.next() == ("message", {"text": "hello"})
+
+
+async def test_an_agents_console_on_the_other_process_joins_and_leaves_a_conversation(cluster, clients) -> None:
+    one, two = cluster
+    console = await clients(two, AGENT, ["agent:7"])
+    await one.manager.move_members(AGENT, "agent:7", "conversation:5", True)  # assigned on process one
+    await one.sio.emit("message", {"seq": 1}, room="conversation:5", namespace=AGENT)
+    assert await console.next() == ("message", {"seq": 1})
+
+    await one.manager.move_members(AGENT, "agent:7", "conversation:5", False)  # released
+    await one.sio.emit("message", {"seq": 2}, room="conversation:5", namespace=AGENT)
+    await one.sio.emit("queue", {"after": "release"}, room="agent:7", namespace=AGENT)
+    assert await console.next() == ("queue", {"after": "release"})  # and nothing of seq 2 before it
+
+
+async def test_a_revoked_sessions_sockets_on_every_process_are_disconnected(cluster, clients) -> None:
+    one, two = cluster
+    here = await clients(one, CHAT, ["session:abc"])
+    there = await clients(two, CHAT, ["session:abc"])
+    other = await clients(two, CHAT, ["session:xyz"])
+    await one.manager.disconnect_members("session:abc")  # a logout handled by process one
+    await asyncio.wait_for(asyncio.gather(here.gone.wait(), there.gone.wait()), 5)
+    await one.sio.emit("still", {"here": True}, room="session:xyz", namespace=CHAT)
+    assert await other.next() == ("still", {"here": True})
+
+
+async def test_what_crosses_between_processes_is_json(cluster, redis_server: RedisServer) -> None:  # noqa: F811
+    import redis.asyncio
+
+    one, _ = cluster
+    probe = redis.asyncio.Redis.from_url(redis_server.url)
+    listener = probe.pubsub()
+    await listener.subscribe(one.manager.channel)
+    await listener.get_message(timeout=1)  # the subscription's confirmation
+    await one.sio.emit("message", {"text": "hi"}, room="conversation:9", namespace=CHAT)
+    published = None
+    for _ in range(50):
+        published = await listener.get_message(timeout=0.1)
+        if published is not None:
+            break
+    await listener.aclose()
+    await probe.aclose()
+    assert published is not None
+    assert json.loads(published["data"])["data"] == [{"text": "hi"}]
