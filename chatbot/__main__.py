@@ -25,6 +25,8 @@ def _settings(args: argparse.Namespace) -> Settings:
             "host": args.host,
             "port": args.port,
             "db": args.db,
+            "database_url": args.database,
+            "redis_url": args.redis,
             "intents_dir": args.intents,
             "start_time": args.start_time,
         }.items()
@@ -36,9 +38,16 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from .clock import StartedClock, SystemClock
 
-    settings = _settings(args)
+    try:
+        settings = _settings(args)
+    except ValidationError as e:  # a setting refused: say which and why, no traceback
+        for error in e.errors():
+            print(f"chatbot serve: {error['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # One clock for the whole app: the demo data is seeded relative to its now,
     # so a server started on a Saturday has orders placed the days before it.
@@ -272,6 +281,8 @@ def _serve_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int, help="0 picks a free port")
     serve.add_argument("--db", type=Path, help="SQLite database file")
+    serve.add_argument("--database", metavar="URL", help="postgresql://... : the store on PostgreSQL")
+    serve.add_argument("--redis", metavar="URL", help="redis://... : one process of a cluster (needs --database)")
     serve.add_argument("--intents", type=Path, help="folder of brand folders")
     serve.add_argument("--no-demo", action="store_true", help="do not seed the demo data")
     serve.add_argument(

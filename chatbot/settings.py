@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -17,6 +17,17 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     db: Path = REPO_ROOT / "data" / "chatbot.db"
+    database_url: str | None = Field(
+        None,
+        description="postgresql://user:password@host:port/name: the store on PostgreSQL instead of the SQLite "
+        "file `db` (docs/deployment.md); ?synchronous_commit=off trades the last moments on a database host "
+        "crash for speed",
+    )
+    redis_url: str | None = Field(
+        None,
+        description="redis://host:port/0: this process is one of a cluster; Socket.IO rooms span the processes "
+        "through Redis. Needs database_url (SQLite cannot span machines)",
+    )
     demo: bool = Field(True, description="seed the demo data into an empty database")
     start_time: AwareDatetime | None = Field(
         None,
@@ -94,6 +105,22 @@ class Settings(BaseSettings):
         "socket may send at once, then one a second, before it is "
         "disconnected",
     )
+
+    @model_validator(mode="after")
+    def _a_cluster_needs_a_server_database(self) -> Settings:
+        if self.redis_url and not self.database_url:
+            raise ValueError(
+                "--redis (CHATBOT_REDIS_URL) runs one process of a cluster, and the processes must share one "
+                "database: give --database postgresql://... (CHATBOT_DATABASE_URL) too; SQLite cannot span machines"
+            )
+        if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("--database (CHATBOT_DATABASE_URL) takes a postgresql:// URL")
+        return self
+
+    @property
+    def store_location(self) -> Path | str:
+        """Where the store is: the PostgreSQL URL, or the SQLite file."""
+        return self.database_url or self.db
 
     @property
     def attachments_dir(self) -> Path:

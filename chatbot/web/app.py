@@ -48,10 +48,11 @@ from .keys import (
     SIO,
     STORE,
 )
-from .rooms import IndexedRoomManager, SocketEvents
+from .rooms import IndexedRoomManager, RedisRoomManager, SocketEvents
 
 log = logging.getLogger(__name__)
 MAX_SOCKET_MESSAGE = 64 * 1024
+SOCKET_CHANNEL = "chatbot-socketio"  # the Redis channel the cluster's Socket.IO managers share
 
 
 def create_app(
@@ -68,7 +69,7 @@ def create_app(
     if not settings.websocket_compression:
         middlewares.append(http.no_websocket_compression)
     app = web.Application(middlewares=middlewares, client_max_size=http.MAX_UPLOAD_BODY)
-    store = Store(settings.db)
+    store = Store(settings.store_location)
     knowledge = Knowledge(settings.intents_dir, semantic=settings.semantic, models=models)
     auth = _auth(store, clock, settings)
     limits = Limits(
@@ -76,7 +77,7 @@ def create_app(
     )
     metrics = Metrics()
     guard = security.InputGuard(metrics)
-    sio = _socket_server(app, guard)
+    sio = _socket_server(app, guard, settings)
     events = SocketEvents(sio)
     desk = HandoffDesk(store, clock, knowledge, events)
     chat = ChatService(
@@ -95,12 +96,17 @@ def create_app(
     return app
 
 
-def _socket_server(app: web.Application, guard: security.InputGuard) -> security.GuardedServer:
+def _socket_server(app: web.Application, guard: security.InputGuard, settings: Settings) -> security.GuardedServer:
+    """One process: the rooms in memory. A cluster's process: python-socketio's
+    Redis manager carries every emit to every process (JSON, never pickle)."""
+    manager = (
+        RedisRoomManager(settings.redis_url, channel=SOCKET_CHANNEL) if settings.redis_url else IndexedRoomManager()
+    )
     return security.GuardedServer(
         guard,
         async_mode="aiohttp",
         cors_allowed_origins=security.socket_origin_check(app),
-        client_manager=IndexedRoomManager(),
+        client_manager=manager,
         max_http_buffer_size=MAX_SOCKET_MESSAGE,
     )
 
@@ -139,6 +145,7 @@ def _add_lifetimes(app: web.Application, serving: bool) -> None:
     """The app's cleanup contexts (started in this order, closed in reverse) and its shutdown hook."""
     app.cleanup_ctx.append(_trained_matchers)
     app.cleanup_ctx.append(_store_lifetime)  # first in, last out: open before the rest, closed after it
+    app.cleanup_ctx.append(_cluster_channel)
     app.cleanup_ctx.append(_lifecycle)
     if serving:
         app.cleanup_ctx.append(_paced_collector)  # last: start-up is done when it runs
@@ -212,7 +219,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await store.upsert_brand(brand.id, brand.settings.name)
     if settings.demo and await store.is_empty():
         await store.seed(demo_rows(app[CLOCK].now()))
-        log.info("seeded the demo data into %s", settings.db)
+        log.info("seeded the demo data into %s", store.path)
     await app[DESK].recover()
     tasks = [asyncio.create_task(knowledge.watch())] if settings.watch_intents else []
     if settings.tick_seconds:
@@ -222,6 +229,23 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def _cluster_channel(app: web.Application) -> AsyncIterator[None]:
+    """A cluster's process listens to the others from start-up, not from its
+    first client (python-socketio's default), and closes its Redis connections
+    when it stops."""
+    manager = app[SIO].manager
+    if not isinstance(manager, RedisRoomManager):
+        yield
+        return
+    await manager.listen(app[SIO])
+    log.warning(
+        "cluster mode is being built (issue 20): the store and the Socket.IO rooms span the processes; "
+        "agents' presence, the handoff timers and the rate limits are still each process's own"
+    )
+    yield
+    await manager.close()
 
 
 async def _store_lifetime(app: web.Application) -> AsyncIterator[None]:

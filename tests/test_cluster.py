@@ -1,0 +1,144 @@
+"""Two server processes of one cluster (`run.py` with --database and --redis,
+as docs/deployment.md runs them), on a real PostgreSQL and a real Redis that
+the tests start, driven with the official client connected to one process or
+the other. What a user sees must not depend on which process their socket
+landed on.
+
+Built so far (issue 20): the shared store and the Socket.IO rooms across
+processes. Presence, the timers' single runner and the cluster-wide limits
+come next, each with its tests here."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+from browser.server_process import run_server
+from engines import PostgresServer, postgres_server  # noqa: F401 - the fixture
+from redis_engine import RedisServer, redis_server  # noqa: F401 - the fixture
+
+from helpers import ALICE, ChatClient
+
+pytestmark = pytest.mark.asyncio
+
+
+@dataclass
+class Cluster:
+    urls: list[str]
+    database_url: str
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    postgres_server: PostgresServer,  # noqa: F811
+    redis_server: RedisServer,  # noqa: F811
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Cluster]:
+    import psycopg
+
+    name = f"cluster_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    database_url = postgres_server.url(name)
+    folder: Path = tmp_path_factory.mktemp("cluster")
+    for process in ("one", "two"):  # each process's log and (unused) SQLite path
+        (folder / process).mkdir()
+    env = {
+        "CHATBOT_DATABASE_URL": database_url,
+        "CHATBOT_REDIS_URL": redis_server.url,
+        "CHATBOT_SEMANTIC": "false",  # the matcher is not what is tested here: a lighter start
+    }
+    with (
+        run_server(folder / "one" / "unused.db", **env) as (one, _),
+        run_server(folder / "two" / "unused.db", **env) as (two, _),
+    ):
+        yield Cluster([one, two], database_url)
+    with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def login(url: str, creds: dict[str, str]) -> str:
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url + "/api/login", json=creds) as response:
+            assert response.status == 200, await response.text()
+            token: str = (await response.json())["token"]
+            return token
+
+
+@pytest.fixture
+async def tabs() -> AsyncIterator[object]:
+    opened: list[ChatClient] = []
+
+    async def open_tab(url: str, token: str) -> ChatClient:
+        tab = ChatClient(url)
+        await tab.connect({"token": token})
+        opened.append(tab)
+        return tab
+
+    yield open_tab
+    for tab in opened:
+        await tab.close()
+
+
+async def test_one_store_both_processes_seeded_once_and_serving(cluster: Cluster) -> None:
+    import psycopg
+
+    for url in cluster.urls:
+        async with aiohttp.ClientSession() as session, session.get(url + "/healthz") as response:
+            assert response.status == 200
+    with psycopg.connect(cluster.database_url) as conn:
+        emails = [r[0] for r in conn.execute("SELECT email FROM users WHERE email = 'alice@example.com'")]
+    assert emails == ["alice@example.com"]  # two processes started on an empty database: one seed
+
+
+async def test_a_customers_tabs_on_two_processes_see_one_conversation(cluster: Cluster, tabs) -> None:
+    one, two = cluster.urls
+    token = await login(one, ALICE)
+    here, there = await tabs(one, token), await tabs(two, token)
+    sent = await here.send("where is my order CT-100234")
+    # the other tab, on the other process, gets the message and the bot's answer, in seq order
+    echoed = await there.wait_for("message", lambda m: m["seq"] == sent["seq"])
+    assert echoed["text"] == "where is my order CT-100234"
+    answer = await there.wait_for("message", lambda m: m["sender"]["type"] == "bot" and m["seq"] > sent["seq"])
+    assert "CT-100234" in answer["text"]
+    assert answer == await here.bot_reply(sent["seq"])
+
+
+async def test_logging_out_on_one_process_closes_the_sessions_sockets_on_the_other(cluster: Cluster, tabs) -> None:
+    one, two = cluster.urls
+    token = await login(one, ALICE)
+    kept = await tabs(two, await login(two, ALICE))  # another session of the same customer stays
+    revoked = await tabs(two, token)
+    async with aiohttp.ClientSession() as session:
+        async with session.post(one + "/api/logout", headers={"Authorization": f"Bearer {token}"}) as response:
+            assert response.status == 204
+    for _ in range(100):
+        if not revoked.sio.connected:
+            break
+        await asyncio.sleep(0.05)
+    assert not revoked.sio.connected
+    assert kept.sio.connected
+
+
+async def test_a_cluster_process_without_a_shared_database_is_refused_with_the_reason() -> None:
+    import sys
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "run.py",
+        "--port",
+        "0",
+        "--redis",
+        "redis://127.0.0.1:1/0",
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2
+    assert "give --database postgresql://" in err.decode() and "Traceback" not in err.decode()
