@@ -4,9 +4,9 @@ the tests start, driven with the official client connected to one process or
 the other. What a user sees must not depend on which process their socket
 landed on.
 
-Built so far (issue 20): the shared store and the Socket.IO rooms across
-processes. Presence, the timers' single runner and the cluster-wide limits
-come next, each with its tests here."""
+Built so far (issue 20): the shared store, the Socket.IO rooms and presence
+across processes. The timers' single runner and the cluster-wide limits come
+next, each with its tests here."""
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from browser.server_process import run_server
+from browser.server_process import always_open_intents, run_server
 from engines import PostgresServer, postgres_server  # noqa: F401 - the fixture
 from redis_engine import RedisServer, redis_server  # noqa: F401 - the fixture
 
-from helpers import ALICE, ChatClient
+from helpers import ALICE, DANA, ChatClient
 
 pytestmark = pytest.mark.asyncio
 
@@ -53,9 +53,10 @@ def cluster(
         "CHATBOT_REDIS_URL": redis_server.url,
         "CHATBOT_SEMANTIC": "false",  # the matcher is not what is tested here: a lighter start
     }
+    intents = always_open_intents(folder / "intents")  # a person can be asked for whatever the real clock says
     with (
-        run_server(folder / "one" / "unused.db", **env) as (one, _),
-        run_server(folder / "two" / "unused.db", **env) as (two, _),
+        run_server(folder / "one" / "unused.db", intents=intents, **env) as (one, _),
+        run_server(folder / "two" / "unused.db", intents=intents, **env) as (two, _),
     ):
         yield Cluster([one, two], database_url)
     with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
@@ -142,3 +143,27 @@ async def test_a_cluster_process_without_a_shared_database_is_refused_with_the_r
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 2
     assert "give --database postgresql://" in err.decode() and "Traceback" not in err.decode()
+
+
+async def test_a_customer_on_one_process_is_handed_to_an_agent_on_the_other(cluster: Cluster, tabs) -> None:
+    one, two = cluster.urls
+    dana = ChatClient(two, "/agent")
+    await dana.connect({"token": await login(two, DANA)})
+    try:
+        alice = await tabs(one, await login(one, ALICE))
+        # Dana's presence reaches process one at once (a change is published within 0.1 s);
+        # without it, Alice would hear "nobody from our team is online"
+        await asyncio.sleep(0.5)
+        await alice.send("I want to talk to a real person")
+        handoff = await alice.wait_for("handoff", lambda h: h["state"] in ("queued", "assigned", "offline"))
+        assert handoff["state"] == "assigned", handoff
+        conversation_id = (await dana.wait_for("assigned"))["conversation"]["id"]
+        ack = await dana.call(
+            "message", {"conversation_id": conversation_id, "client_id": "c1", "text": "Hi, Dana here"}
+        )
+        assert ack["ok"], ack
+        await alice.wait_for("message", lambda m: m["text"] == "Hi, Dana here")
+        await alice.send("thanks Dana")
+        await dana.wait_for("message", lambda m: m["text"] == "thanks Dana")
+    finally:
+        await dana.close()

@@ -6,7 +6,8 @@ console and the supervisor view show of it.
     queue_core.py     the queue itself: assignment, requeueing, telling everyone it moved
     customer_side.py  what customers do: ask for a person, leave the queue, tickets, rating
     agent_side.py     what agents do: take, answer, release, transfer, hand back, resolve
-    presence.py       who is connected right now (agents, customers' tabs)
+    presence.py       who is connected right now (agents, customers' tabs), here and, in a
+                      cluster, on the other processes (merged from web/cluster_presence.py)
     views.py          the consoles' read models: queue, team, a conversation, a customer's place
     figures.py        the supervisor's figures
     timers.py         the first-response clock and the grace periods (tick)

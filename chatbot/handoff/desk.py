@@ -74,7 +74,22 @@ class HandoffDesk:
                 await self.store.update_handoff(handoff["id"], customer_left_at=isoformat(now))
 
     async def tick(self) -> None:
+        self.board.expire()
+        await self._customers_left_elsewhere()
         await self.timers.tick()
+
+    async def _customers_left_elsewhere(self) -> None:
+        """Queued customers whose last tab closed on another process, or went
+        with a process that left the cluster (PresenceBoard.departures): their
+        grace period starts then, as when their last tab closes here
+        (CustomerSide.customer_disconnected). One process alone has none."""
+        departures = self.board.departures()
+        if not departures:
+            return
+        for handoff in await self.store.live_handoffs():
+            left_at = departures.get(handoff["conversation_id"])
+            if left_at and handoff["state"] == "queued" and not handoff["customer_left_at"]:
+                await self.store.update_handoff(handoff["id"], customer_left_at=isoformat(left_at))
 
     # -- what the consoles see (views.py, figures.py) ------------------------------------------
 

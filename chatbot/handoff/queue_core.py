@@ -24,7 +24,7 @@ class QueueCore:
         self.clock = clock
         self.knowledge = knowledge
         self.events = events
-        self.board = PresenceBoard()
+        self.board = PresenceBoard(clock)
         self.views = ConsoleViews(store, clock, knowledge, self.board)
         self.released_by: dict[int, set[int]] = {}  # conversation id → agents who gave it back
 

@@ -233,18 +233,25 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 async def _cluster_channel(app: web.Application) -> AsyncIterator[None]:
     """A cluster's process listens to the others from start-up, not from its
-    first client (python-socketio's default), and closes its Redis connections
-    when it stops."""
+    first client (python-socketio's default), shares its agents' presence and
+    customers' tabs with them (cluster_presence.py), and closes its Redis
+    connections when it stops."""
     manager = app[SIO].manager
     if not isinstance(manager, RedisRoomManager):
         yield
         return
+    from .cluster_presence import ClusterPresence  # redis: the optional cluster extra
+
     await manager.listen(app[SIO])
     log.warning(
-        "cluster mode is being built (issue 20): the store and the Socket.IO rooms span the processes; "
-        "agents' presence, the handoff timers and the rate limits are still each process's own"
+        "cluster mode is being built (issue 20): the store, the Socket.IO rooms and presence span the "
+        "processes; the handoff timers and the rate limits are still each process's own (docs/deployment.md)"
     )
-    yield
+    # Before the desk's recover() (the cluster's presence decides who is connected), and stopped
+    # after the sockets are closed (on_shutdown runs first), so the last disconnects go out
+    # before the goodbye.
+    async with ClusterPresence(app[DESK].board, manager.redis_url):
+        yield
     await manager.close()
 
 

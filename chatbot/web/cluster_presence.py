@@ -1,0 +1,257 @@
+"""Agents' presence and customers' tabs across the server's processes, over
+Redis pub/sub: the edge's half of the cluster's presence. The domain's half is
+chatbot/handoff/presence.py (PresenceBoard), which merges what this carries,
+decides what it means (expiry, drops, departures) by the desk's clock, and
+keeps its reads synchronous and free of Redis.
+
+Each process publishes a snapshot of its own presence (JSON) on one channel
+when it changes (changes close together go out as one) and every
+`heartbeat_seconds`, and feeds the others' to its board. A process that
+starts says `hello` and everyone answers with their snapshot, so it knows
+the cluster at once; one that stops cleanly says `goodbye`, so the others
+stop counting its agents at once instead of after the TTL.
+
+Pub/sub keeps nothing (at most once): a lost snapshot is made good by the
+next heartbeat, and a listener that loses Redis listens again with a backoff
+and says hello again. Whoever can publish on the channel can fake presence,
+so Redis stays on a private network behind a password, as for the rooms
+(shared/design/scale-out.md, section 2)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import uuid
+from types import TracebackType
+from typing import Any
+
+import redis.asyncio
+from redis.exceptions import RedisError
+
+from ..auth import User
+from ..clock import isoformat, parse_iso
+from ..handoff.presence import STATUSES, Presence, PresenceBoard, Snapshot
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "chatbot:presence"
+HEARTBEAT_SECONDS = 5.0  # a third of the board's PRESENCE_TTL: three heartbeats may be lost
+COALESCE_SECONDS = 0.1  # at most one snapshot per this, however busy the process
+GOODBYE_SECONDS = 2.0  # a stop does not wait longer on a Redis that is gone
+MAX_BACKOFF_SECONDS = 30.0
+
+
+def new_process_id() -> str:
+    """Unique to this start of this process: a goodbye'd id is never heard again."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def encode_snapshot(snapshot: Snapshot) -> dict[str, Any]:
+    return {
+        "kind": "snapshot",
+        "agents": [_encode_agent(presence) for presence in snapshot.agents.values()],
+        "tabs": {str(conversation_id): tabs for conversation_id, tabs in snapshot.customer_tabs.items()},
+    }
+
+
+def _encode_agent(presence: Presence) -> dict[str, Any]:
+    user = presence.user
+    return {
+        "id": user.id,
+        "brand": user.brand,
+        "email": user.email,
+        "name": user.name,
+        "role": user.role,
+        "is_supervisor": user.is_supervisor,
+        "status": presence.status,
+        "status_at": isoformat(presence.status_at) if presence.status_at else None,
+        "sockets": presence.sockets,
+        "dropped_at": isoformat(presence.dropped_at) if presence.dropped_at else None,
+    }
+
+
+def decode_snapshot(message: dict[str, Any]) -> Snapshot:
+    """Raises ValueError, KeyError or TypeError on a message that is not a snapshot."""
+    agents = {}
+    for item in message["agents"]:
+        presence = _decode_agent(item)
+        agents[presence.user.id] = presence
+    tabs = {int(conversation_id): int(count) for conversation_id, count in message["tabs"].items()}
+    return Snapshot(agents, {conversation_id: count for conversation_id, count in tabs.items() if count > 0})
+
+
+def _decode_agent(item: dict[str, Any]) -> Presence:
+    if item["status"] not in STATUSES:
+        raise ValueError(f"unknown status {item['status']!r}")
+    user = User(
+        id=int(item["id"]),
+        brand=str(item["brand"]),
+        email=str(item["email"]),
+        name=str(item["name"]),
+        role=str(item["role"]),
+        is_supervisor=bool(item["is_supervisor"]),
+    )
+    return Presence(
+        user,
+        status=item["status"],
+        sockets=max(0, int(item["sockets"])),
+        dropped_at=parse_iso(item["dropped_at"]) if item["dropped_at"] else None,
+        status_at=parse_iso(item["status_at"]) if item["status_at"] else None,
+    )
+
+
+class ClusterPresence:
+    """Connects `board` to the other processes' boards through the Redis at
+    `redis_url`. `start()` and `stop()`, or `async with`: for an aiohttp
+    cleanup context, started before the desk's recovery and stopped after
+    the sockets are closed. `stop(goodbye=False)` falls silent the way a
+    killed process does (for tests)."""
+
+    def __init__(
+        self,
+        board: PresenceBoard,
+        redis_url: str,
+        process_id: str | None = None,
+        *,
+        channel: str = CHANNEL,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        coalesce_seconds: float = COALESCE_SECONDS,
+    ) -> None:
+        self.board = board
+        self.redis_url = redis_url
+        self.process_id = process_id or new_process_id()
+        self.channel = channel
+        self.heartbeat_seconds = heartbeat_seconds
+        self.coalesce_seconds = coalesce_seconds
+        self._redis: redis.asyncio.Redis | None = None
+        self._pubsub: Any = None  # redis.asyncio.client.PubSub
+        self._tasks: list[asyncio.Task[None]] = []
+        self._to_publish = asyncio.Event()
+        self._said_goodbye: set[str] = set()  # their later messages are stale: ignored
+
+    async def __aenter__(self) -> ClusterPresence:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def start(self, timeout: float = 10) -> None:
+        """Subscribed before it says hello, so no answer passes it by."""
+        self._redis = redis.asyncio.Redis.from_url(self.redis_url)
+        self._pubsub = self._redis.pubsub()
+        try:
+            await self._subscribe(timeout)
+        except BaseException:
+            await self._close()
+            raise
+        self.board.on_local_change = self._to_publish.set
+        self._to_publish.set()  # our own snapshot right after the hello
+        self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._publish_changes())]
+        await self._send({"kind": "hello"})
+
+    async def stop(self, *, goodbye: bool = True) -> None:
+        """Publishing stops before the goodbye, so nothing of ours follows it."""
+        if self.board.on_local_change == self._to_publish.set:
+            self.board.on_local_change = None
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if goodbye and self._redis is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._send({"kind": "goodbye"}), GOODBYE_SECONDS)
+        await self._close()
+
+    async def _close(self) -> None:
+        if self._pubsub is not None:
+            await self._pubsub.aclose()
+            self._pubsub = None
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    async def _subscribe(self, timeout: float) -> None:
+        await self._pubsub.subscribe(self.channel)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            message = await self._pubsub.get_message(timeout=left)
+            if message is not None and message["type"] == "subscribe":
+                return
+        raise TimeoutError(f"not subscribed to Redis channel {self.channel!r} after {timeout} s")
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        """Failures are logged, not raised: the next heartbeat tries again."""
+        assert self._redis is not None
+        try:
+            await self._redis.publish(self.channel, json.dumps({**message, "process": self.process_id}))
+        except (RedisError, OSError) as error:
+            log.warning("could not publish %s on %s: %s", message["kind"], self.channel, error)
+
+    async def _publish_changes(self) -> None:
+        """Our snapshot soon after a change, and every heartbeat anyway. It
+        never stops on an error: a process that falls silent is taken for
+        dead, and its agents' chats go back to the queue."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._to_publish.wait(), self.heartbeat_seconds)
+            self._to_publish.clear()
+            try:
+                await self._send(encode_snapshot(self.board.local_snapshot()))
+            except Exception:
+                log.exception("could not publish this process's presence on %s", self.channel)
+            await asyncio.sleep(self.coalesce_seconds)  # the changes meanwhile go out together, next
+
+    async def _listen(self) -> None:
+        """redis-py subscribes again when it reconnects; then we say hello again."""
+        backoff = 1.0
+        while True:
+            try:
+                async for message in self._pubsub.listen():
+                    backoff = 1.0
+                    if message["type"] == "message":
+                        self._received(message["data"])
+                    elif message["type"] == "subscribe":
+                        await self._send({"kind": "hello"})
+                await self._pubsub.subscribe(self.channel)  # the iteration ends only when unsubscribed
+            except (RedisError, OSError) as error:
+                log.warning(
+                    "lost the presence channel %s (%s); listening again in %.0f s", self.channel, error, backoff
+                )
+            except Exception:  # whatever it was, a listener that stops leaves the process deaf for good
+                log.exception("the listener on %s failed; listening again in %.0f s", self.channel, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+    def _received(self, data: bytes) -> None:
+        """Never raises: a listener that stopped on one bad message would leave
+        this process deaf to the cluster for good."""
+        try:
+            message = json.loads(data)
+            self._handle(str(message["process"]), message["kind"], message)
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            log.warning("ignored a malformed message on %s: %r", self.channel, error)
+        except Exception:
+            log.exception("could not handle a message on %s", self.channel)
+
+    def _handle(self, sender: str, kind: str, message: dict[str, Any]) -> None:
+        if sender == self.process_id:
+            self.board.channel_heard()
+        elif kind == "hello":
+            self._said_goodbye.discard(sender)  # started again under the same id
+            self.board.channel_heard()
+            self._to_publish.set()
+        elif sender in self._said_goodbye:
+            return  # sent before its goodbye, arrived after it
+        elif kind == "snapshot":
+            self.board.merge(sender, decode_snapshot(message))
+        elif kind == "goodbye":
+            self._said_goodbye.add(sender)
+            self.board.forget(sender)
