@@ -13,7 +13,7 @@ from ..auth import User
 from ..clock import isoformat
 from ..errors import ChatbotError
 from ..wire import to_wire
-from .queue_core import QueueCore
+from .queue_core import DeskPart
 
 
 class AlreadyAssigned(ChatbotError):
@@ -24,14 +24,7 @@ class NotAvailable(ChatbotError):
     code, status = "agent_not_available", 409
 
 
-class AgentSide:
-    def __init__(self, core: QueueCore) -> None:
-        self.core = core
-        self.store = core.store
-        self.clock = core.clock
-        self.events = core.events
-        self.board = core.board
-
+class AgentSide(DeskPart):
     async def agent_connected(self, agent: User, status: str | None = None) -> None:
         self.board.connected(agent, status)
         await self.core.reassign(agent.brand)

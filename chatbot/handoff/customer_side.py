@@ -13,17 +13,10 @@ from ..access import can_see
 from ..auth import User
 from ..clock import isoformat
 from .hours import Hours
-from .queue_core import QueueCore
+from .queue_core import DeskPart
 
 
-class CustomerSide:
-    def __init__(self, core: QueueCore) -> None:
-        self.core = core
-        self.store = core.store
-        self.clock = core.clock
-        self.events = core.events
-        self.board = core.board
-
+class CustomerSide(DeskPart):
     async def request(
         self, user: User, conversation_id: int, *, reason: str, intent: str | None, confidence: float | None
     ) -> dict[str, Any]:

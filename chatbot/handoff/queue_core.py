@@ -124,3 +124,15 @@ class QueueCore:
             conversation_state="queued",
             fields={"assigned_at": None},
         )
+
+
+class DeskPart:
+    """A side of the desk (customer_side.py, agent_side.py): works on the
+    shared core, and reaches the store, clock, events and board through it."""
+
+    def __init__(self, core: QueueCore) -> None:
+        self.core = core
+        self.store = core.store
+        self.clock = core.clock
+        self.events = core.events
+        self.board = core.board
