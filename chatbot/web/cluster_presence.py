@@ -162,8 +162,8 @@ class ClusterPresence:
             self.board.on_local_change = None
         for task in self._tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:  # bounded: a stop must never hang the server's shutdown
+            await asyncio.wait(self._tasks, timeout=GOODBYE_SECONDS)
         self._tasks = []
         if goodbye and self._redis is not None:
             with contextlib.suppress(TimeoutError):
@@ -200,8 +200,11 @@ class ClusterPresence:
         never stops on an error: a process that falls silent is taken for
         dead, and its agents' chats go back to the queue."""
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for can swallow a cancellation that
+            # arrives as the wait ends (gh-86296), and this loop then never stopped
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._to_publish.wait(), self.heartbeat_seconds)
+                async with asyncio.timeout(self.heartbeat_seconds):
+                    await self._to_publish.wait()
             self._to_publish.clear()
             try:
                 await self._send(encode_snapshot(self.board.local_snapshot()))
