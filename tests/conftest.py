@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from engines import postgres_database, postgres_server  # noqa: F401 - the store's fixtures (tests/engines.py)
+from redis_engine import redis_server  # noqa: F401 - the cluster tests' Redis (tests/redis_engine.py)
 
 from helpers import ChatClient, Server, forget_stopped_apps, make_settings, start_server
 

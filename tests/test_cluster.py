@@ -19,8 +19,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 from browser.server_process import always_open_intents, run_server
-from engines import PostgresServer, postgres_server  # noqa: F401 - the fixture
-from redis_engine import RedisServer, redis_server  # noqa: F401 - the fixture
+from engines import PostgresServer
+from redis_engine import RedisServer
 
 from helpers import ALICE, DANA, ChatClient
 
@@ -35,8 +35,8 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(
-    postgres_server: PostgresServer,  # noqa: F811
-    redis_server: RedisServer,  # noqa: F811
+    postgres_server: PostgresServer,
+    redis_server: RedisServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Cluster]:
     import psycopg

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from redis_engine import RedisServer, redis_server  # noqa: F401 - the fixture
+from redis_engine import RedisServer
 
 from chatbot.auth import User
 from chatbot.clock import ManualClock, isoformat
@@ -81,7 +81,7 @@ class Cluster:
 
 
 @pytest.fixture
-async def cluster(redis_server: RedisServer) -> AsyncIterator[Cluster]:  # noqa: F811
+async def cluster(redis_server: RedisServer) -> AsyncIterator[Cluster]:
     cluster = Cluster(redis_server.url)
     yield cluster
     for process in cluster.processes:

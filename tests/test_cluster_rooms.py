@@ -20,7 +20,7 @@ import pytest
 import socketio
 from aiohttp import web
 from engines import free_port
-from redis_engine import RedisServer, redis_server  # noqa: F401 - the fixture
+from redis_engine import RedisServer
 
 from chatbot.web.rooms import AGENT, CHAT, RedisRoomManager
 
@@ -61,7 +61,7 @@ async def start_process(redis_url: str, channel: str) -> Process:
 
 
 @pytest.fixture
-async def cluster(redis_server: RedisServer) -> AsyncIterator[tuple[Process, Process]]:  # noqa: F811
+async def cluster(redis_server: RedisServer) -> AsyncIterator[tuple[Process, Process]]:
     import redis.asyncio
 
     channel = f"test-{uuid.uuid4().hex}"
@@ -142,7 +142,7 @@ async def test_a_revoked_sessions_sockets_on_every_process_are_disconnected(clus
     assert await other.next() == ("still", {"here": True})
 
 
-async def test_what_crosses_between_processes_is_json(cluster, redis_server: RedisServer) -> None:  # noqa: F811
+async def test_what_crosses_between_processes_is_json(cluster, redis_server: RedisServer) -> None:
     import redis.asyncio
 
     one, _ = cluster
