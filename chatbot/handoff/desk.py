@@ -73,10 +73,14 @@ class HandoffDesk:
             elif handoff["state"] == "queued" and handoff["customer_left_at"]:
                 await self.store.update_handoff(handoff["id"], customer_left_at=isoformat(now))
 
-    async def tick(self) -> None:
+    async def tick(self, timers: bool = True) -> None:
+        """Every process follows the cluster's presence; `timers`: this
+        process also runs the first-response and grace timers (one process
+        alone always does; in a cluster, the leader: store/leader.py)."""
         self.board.expire()
         await self._customers_left_elsewhere()
-        await self.timers.tick()
+        if timers:
+            await self.timers.tick()
 
     async def _customers_left_elsewhere(self) -> None:
         """Queued customers whose last tab closed on another process, or went
@@ -104,6 +108,9 @@ class HandoffDesk:
 
     async def conversation_view(self, conversation_id: int, after_seq: int | None = None) -> dict[str, Any]:
         return await self.views.conversation_view(conversation_id, after_seq)
+
+    async def messages_after(self, conversation_id: int, after_seq: int | None) -> list[dict[str, Any]]:
+        return await self.views.messages_after(conversation_id, after_seq)
 
     async def stats(self, brand_id: str, window_hours: int = 24) -> dict[str, Any]:
         return await self.figures.stats(brand_id, window_hours)

@@ -203,6 +203,14 @@ class PresenceBoard:
             return False
         return True
 
+    def tabs_elsewhere(self, conversation_id: int) -> bool:
+        """Whether another process this one hears has a tab of the conversation."""
+        return self._remote_tabs(conversation_id) > 0
+
+    def customer_present(self, conversation_id: int) -> bool:
+        """Whether the customer has a tab open on any process this one hears."""
+        return bool(self.customer_tabs.get(conversation_id) or self._remote_tabs(conversation_id))
+
     def departures(self) -> dict[int, datetime]:
         """Conversation id → when: customers whose last tab closed on another
         process after this one had let them go, or went with a process that

@@ -42,9 +42,18 @@ class QueueCore:
             now=self.clock.now(),
             meta=meta or None,
         )
+        return await self.posted(row)
+
+    async def posted(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Send a stored system message to everyone in its conversation."""
         message = to_wire(row)
-        await self.events.to_conversation(conversation_id, "message", message)
+        await self.events.to_conversation(row["conversation_id"], "message", message)
         return message
+
+    def note(self, text: str, **meta: Any) -> dict[str, Any]:
+        """A system message for the store to post with the change that causes it
+        (store.move_handoff_saying, store.stamp_handoff)."""
+        return {"text": text, "now": self.clock.now(), "meta": meta or None}
 
     async def unassigned(self, agent_id: int, conversation_id: int, reason: str) -> None:
         """The conversation left the agent without the agent doing it."""
@@ -91,6 +100,7 @@ class QueueCore:
                 from_states=("queued",),
                 conversation_state="agent",
                 agent_id=agent.user.id,
+                agent_cap=cap,  # checked again where it counts: another process may be assigning too
                 fields={"assigned_at": isoformat(self.clock.now())},
             ):
                 loads[agent.user.id] = loads.get(agent.user.id, 0) + 1
@@ -112,18 +122,25 @@ class QueueCore:
         await self.events.to_customer(conversation_id, "handoff", {"state": "assigned", "agent": {"name": name}})
         return view
 
-    async def requeue(self, handoff: dict[str, Any], agent_id: int) -> bool:
+    async def requeue(self, handoff: dict[str, Any], agent_id: int, saying: str | None = None) -> bool:
         """Back to the queue from `agent_id`, at the place its original handoff
-        time gives it; False when the agent no longer held it."""
-        return await self.store.move_handoff(
-            handoff["id"],
-            to="queued",
-            from_states=("assigned",),
-            agent_id=None,
-            expect_agent=agent_id,
-            conversation_state="queued",
-            fields={"assigned_at": None},
-        )
+        time gives it; False when the agent no longer held it. `saying`: a
+        system message posted with the move, in its transaction (once, even
+        when two processes try the same move)."""
+        move: dict[str, Any] = {
+            "to": "queued",
+            "from_states": ("assigned",),
+            "agent_id": None,
+            "expect_agent": agent_id,
+            "conversation_state": "queued",
+            "fields": {"assigned_at": None},
+        }
+        if saying is None:
+            return await self.store.move_handoff(handoff["id"], **move)
+        posted = await self.store.move_handoff_saying(handoff["id"], self.note(saying), **move)
+        if posted is not None:
+            await self.posted(posted)
+        return posted is not None
 
 
 class DeskPart:

@@ -39,6 +39,11 @@ class Timers:
         waited = seconds_between(handoff["queued_at"], now) or 0
         left = seconds_between(handoff["customer_left_at"], now)
         if handoff["state"] == "queued" and left is not None and left >= levels.customer_grace_seconds:
+            if self.core.board.customer_present(handoff["conversation_id"]):
+                # a tab on another process that the one which saw the last tab close here had not
+                # heard of yet: the customer never left
+                await self.store.update_handoff(handoff["id"], customer_left_at=None)
+                return False
             await self.store.move_handoff(
                 handoff["id"],
                 to="abandoned",
@@ -50,13 +55,14 @@ class Timers:
         if handoff["first_response_at"]:
             return False
         changed = False
+        # Each stamp is set once, by whichever process gets there first (store.stamp_handoff).
         if waited >= levels.first_response_target_seconds and not handoff["flagged_at"]:
-            await self.store.update_handoff(handoff["id"], flagged_at=isoformat(now))
-            changed = True
+            changed |= await self.store.stamp_handoff(handoff["id"], "flagged_at", now) is not None
         if waited >= levels.first_response_breach_seconds and not handoff["breached_at"]:
-            await self.store.update_handoff(handoff["id"], breached_at=isoformat(now))
-            await self._offer_email(brand, handoff)
-            changed = True
+            offer = await self.store.stamp_handoff(handoff["id"], "breached_at", now, self._email_offer(brand))
+            if offer is not None:
+                await self.core.posted(offer)
+                changed = True
         return changed
 
     async def _requeue_dropped(self, agent: User) -> bool:
@@ -64,18 +70,16 @@ class Timers:
         for handoff in await self.store.live_handoffs(agent.brand):
             if handoff["state"] != "assigned" or handoff["assigned_agent_id"] != agent.id:
                 continue
-            if await self.core.requeue(handoff, agent.id):
+            if await self.core.requeue(
+                handoff, agent.id, saying=self.core.brand(agent.brand).say("handoff.agent_dropped")
+            ):
                 await self.core.unassigned(agent.id, handoff["conversation_id"], "grace_period_over")
-                await self.core.system(
-                    handoff["conversation_id"], self.core.brand(agent.brand).say("handoff.agent_dropped")
-                )
                 moved = True
         return moved
 
-    async def _offer_email(self, brand: Brand, handoff: dict[str, Any]) -> None:
+    def _email_offer(self, brand: Brand) -> dict[str, Any]:
         contact = brand.settings.contact
-        await self.core.system(
-            handoff["conversation_id"],
+        return self.core.note(
             brand.say(
                 "handoff.breach_offer",
                 minutes=brand.settings.service_levels.first_response_breach_seconds // 60,

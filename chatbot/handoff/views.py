@@ -81,6 +81,10 @@ class ConsoleViews:
             "notes": await self.store.notes(conversation_id),
         }
 
+    async def messages_after(self, conversation_id: int, after_seq: int | None) -> list[dict[str, Any]]:
+        """The transcript on the wire, for a console filling a gap it noticed."""
+        return [to_wire(m) for m in await self._transcript(conversation_id, after_seq)]
+
     async def _transcript(self, conversation_id: int, after_seq: int | None) -> list[dict[str, Any]]:
         """The messages after `after_seq` (a console catching up), or the latest 200."""
         if after_seq is not None:

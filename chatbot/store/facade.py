@@ -266,6 +266,7 @@ class Handoffs(Facade):
         conversation_state: str | None = None,
         agent_id: int | None = None,
         expect_agent: int | None = None,
+        agent_cap: int | None = None,
         fields: dict[str, Any] | None = None,
     ) -> bool:
         """A conditional state change: one row changes, once (handoffs.move_handoff)."""
@@ -277,8 +278,19 @@ class Handoffs(Facade):
             conversation_state=conversation_state,
             agent_id=agent_id,
             expect_agent=expect_agent,
+            agent_cap=agent_cap,
             fields=fields,
         )
+
+    async def move_handoff_saying(self, handoff_id: int, message: Row, **move: Any) -> Row | None:
+        """A conditional state change and its system message, in one
+        transaction; the stored message, or None when the move did not happen."""
+        return await self._write(handoffs.move_handoff_saying, handoff_id, message, **move)
+
+    async def stamp_handoff(self, handoff_id: int, stamp: str, at: datetime, message: Row | None = None) -> Row | None:
+        """A first-response timer's stamp, set once, with its system message
+        (handoffs.stamp_handoff); None when it was set already."""
+        return await self._write(handoffs.stamp_handoff, handoff_id, stamp, at, message)
 
     async def update_handoff(self, handoff_id: int, **fields: Any) -> None:
         await self._write(handoffs.update_handoff, handoff_id, fields)

@@ -12,7 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .sql import Connection, Row, atomic, changed, insert, isoformat, marks, row, rows
+from .conversations import add_message
+from .sql import Connection, Row, atomic, changed, insert, isoformat, lock_row, marks, row, rows, value
 
 HANDOFF_FIELDS = frozenset(
     {
@@ -105,13 +106,47 @@ def move_handoff(
     conversation_state: str | None = None,
     agent_id: int | None = None,
     expect_agent: int | None = None,
+    agent_cap: int | None = None,
     fields: dict[str, Any] | None = None,
 ) -> bool:
     """Change a handoff's state only if it is in `from_states` (and held by
     `expect_agent`, when given), with the conversation's state, in one
     transaction. This conditional update is what makes two agents
-    accepting at the same instant safe: one row changes, once."""
-    fields = dict(fields or {})
+    accepting at the same instant safe: one row changes, once. With
+    `agent_cap`, the move is refused when the agent already holds that many
+    live chats, counted in the same statement: two processes assigning at
+    once cannot both fill the last seat."""
+    capped = agent_cap is not None and agent_id is not None
+    sql, args = _move_statement(handoff_id, to, dict(fields or {}), from_states, agent_id, expect_agent, agent_cap)
+    with atomic(conn):
+        if capped:
+            # PostgreSQL: the agent's row is held first, so the count above is taken after any other
+            # assignment to them commits (READ COMMITTED: each statement sees what committed before it)
+            lock_row(conn, "users", agent_id)
+        if changed(conn, sql, args) != 1:
+            return False
+        if conversation_state:
+            conn.execute(
+                "UPDATE conversations SET state = ?, closed_at = CASE WHEN ? = 'closed' "
+                "THEN ? ELSE closed_at END WHERE id = (SELECT conversation_id FROM handoffs "
+                "WHERE id = ?)",
+                [conversation_state, conversation_state, (fields or {}).get("ended_at"), handoff_id],
+            )
+        return True
+
+
+def _move_statement(
+    handoff_id: int,
+    to: str,
+    fields: dict[str, Any],
+    from_states: tuple[str, ...],
+    agent_id: int | None,
+    expect_agent: int | None,
+    agent_cap: int | None,
+) -> tuple[str, list[Any]]:
+    """move_handoff's conditional UPDATE: from one of `from_states`, held by
+    `expect_agent` when given, and with `agent_cap`, only while `agent_id`
+    holds fewer live chats than that."""
     check_fields(fields)
     fields["state"] = to
     if to == "assigned" or agent_id is not None:
@@ -122,17 +157,59 @@ def move_handoff(
     if expect_agent is not None:
         sql += " AND assigned_agent_id = ?"
         args.append(expect_agent)
+    if agent_cap is not None and agent_id is not None:
+        sql += " AND (SELECT count(*) FROM handoffs WHERE assigned_agent_id = ? AND state = 'assigned') < ?"
+        args += [agent_id, agent_cap]
+    return sql, args
+
+
+def move_handoff_saying(conn: Connection, handoff_id: int, message: Row, **move: Any) -> Row | None:
+    """`move_handoff` and the system message it causes, in one transaction:
+    the message is posted exactly when the move happens, once, whichever
+    process made it. The stored message, or None when the move did not happen."""
     with atomic(conn):
-        if changed(conn, sql, args) != 1:
-            return False
-        if conversation_state:
-            conn.execute(
-                "UPDATE conversations SET state = ?, closed_at = CASE WHEN ? = 'closed' "
-                "THEN ? ELSE closed_at END WHERE id = (SELECT conversation_id FROM handoffs "
-                "WHERE id = ?)",
-                [conversation_state, conversation_state, fields.get("ended_at"), handoff_id],
-            )
-        return True
+        if not move_handoff(conn, handoff_id, **move):
+            return None
+        return _system_message(conn, handoff_id, message)
+
+
+TIMER_STAMPS = frozenset({"flagged_at", "breached_at"})
+
+
+def stamp_handoff(conn: Connection, handoff_id: int, stamp: str, at: datetime, message: Row | None) -> Row | None:
+    """Set a first-response timer's stamp once: only while it is unset and
+    the handoff is live and still waits for its first human reply. With
+    `message`, the system message the timer causes is stored in the same
+    transaction, so processes ticking at once (a paused old leader and the
+    new one) post it once. The stored message ({} without one), or None
+    when the stamp was set already or the wait is over."""
+    if stamp not in TIMER_STAMPS:
+        raise ValueError(f"not a timer stamp: {stamp}")
+    with atomic(conn):
+        stamped = changed(
+            conn,
+            f"UPDATE handoffs SET {stamp} = ? WHERE id = ? AND {stamp} IS NULL "
+            "AND first_response_at IS NULL AND state IN ('queued', 'assigned')",
+            [isoformat(at), handoff_id],
+        )
+        if stamped != 1:
+            return None
+        return _system_message(conn, handoff_id, message) if message else {}
+
+
+def _system_message(conn: Connection, handoff_id: int, message: Row) -> Row:
+    conversation_id = value(conn, "SELECT conversation_id FROM handoffs WHERE id = ?", [handoff_id])
+    stored, _ = add_message(
+        conn,
+        conversation_id,
+        sender_type="system",
+        sender_name="System",
+        sender_id=None,
+        text=message["text"],
+        now=message["now"],
+        meta=message.get("meta"),
+    )
+    return stored
 
 
 def update_handoff(conn: Connection, handoff_id: int, fields: dict[str, Any]) -> None:

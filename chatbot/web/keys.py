@@ -19,6 +19,7 @@ from ..operator.intent_editor import IntentEditor
 from ..ratelimit import Limits
 from ..settings import Settings
 from ..store import Store
+from ..store.leader import Leadership
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
@@ -35,3 +36,4 @@ INBOX = web.AppKey("inbox", Inbox)
 EVALUATIONS = web.AppKey("evaluations", Evaluations)
 ANALYTICS = web.AppKey("analytics", Analytics)
 LIMITS = web.AppKey("limits", Limits)
+LEADER = web.AppKey("leader", Leadership)
