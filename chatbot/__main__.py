@@ -27,6 +27,7 @@ def _settings(args: argparse.Namespace) -> Settings:
             "db": args.db,
             "database_url": args.database,
             "redis_url": args.redis,
+            "trusted_proxies": args.trusted_proxy,
             "intents_dir": args.intents,
             "start_time": args.start_time,
         }.items()
@@ -283,6 +284,12 @@ def _serve_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--db", type=Path, help="SQLite database file")
     serve.add_argument("--database", metavar="URL", help="postgresql://... : the store on PostgreSQL")
     serve.add_argument("--redis", metavar="URL", help="redis://... : one process of a cluster (needs --database)")
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        metavar="ADDRESS",
+        help="a proxy in front (address or CIDR; repeat for more): the client's address comes from its X-Forwarded-For",
+    )
     serve.add_argument("--intents", type=Path, help="folder of brand folders")
     serve.add_argument("--no-demo", action="store_true", help="do not seed the demo data")
     serve.add_argument(

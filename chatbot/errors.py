@@ -48,3 +48,9 @@ class TooManyAttempts(ChatbotError):
 
 class Conflict(ChatbotError):
     code, status = "conflict", 409
+
+
+class StaleVersion(Conflict):
+    """An edit based on a version someone else has replaced since."""
+
+    code = "stale_version"

@@ -1,10 +1,17 @@
 """Token buckets: how many of something one key (a socket, a user, an
 address) may do, refilled over time read from the injected clock. Checked
-before any work is done, so a flood costs the server almost nothing."""
+before any work is done, so a flood costs the server almost nothing.
+
+The per-socket limits are synchronous and in this process (a socket lives on
+one process). The per-user and per-address ones (`user_messages`, `uploads`,
+`logins`) are `SharedLimiter`s, awaited: in this process's memory by default,
+or, in a cluster, one bucket per key for every process on Redis
+(chatbot/web/cluster_limits.py, handed in as `shared`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from .clock import Clock
 from .errors import ChatbotError
@@ -43,14 +50,68 @@ class Limiter:
         self._buckets.pop(key, None)
 
 
-class Limits:
-    """The product's limits, in one place (docs/security.md)."""
+class SharedLimiter(Protocol):
+    """A limit whose key (a user, an address) may come to any process."""
 
-    def __init__(self, clock: Clock, socket_event_burst: int = 100, socket_strike_burst: int = 100) -> None:
+    async def hit(self, key: str, what: str = "requests") -> None:
+        """Spend one token of `key`, or raise RateLimited."""
+
+
+class SharedLimiters(Protocol):
+    """Where the shared limits keep their buckets."""
+
+    def limiter(self, name: str, limit: Limit) -> SharedLimiter:
+        """The limiter called `name` (unique among the product's limits)."""
+
+    async def close(self) -> None:
+        """Let go of what the buckets live in (a connection)."""
+
+
+class LocalLimiter:
+    """A `Limiter` behind the shared (async) interface: one process's buckets."""
+
+    def __init__(self, limiter: Limiter) -> None:
+        self.limiter = limiter
+
+    async def hit(self, key: str, what: str = "requests") -> None:
+        self.limiter.hit(key, what)
+
+
+class LocalLimiters:
+    """The embedded default: the shared limits in this process's memory."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def limiter(self, name: str, limit: Limit) -> LocalLimiter:
+        return LocalLimiter(Limiter(self.clock, limit))
+
+    async def close(self) -> None:
+        return None
+
+
+USER_MESSAGES = Limit(burst=30, per_second=0.5)  # all of a user's tabs
+UPLOADS = Limit(burst=10, per_second=1 / 60)  # per user
+LOGINS = Limit(burst=20, per_second=0.2)  # per client address
+
+
+class Limits:
+    """The product's limits, in one place (docs/security.md). `shared`: where
+    the per-user and per-address buckets live; this process's memory unless
+    given (a cluster's process gives chatbot/web/cluster_limits.RedisLimiters)."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        socket_event_burst: int = 100,
+        socket_strike_burst: int = 100,
+        shared: SharedLimiters | None = None,
+    ) -> None:
+        self.shared: SharedLimiters = shared or LocalLimiters(clock)
         self.socket_messages = Limiter(clock, Limit(burst=10, per_second=2))  # one tab
-        self.user_messages = Limiter(clock, Limit(burst=30, per_second=0.5))  # all of a user's tabs
-        self.uploads = Limiter(clock, Limit(burst=10, per_second=1 / 60))  # per user
-        self.logins = Limiter(clock, Limit(burst=20, per_second=0.2))  # per client address
+        self.user_messages = self.shared.limiter("user_messages", USER_MESSAGES)
+        self.uploads = self.shared.limiter("uploads", UPLOADS)
+        self.logins = self.shared.limiter("logins", LOGINS)
         # Every event a socket sends, valid or not, spends one of these before anything else is done with it.
         self.socket_events = Limiter(clock, Limit(burst=socket_event_burst, per_second=10))
         # Every refused event (malformed, unknown, reserved, over a limit) spends one of these; a socket that
@@ -60,3 +121,6 @@ class Limits:
     def forget_socket(self, sid: str) -> None:
         for limiter in (self.socket_messages, self.socket_events, self.socket_strikes):
             limiter.forget(sid)
+
+    async def close(self) -> None:
+        await self.shared.close()

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
         description="redis://host:port/0: this process is one of a cluster; Socket.IO rooms span the processes "
         "through Redis. Needs database_url (SQLite cannot span machines)",
     )
+    trusted_proxies: list[str] = Field(
+        [],
+        description="addresses or networks (CIDR) of the proxies in front (HAProxy): from them, the client's "
+        "address is read from X-Forwarded-For (web/proxies.py); the environment variable takes a JSON list",
+    )
     demo: bool = Field(True, description="seed the demo data into an empty database")
     start_time: AwareDatetime | None = Field(
         None,

@@ -324,6 +324,23 @@
     }
   }
 
+  // A cluster's HAProxy routes on this query parameter (`balance url_param
+  // affinity`, docs/deployment.md "HAProxy in front"), and engine.io-client
+  // repeats `query` on every request, long-polling ones included: all of an
+  // agent's requests, and all their consoles, reach one process. A short hash
+  // (FNV-1a, 32 bits): the token, a credential, never appears in a URL or a
+  // proxy's log. Before /api/me has answered (storage kept only the token),
+  // the token's hash: the consoles of that session still stay together.
+  function affinity() {
+    var user = state.user && state.user.id !== undefined && state.user.id !== null;
+    var key = user ? "user:" + state.user.id : "token:" + state.token;
+    var hash = 0x811c9dc5;
+    for (var i = 0; i < key.length; i++) {
+      hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
+    }
+    return ("0000000" + (hash >>> 0).toString(16)).slice(-8);
+  }
+
   function connect() {
     if (!state.token || state.socket) {
       return;
@@ -350,6 +367,7 @@
         }
         cb(auth);
       },
+      query: { affinity: affinity() },
       transports: ["websocket", "polling"],
       tryAllTransports: true,
       withCredentials: false
@@ -409,6 +427,18 @@
     socket.on("message", onMessage);
     socket.on("typing", onTyping);
     socket.on("note", onNote);
+    socket.on("resync", onResync);
+  }
+
+  function maxSeq(conv) {
+    var max = -1;
+    Object.keys(conv.messages).forEach(function (k) {
+      var seq = conv.messages[k].seq;
+      if (typeof seq === "number" && seq > max) {
+        max = seq;
+      }
+    });
+    return max;
   }
 
   function lastSeqs() {
@@ -418,13 +448,7 @@
       if (conv.ended) {
         return;
       }
-      var max = -1;
-      Object.keys(conv.messages).forEach(function (k) {
-        var seq = conv.messages[k].seq;
-        if (typeof seq === "number" && seq > max) {
-          max = seq;
-        }
-      });
+      var max = maxSeq(conv);
       if (max >= 0) {
         seen[String(id)] = max;
       }
@@ -1590,9 +1614,13 @@
       keepOrphan(msg);
       return;
     }
+    var before = maxSeq(conv);
     var added = addMessage(conv, msg);
     if (!added) {
       return;
+    }
+    if (typeof msg.seq === "number" && before >= 0 && msg.seq > before + 1) {
+      fillGap(conv, before); // something between was lost on its way here
     }
     var type = senderType(msg);
     if (type === "customer") {
@@ -1602,6 +1630,37 @@
         renderTab(conv);
       }
     }
+  }
+
+  // The messages of a held chat after `after`, fetched: a live message arrived
+  // past a gap in seq, or the server said `resync` (a cluster's process lost
+  // the channel the processes share, and what was sent meanwhile was lost).
+  function fillGap(conv, after) {
+    var socket = state.socket;
+    if (!socket || !socket.connected || conv.ended || conv.fillingGap) {
+      return;
+    }
+    conv.fillingGap = true;
+    var ask = { conversation_id: conv.id };
+    if (after >= 0) {
+      ask.last_seq = after;
+    }
+    socket.timeout(10000).emit("history", ask, function (err, ack) {
+      conv.fillingGap = false;
+      if (err || !ack || !ack.ok || !Array.isArray(ack.messages)) {
+        return;
+      }
+      ack.messages.forEach(onMessage);
+    });
+  }
+
+  function onResync() {
+    state.order.forEach(function (id) {
+      var conv = state.convs[id];
+      if (conv && !conv.ended) {
+        fillGap(conv, maxSeq(conv));
+      }
+    });
   }
 
   function keepOrphan(msg) {

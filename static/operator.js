@@ -1006,7 +1006,8 @@
       });
       yes.addEventListener("click", function () {
         yes.disabled = true;
-        api("DELETE", intentPath(name)).then(function (result) {
+        var base = state.current && state.current.name === name ? "&base_version=" + state.current.version : "";
+        api("DELETE", "/api/operator/intents/" + encodeURIComponent(name) + brandQuery(base)).then(function (result) {
           form = null;
           state.current = null;
           toast("Retired " + name + " (version " + result.version + ").", "ok");
@@ -1015,7 +1016,9 @@
           });
         }, function (error) {
           yes.disabled = false;
-          toast("Could not retire " + name + ": " + error.detail, "danger");
+          if (!showStale(error, name)) {
+            toast("Could not retire " + name + ": " + error.detail, "danger");
+          }
         });
       });
       yes.focus();
@@ -1030,6 +1033,7 @@
       return;
     }
     body.note = form.note.value.trim();
+    body.base_version = state.current.version;  // refused (409) if someone saved another version since
     form.submit.disabled = true;
     form.submit.textContent = "Saving…";
     clear(form.result);
@@ -1121,10 +1125,31 @@
 
   function renderSaveError(node, error) {
     clear(node);
+    var reload = null;
+    if (error.code === "stale_version" && state.current) {
+      var name = state.current.name;
+      reload = el("button", { type: "button", class: "op-btn op-btn-sm", "data-testid": "stale-reload",
+        text: "Load the latest version (your edit here is discarded)" });
+      reload.addEventListener("click", function () {
+        form = null;
+        openIntent(name, true);
+      });
+    }
     node.appendChild(el("div", { class: "op-alert op-alert-danger", role: "alert", "data-testid": "save-error" }, [
       el("strong", { text: "Not saved. " }),
-      el("span", { text: error.detail })
+      el("span", { text: error.detail }),
+      reload ? el("span", { class: "op-alert-actions" }, [reload]) : null
     ]));
+  }
+
+  // A rollback or retirement refused because another version was saved since
+  // this one was loaded: said where a save's error is, with the offer to reload.
+  function showStale(error, name) {
+    if (error.code !== "stale_version" || !form || !state.current || state.current.name !== name) {
+      return false;
+    }
+    renderSaveError(form.result, error);
+    return true;
   }
 
   // The outcome of a save, a rollback or an example added from the inbox:
@@ -1204,18 +1229,24 @@
         toast("There is no earlier version to go back to.", "danger");
         return;
       }
-      rollback(name, previous.version);
+      rollback(name, previous.version, version);  // undoes this save only if it is still the latest
     });
   }
 
-  function rollback(name, version) {
-    return api("POST", intentPath(name, "/rollback"), { version: version }).then(function (result) {
+  function rollback(name, version, base) {
+    var body = { version: version };
+    if (base !== undefined) {
+      body.base_version = base;
+    }
+    return api("POST", intentPath(name, "/rollback"), body).then(function (result) {
       state.saveNote = { kind: "rollback", intent: name, target: version, result: result };
       form = null;
       toast("Rolled " + name + " back to version " + version + ".", "ok");
       return Promise.all([reloadListing(), openIntent(name, true)]);
     }, function (error) {
-      toast("Could not roll back: " + error.detail, "danger");
+      if (!showStale(error, name)) {
+        toast("Could not roll back: " + error.detail, "danger");
+      }
     });
   }
 
@@ -1242,13 +1273,13 @@
         action.addEventListener("click", function () {
           if (editorDirty()) {
             confirmLeave(function () {
-              rollback(intent.name, v.version);
+              rollback(intent.name, v.version, intent.version);
             });
             return;
           }
           action.disabled = true;
           action.textContent = "Rolling back…";
-          rollback(intent.name, v.version);
+          rollback(intent.name, v.version, intent.version);
         });
       }
       body.appendChild(el("tr", { "data-testid": "version-row", "data-version": String(v.version) }, [
@@ -2248,6 +2279,7 @@
       state.loaded.policy = true;
       state.policy = data;
       state.policySaved = data.text || "";
+      state.policyVersion = data.version;
       ui.policyTitle.textContent = data.title || "Policy";
       ui.policyText.value = state.policySaved;
       if (data.sections) {
@@ -2371,14 +2403,31 @@
     }
     ui.policySave.disabled = true;
     ui.policySave.textContent = "Saving…";
-    api("PUT", "/api/operator/policy" + brandQuery(), { text: text }).then(function (result) {
+    var body = { text: text };
+    if (state.policyVersion !== undefined) {
+      body.base_version = state.policyVersion;  // refused (409) if someone saved the policy since
+    }
+    api("PUT", "/api/operator/policy" + brandQuery(), body).then(function (result) {
       state.policySaved = text;
+      state.policyVersion = result.version;
       renderPolicyResult(result);
       reloadListing();
       loadPolicyVersions();
     }, function (error) {
       clear(ui.policyResult);
-      ui.policyResult.appendChild(el("div", { class: "op-alert op-alert-danger", role: "alert", text: "Not saved: " + error.detail }));
+      var alert = el("div", { class: "op-alert op-alert-danger", role: "alert", "data-testid": "policy-save-error",
+        text: "Not saved: " + error.detail });
+      if (error.code === "stale_version") {
+        var reload = el("button", { type: "button", class: "op-btn op-btn-sm", "data-testid": "policy-stale-reload",
+          text: "Load the latest policy (your edit here is discarded)" });
+        reload.addEventListener("click", function () {
+          clear(ui.policyResult);
+          show(ui.policyResult, false);
+          loadPolicy();
+        });
+        alert.appendChild(el("span", { class: "op-alert-actions" }, [reload]));
+      }
+      ui.policyResult.appendChild(alert);
       show(ui.policyResult, true);
     }).then(function () {
       ui.policySave.textContent = "Save policy";

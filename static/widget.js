@@ -463,6 +463,7 @@
     agentName: null,
     queue: null, // {position, eta_seconds} of the latest "queued" handoff event
     lastSeq: null, // highest seq seen in the current conversation
+    fillingGap: false, // a history request for a gap is on its way
     handshakeHadLastSeq: false,
     convOrder: {}, // conversation_id -> order index, to keep conversations apart
     convCount: 0,
@@ -582,6 +583,24 @@
     }
   }
 
+  // A cluster's HAProxy routes on this query parameter (`balance url_param
+  // affinity`, docs/deployment.md "HAProxy in front"), and engine.io-client
+  // repeats `query` on every request, long-polling ones included: all of a
+  // user's requests, and all their tabs, reach one process. A cookie cannot
+  // do it: the widget is cross-origin, without credentials. A short hash
+  // (FNV-1a, 32 bits): the token, a credential, never appears in a URL or a
+  // proxy's log. Without the user (storage kept only the token), the token's
+  // hash: the tabs of that session still stay together.
+  function affinity() {
+    var user = state.user && state.user.id !== undefined && state.user.id !== null;
+    var key = user ? "user:" + state.user.id : "token:" + state.token;
+    var hash = 0x811c9dc5;
+    for (var i = 0; i < key.length; i++) {
+      hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
+    }
+    return ("0000000" + (hash >>> 0).toString(16)).slice(-8);
+  }
+
   function connect() {
     if (!state.token || state.socket) {
       return;
@@ -601,6 +620,7 @@
           }
           cb(auth);
         },
+        query: { affinity: affinity() },
         transports: ["websocket", "polling"],
         tryAllTransports: true, // fall back to long-polling where WebSockets are blocked
         withCredentials: false
@@ -650,6 +670,9 @@
       socket.on("message", onMessage);
       socket.on("handoff", onHandoff);
       socket.on("typing", onTyping);
+      socket.on("resync", function () {
+        fillGap(state.lastSeq);
+      });
     }, function () {
       setStatus("error", "Chat is unavailable right now");
       state.retryTimer = setTimeout(connect, 10000);
@@ -1059,9 +1082,14 @@
   }
 
   function onMessage(msg) {
+    var before = state.lastSeq;
+    var sameConversation = msg && msg.conversation_id === state.conversationId;
     var added = addMessage(msg);
     if (!added) {
       return;
+    }
+    if (sameConversation && before !== null && typeof msg.seq === "number" && msg.seq > before + 1) {
+      fillGap(before); // something between was lost on its way here
     }
     var type = senderType(msg);
     if (type !== "customer") {
@@ -1081,6 +1109,24 @@
       }
     }
     afterMessagesChanged(type === "customer");
+  }
+
+  // The messages after `after`, fetched: a live message arrived past a gap in
+  // seq, or the server said `resync` (a cluster's process lost the channel the
+  // processes share, and what was sent meanwhile was lost).
+  function fillGap(after) {
+    var socket = state.socket;
+    if (!socket || !socket.connected || state.fillingGap || after === null) {
+      return;
+    }
+    state.fillingGap = true;
+    socket.timeout(10000).emit("history", { last_seq: after }, function (err, ack) {
+      state.fillingGap = false;
+      if (err || !ack || !ack.ok || !Array.isArray(ack.messages)) {
+        return;
+      }
+      ack.messages.forEach(onMessage);
+    });
   }
 
   function handoffText(h) {

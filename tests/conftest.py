@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from async_browser import chromium  # noqa: F401 - Chromium on the async API, for the cluster's browser tests
 from engines import postgres_database, postgres_server  # noqa: F401 - the store's fixtures (tests/engines.py)
 from redis_engine import redis_server  # noqa: F401 - the cluster tests' Redis (tests/redis_engine.py)
 

@@ -68,6 +68,18 @@ class RedisServer:
                 time.sleep(0.05)
         return False
 
+    def restart(self) -> None:
+        """Start again on the same port after `stop()` (clients reconnect to the same URL)."""
+        port = self.port
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            cwd=self.folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if not self._answers():
+            raise RuntimeError(f"redis-server did not start again on port {port}")
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()

@@ -4,33 +4,24 @@ the tests start, driven with the official client connected to one process or
 the other. What a user sees must not depend on which process their socket
 landed on.
 
-Built so far (issue 20): the shared store, the Socket.IO rooms and presence
-across processes. The timers' single runner and the cluster-wide limits come
-next, each with its tests here."""
+The shared store, the Socket.IO rooms and presence across processes are
+tested here; the timers and the queue's cap in test_cluster_desk.py."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pytest
-from browser.server_process import always_open_intents, run_server
+from cluster_processes import Cluster, cluster_processes
 from engines import PostgresServer
 from redis_engine import RedisServer
 
-from helpers import ALICE, DANA, ChatClient
+from helpers import ALICE, DANA, ELI, ChatClient
 
 pytestmark = pytest.mark.asyncio
-
-
-@dataclass
-class Cluster:
-    urls: list[str]
-    database_url: str
 
 
 @pytest.fixture(scope="module")
@@ -39,28 +30,8 @@ def cluster(
     redis_server: RedisServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Cluster]:
-    import psycopg
-
-    name = f"cluster_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    database_url = postgres_server.url(name)
-    folder: Path = tmp_path_factory.mktemp("cluster")
-    for process in ("one", "two"):  # each process's log and (unused) SQLite path
-        (folder / process).mkdir()
-    env = {
-        "CHATBOT_DATABASE_URL": database_url,
-        "CHATBOT_REDIS_URL": redis_server.url,
-        "CHATBOT_SEMANTIC": "false",  # the matcher is not what is tested here: a lighter start
-    }
-    intents = always_open_intents(folder / "intents")  # a person can be asked for whatever the real clock says
-    with (
-        run_server(folder / "one" / "unused.db", intents=intents, **env) as (one, _),
-        run_server(folder / "two" / "unused.db", intents=intents, **env) as (two, _),
-    ):
-        yield Cluster([one, two], database_url)
-    with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with cluster_processes(postgres_server, redis_server, tmp_path_factory.mktemp("cluster")) as cluster:
+        yield cluster
 
 
 async def login(url: str, creds: dict[str, str]) -> str:
@@ -165,5 +136,20 @@ async def test_a_customer_on_one_process_is_handed_to_an_agent_on_the_other(clus
         await alice.wait_for("message", lambda m: m["text"] == "Hi, Dana here")
         await alice.send("thanks Dana")
         await dana.wait_for("message", lambda m: m["text"] == "thanks Dana")
+        # typing, both ways across the processes
+        await dana.emit("typing", {"conversation_id": conversation_id, "on": True})
+        await alice.wait_for("typing", lambda t: t["on"] and t["sender"]["type"] == "agent")
+        await alice.emit("typing", {"on": True})
+        await dana.wait_for("typing", lambda t: t["on"] and t["sender"]["type"] == "customer")
+        # a note reaches a colleague whose console is on the other process, and never the customer
+        eli = ChatClient(one, "/agent")
+        await eli.connect({"token": await login(one, ELI)})
+        try:
+            ack = await dana.call("note", {"conversation_id": conversation_id, "text": "VIP, be quick"})
+            assert ack["note"]["text"] == "VIP, be quick"
+            await eli.wait_for("note", lambda n: n["text"] == "VIP, be quick")
+        finally:
+            await eli.close()
+        assert not alice.received("note") and not [m for m in alice.received("message") if "VIP" in m["text"]]
     finally:
         await dana.close()

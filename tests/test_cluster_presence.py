@@ -390,3 +390,29 @@ async def test_tabs_closed_at_once_on_two_processes_start_the_customer_s_grace_p
     await eventually(lambda: not one.board.remote["P2"].customer_tabs)
     await one.tick()
     assert (await store.live_handoff(conversation_id))["customer_left_at"] == isoformat(closed_at)
+
+
+async def test_a_customer_whose_other_tab_was_not_yet_heard_of_is_not_counted_as_abandoned(
+    desks: tuple[HandoffDesk, HandoffDesk, Store], cluster: Cluster
+) -> None:
+    """Bob's tab on P1 closes before P1 hears of his tab on P2: P1 starts his
+    grace period. When the timers run past it, the tab on P2 is known, so
+    he never left: he keeps his place and his grace period is called off."""
+    one, two, store = desks
+    bob = await _user(store, "bob.late@example.com", "Bob", "customer")
+    conversation_id = (await store.open_conversation(BRAND, bob.id, cluster.clock.now()))["id"]
+    await store.create_handoff(
+        {"brand": BRAND, "conversation_id": conversation_id, "user_id": bob.id, "reason": "asked",
+         "queued_at": isoformat(cluster.clock.now())},
+        "queued",
+    )  # fmt: skip
+    await one.customer_connected(conversation_id)
+    await one.customer_disconnected(conversation_id)  # P1 has not heard of P2's tab: it was his last, as far as P1 knew
+    assert (await store.live_handoff(conversation_id))["customer_left_at"] is not None
+    await two.customer_connected(conversation_id)  # opened just before, heard of just after
+    await eventually(lambda: one.board.remote.get("P2", Snapshot()).customer_tabs == {conversation_id: 1})
+    grace = one.knowledge.brand(BRAND).settings.service_levels.customer_grace_seconds
+    await cluster.advance(grace + 1, cluster.processes)
+    await one.tick()
+    handoff = await store.live_handoff(conversation_id)
+    assert handoff is not None and handoff["state"] == "queued" and handoff["customer_left_at"] is None

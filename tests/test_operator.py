@@ -10,9 +10,10 @@ import aiohttp
 import pytest
 from ruamel.yaml import YAML
 
+from chatbot.auth import hash_password
 from chatbot.settings import REPO_ROOT
 from chatbot.web import openapi
-from chatbot.web.keys import KNOWLEDGE
+from chatbot.web.keys import KNOWLEDGE, STORE
 from helpers import ALICE, BOB, DANA, OLGA, OMAR, ChatClient, make_settings, start_server
 
 OPERATOR_ROUTES = [(m, p) for (m, p), (_, who, _) in openapi.ROUTES.items() if who == openapi.OPERATOR]
@@ -347,3 +348,79 @@ async def test_the_policy_history_keeps_each_replaced_text_for_its_brand_only(se
     assert status == 403
     _, theirs = await call(server, "GET", "/api/operator/policy/versions?brand=ttr-e", omar)
     assert all("within 36 hours" not in v["text"] for v in theirs["versions"])
+
+
+async def second_operator(server) -> str:
+    """Oscar, a second operator of cltiktok, logged in."""
+    await server.app[STORE].create_user(
+        {
+            "brand": "cltiktok",
+            "email": "oscar@cltiktok.example",
+            "name": "Oscar",
+            "role": "operator",
+            "password_hash": hash_password("oscar-test-pass"),
+            "created_at": "2026-01-01T00:00:00Z",
+        }
+    )
+    return await server.login({"brand": "cltiktok", "email": "oscar@cltiktok.example", "password": "oscar-test-pass"})
+
+
+async def test_an_edit_on_a_version_someone_replaced_is_refused_naming_them(server):
+    """Two operators open one intent; Oscar saves first. Olga's save, made on
+    the version she loaded, is refused with 409 naming Oscar's version, and
+    nothing of hers is written; reloaded, she saves on his. Without
+    base_version (old clients, scripts) a save is taken as before."""
+    olga, oscar = await server.login(OLGA), await second_operator(server)
+    url = "/api/operator/intents/feedback?brand=cltiktok"
+    _, loaded = await call(server, "GET", url, olga)
+    assert loaded["version"] == 0 and loaded["versions"] == []
+    his = loaded["examples"] + ["the zorbly page is confusing"]
+    status, saved = await call(server, "PUT", url, oscar, {"examples": his, "base_version": loaded["version"]})
+    assert status == 200 and saved["version"] == 2  # version 1 is the file as found
+    hers = loaded["examples"] + ["the quixle checkout is slow"]
+    status, refused = await call(server, "PUT", url, olga, {"examples": hers, "base_version": loaded["version"]})
+    assert status == 409 and refused["error"] == "stale_version"
+    assert "version 2 by Oscar" in refused["detail"] and "based on version 0" in refused["detail"]
+    path = server.intents / "cltiktok" / "intents" / "feedback.yaml"
+    assert "zorbly" in path.read_text() and "quixle" not in path.read_text()
+    _, reloaded = await call(server, "GET", url, olga)
+    assert reloaded["version"] == 2 and "the zorbly page is confusing" in reloaded["examples"]
+    status, saved = await call(
+        server,
+        "PUT",
+        url,
+        olga,
+        {"examples": reloaded["examples"] + ["the quixle checkout is slow"], "base_version": 2},
+    )
+    assert status == 200 and saved["version"] == 3
+    assert "zorbly" in path.read_text() and "quixle" in path.read_text()  # neither edit lost
+    # a rollback, a retirement and an example from the inbox on a stale base are refused the same way
+    status, body = await call(server, "POST", url.replace("?", "/rollback?"), oscar, {"version": 1, "base_version": 2})
+    assert status == 409 and "version 3 by Olga" in body["detail"]
+    status, body = await call(server, "DELETE", url + "&base_version=2", oscar)
+    assert status == 409 and "version 3 by Olga" in body["detail"]
+    miss = {"brand": "cltiktok", "text": "the blorp", "action": "example", "intent": "feedback", "base_version": 2}
+    assert (await call(server, "POST", "/api/operator/misses/resolve", oscar, miss))[0] == 409
+    assert [v["version"] for v in (await call(server, "GET", url, olga))[1]["versions"]] == [3, 2, 1]
+    # no base_version: saved whatever came before
+    status, saved = await call(server, "PUT", url, oscar, {"answer": "Thanks, we read every message."})
+    assert status == 200 and saved["version"] == 4
+
+
+async def test_a_policy_save_on_a_version_someone_replaced_is_refused_naming_them(server):
+    olga, oscar = await server.login(OLGA), await second_operator(server)
+    url = "/api/operator/policy?brand=cltiktok"
+    _, loaded = await call(server, "GET", url, olga)
+    assert loaded["version"] == 0
+    his = loaded["text"].replace("within 24 hours", "within 36 hours")
+    status, saved = await call(server, "PUT", url, oscar, {"text": his, "base_version": 0})
+    assert status == 200 and saved["version"] > 0
+    hers = loaded["text"].replace("within 24 hours", "within 48 hours")
+    status, refused = await call(server, "PUT", url, olga, {"text": hers, "base_version": 0})
+    assert status == 409 and refused["error"] == "stale_version"
+    assert f"version {saved['version']} by Oscar" in refused["detail"]
+    assert "36 hours" in server.app[KNOWLEDGE].brand("cltiktok").policy_text
+    _, reloaded = await call(server, "GET", url, olga)
+    assert reloaded["version"] == saved["version"] and "36 hours" in reloaded["text"]
+    status, _ = await call(server, "PUT", url, olga, {"text": hers, "base_version": reloaded["version"]})
+    assert status == 200 and "48 hours" in server.app[KNOWLEDGE].brand("cltiktok").policy_text

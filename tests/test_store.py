@@ -6,6 +6,7 @@ by nature say why they run on it alone."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 import time
@@ -19,7 +20,7 @@ from engines import require_psycopg
 from chatbot import clock
 from chatbot.clock import ManualClock, parse_iso
 from chatbot.demo import demo_rows
-from chatbot.store import Store, StoreClosed, StoreNotOpen, atomic, schema, schema_postgres, sql
+from chatbot.store import Store, StoreClosed, StoreNotOpen, VersionConflict, atomic, schema, schema_postgres, sql
 from chatbot.store.schema import MIGRATIONS
 from chatbot.web import app as app_module
 from chatbot.web.app import create_app
@@ -727,3 +728,66 @@ def test_a_postgres_store_shows_its_url_without_the_password():
     require_psycopg()
     store = Store("postgresql://chat:s3cret@db.internal:5432/chatbot?synchronous_commit=off")
     assert store.path == "postgresql://chat:***@db.internal:5432/chatbot?synchronous_commit=off"
+
+
+async def test_a_version_saved_on_a_stale_base_is_refused_and_none_is_lost(database):
+    """Compare-and-set on the versions (issue 20: concurrent edits never
+    lost): a save names the version it was made on and is stored only if that
+    is still the latest. Two saves from one base at once, through two stores
+    on PostgreSQL (two processes), one store on SQLite (one writer): one wins,
+    the other is refused naming the winner, and no number is taken twice or
+    skipped."""
+    async with (
+        Store(database) as store,
+        Store(database) if on_postgres(database) else contextlib.nullcontext(store) as other,
+    ):
+        await seed(store)
+        mine = {"brand": "cltiktok", "intent": "greeting", "author_id": 6, "author_name": "Olga", "at": "t"}
+        found = {**mine, "author_id": None, "author_name": "intent files", "content": "as found", "note": "found"}
+        assert await store.add_intent_version({**mine, "content": "a", "note": ""}, 0, found) == 2
+        with pytest.raises(VersionConflict) as refused:
+            await store.add_intent_version({**mine, "content": "b", "note": ""}, 1)
+        assert (refused.value.latest["version"], refused.value.latest["author_name"]) == (2, "Olga")
+        with pytest.raises(VersionConflict):
+            await store.add_intent_version({**mine, "content": "b", "note": ""}, 0, found)  # "none yet" is stale too
+        assert await store.add_intent_version({**mine, "content": "b", "note": ""}, 2) == 3
+        assert await store.add_intent_version({**mine, "content": "c", "note": ""}) == 4  # no base: as before
+        racing = [
+            s.add_intent_version({**mine, "author_name": who, "content": who, "note": ""}, 4)
+            for s, who in ((store, "Olga"), (other, "Oscar"))
+        ]
+        outcomes = await asyncio.gather(*racing, return_exceptions=True)
+        won = [o for o in outcomes if o == 5]
+        lost = [o for o in outcomes if isinstance(o, VersionConflict)]
+        assert len(won) == 1 and len(lost) == 1, outcomes
+        versions = await store.intent_versions("cltiktok", "greeting")
+        assert [v["version"] for v in versions] == [5, 4, 3, 2, 1]
+        assert lost[0].latest["author_name"] == versions[0]["content"]  # the refusal names the winner
+        assert (await other.latest_intent_version("cltiktok", "greeting"))["version"] == 5
+
+
+async def test_a_policy_saved_on_a_stale_base_is_refused(database):
+    """The policy's versions are its saves' ids; each keeps the text it
+    replaced and the text it saved, so another process can load the latest."""
+    async with (
+        Store(database) as store,
+        Store(database) if on_postgres(database) else contextlib.nullcontext(store) as other,
+    ):
+        await seed(store)
+        assert await store.latest_policy_version("cltiktok") is None
+        save = {"brand": "cltiktok", "author_id": 6, "at": "t", "content": "old"}
+        first = await store.add_policy_version({**save, "saved": "one"}, 0)
+        with pytest.raises(VersionConflict) as refused:
+            await store.add_policy_version({**save, "saved": "two"}, 0)
+        assert (refused.value.latest["version"], refused.value.latest["author_name"]) == (first, "Olga")
+        outcomes = await asyncio.gather(
+            store.add_policy_version({**save, "saved": "mine"}, first),
+            other.add_policy_version({**save, "saved": "theirs"}, first),
+            return_exceptions=True,
+        )
+        assert sorted(type(o).__name__ for o in outcomes) == ["VersionConflict", "int"], outcomes
+        latest = await other.latest_policy_version("cltiktok")
+        assert latest["version"] == next(o for o in outcomes if isinstance(o, int))
+        assert latest["saved"] in ("mine", "theirs") and latest["author_name"] == "Olga"
+        assert len(await store.policy_versions("cltiktok")) == 2
+        assert await store.latest_policy_version("ttr-e") is None

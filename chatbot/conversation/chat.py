@@ -6,8 +6,11 @@ for. Messages go out through the Events interface."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from ..auth import User
@@ -21,6 +24,14 @@ from .dialogue import Dialogue
 from .reply import Reply
 
 BOT_NAME = "Assistant"
+
+# Held around a turn besides this process's own lock, where other processes
+# may take turns of the same conversation (a cluster: web/cluster_turns.py).
+TurnGuard = Callable[[int], AbstractAsyncContextManager[None]]
+
+
+def _no_guard(conversation_id: int) -> AbstractAsyncContextManager[None]:
+    return contextlib.nullcontext()
 
 
 class ChatService:
@@ -41,8 +52,10 @@ class ChatService:
         self.events = events
         self.history_limit = history_limit
         self.desk = desk  # who answers once a person is asked for
-        # Turns of one conversation are handled one at a time, in order.
+        # Turns of one conversation are handled one at a time, in order: here by
+        # this lock, across a cluster's processes also by the turn guard.
         self._turns: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.turn_guard: TurnGuard = _no_guard
 
     async def open(self, user: User) -> dict[str, Any]:
         return await self.store.open_conversation(user.brand, user.id, self.clock.now())
@@ -92,7 +105,7 @@ class ChatService:
     async def respond(self, user: User, conversation_id: int, text: str, payload: dict[str, Any] | None = None) -> None:
         """Whoever is in charge of the conversation answers the customer's message."""
         started = time.perf_counter()
-        async with self._turns[conversation_id]:
+        async with self._turns[conversation_id], self.turn_guard(conversation_id):
             conversation = await self.store.conversation(conversation_id)
             queue = await self._person_in_charge(user, conversation)
             if queue is False:

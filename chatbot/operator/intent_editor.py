@@ -1,14 +1,14 @@
 """Operators edit intents and policies from the console. A save is checked
-like `intents check`, written back to the intent's YAML file keeping its
-comments and key order (ruamel.yaml round-trip), versioned with who and when,
-and then the matcher reloads live. Any version can be restored."""
+like `intents check`, versioned with who and when (refused when it names a
+base version someone else replaced since: stored.py), written back to the
+intent's YAML file keeping its comments and key order (ruamel.yaml
+round-trip), and then the matcher reloads live. Any version can be restored."""
 
 from __future__ import annotations
 
 import asyncio
 import io
-import os
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,10 +25,11 @@ from ..errors import Conflict, InvalidPayload, NotFound
 from ..knowledge import Knowledge
 from ..nlu.evaluate import Item, run
 from ..nlu.normalize import normalize
-from ..store import Store
+from ..store import Store, VersionConflict
 from .lint import Finding, check_brand
+from .policy_editor import PolicyEditing
+from .stored import NAME, AfterVersionStored, FileFollower, StoredVersion, stale, write_atomically
 
-NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 EDITABLE = ("examples", "answer", "quick_replies", "policy_section", "action", "offer_handoff")
 
 
@@ -44,13 +45,6 @@ def _dump(data: Any) -> str:
     out = io.StringIO()
     _yaml().dump(data, out)
     return out.getvalue()
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -111,13 +105,16 @@ class SaveResult:
         return {"version": self.version, **self.report.summary()}
 
 
-class IntentEditor:
+class IntentEditor(PolicyEditing):
     def __init__(self, knowledge: Knowledge, store: Store, clock: Clock, labelled: list[Item]) -> None:
         self.knowledge = knowledge
         self.store = store
         self.clock = clock
         self.labelled = labelled
         self._lock = asyncio.Lock()  # one save at a time: each save sees the last one's files
+        self.files = FileFollower(knowledge, store)
+        self.follow_store = False  # PolicyEditing says what these two are; the web edge sets them in a cluster
+        self.after_version_stored: AfterVersionStored | None = None
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -139,6 +136,16 @@ class IntentEditor:
             "quick_replies": list(data.get("quick_replies") or []),
             "file": str(path.relative_to(brand.folder)),
         }
+
+    async def current(self, brand_id: str, name: str) -> dict[str, Any]:
+        """The intent with its versions, and the latest's number (0: none): the
+        base an edit names. The number is read before the file (brought to the
+        store's latest in a cluster): the text shown is never older than it."""
+        versions = await self.versions(brand_id, name)
+        if self.follow_store:
+            await self.follow_stored(StoredVersion(brand_id, 0, name))
+        latest = versions[0]["version"] if versions else 0
+        return {**self.intent(brand_id, name), "versions": versions, "version": latest}
 
     async def versions(self, brand_id: str, name: str) -> list[dict[str, Any]]:
         self.path(self.knowledge.brand(brand_id), name)
@@ -193,20 +200,55 @@ class IntentEditor:
     # -- writing ------------------------------------------------------------------------------
 
     async def save(
-        self, user: User, brand_id: str, name: str, changes: dict[str, Any], *, create: bool = False, note: str = ""
+        self,
+        user: User,
+        brand_id: str,
+        name: str,
+        changes: dict[str, Any],
+        *,
+        create: bool = False,
+        note: str = "",
+        base_version: int | None = None,
     ) -> SaveResult:
-        brand = self.knowledge.brand(brand_id)
-        path = self.path(brand, name)
+        """Check, version and write an edit. With `base_version` (the version the
+        edit was made on; 0: none stored), refused (409) unless it is the latest."""
+        note = note or ("created" if create else "edited")
+        return await self._save(user, brand_id, name, lambda: changes, create, note, base_version)
+
+    async def _save(
+        self,
+        user: User,
+        brand_id: str,
+        name: str,
+        changes: Callable[[], dict[str, Any]],
+        create: bool,
+        note: str,
+        base_version: int | None,
+    ) -> SaveResult:
+        """`changes` is read under the lock, from the intent as it is then."""
         async with self._lock:
-            original, text = self._edited(path, name, changes, create)
-            return await self._apply(user, brand, path, original, text, note or ("created" if create else "edited"))
+            brand, path = await self._start(brand_id, name, base_version)
+            original, text = self._edited(path, name, changes(), create)
+            return await self._apply(user, brand, path, original, text, note, base_version)
+
+    async def _start(self, brand_id: str, name: str, base_version: int | None) -> tuple[Brand, Path]:
+        """Under the lock, before an edit: its file (in a cluster, brought to the
+        latest stored version first), refused at once when its base is stale."""
+        self.path(self.knowledge.brand(brand_id), name)
+        if self.follow_store:
+            await self._follow(StoredVersion(brand_id, 0, name))
+        if base_version is not None:
+            latest = await self.store.latest_intent_version(brand_id, name)
+            if (latest["version"] if latest else 0) != base_version:
+                raise stale(VersionConflict(latest, base_version), f"intent {name}")
+        brand = self.knowledge.brand(brand_id)
+        return brand, self.path(brand, name)
 
     async def check(self, brand_id: str, name: str, changes: dict[str, Any]) -> dict[str, Any]:
         """What saving `changes` would do, without saving: the check's errors
         and warnings, accuracy before and after, the messages that would move."""
-        brand = self.knowledge.brand(brand_id)
-        path = self.path(brand, name)
         async with self._lock:
+            brand, path = await self._start(brand_id, name, None)
             _, text = self._edited(path, name, changes, create=False)
             report = await asyncio.to_thread(self._check, brand, path, text)
         return report.to_dict(path)
@@ -227,74 +269,76 @@ class IntentEditor:
             raise InvalidPayload(f"unknown action {data['action']!r}")
         return original, _dump(data)
 
-    async def add_example(self, user: User, brand_id: str, name: str, example: str) -> SaveResult:
+    async def add_example(
+        self, user: User, brand_id: str, name: str, example: str, base_version: int | None = None
+    ) -> SaveResult:
         """One click from the misses inbox: the message becomes an example."""
-        current = self.intent(brand_id, name)
-        examples = current["examples"]
-        if normalize(example) in {normalize(e) for e in examples}:
-            raise Conflict("that is already an example of this intent")
-        return await self.save(
-            user, brand_id, name, {"examples": [*examples, example]}, note=f"added example {example[:60]!r}"
-        )
 
-    async def retire(self, user: User, brand_id: str, name: str) -> SaveResult:
-        brand = self.knowledge.brand(brand_id)
-        path = self.path(brand, name)
+        def changes() -> dict[str, Any]:
+            examples = self.intent(brand_id, name)["examples"]
+            if normalize(example) in {normalize(e) for e in examples}:
+                raise Conflict("that is already an example of this intent")
+            return {"examples": [*examples, example]}
+
+        return await self._save(user, brand_id, name, changes, False, f"added example {example[:60]!r}", base_version)
+
+    async def retire(self, user: User, brand_id: str, name: str, base_version: int | None = None) -> SaveResult:
         async with self._lock:
+            brand, path = await self._start(brand_id, name, base_version)
             if not path.exists():
                 raise NotFound(f"no intent {name}")
-            result = await self._apply(user, brand, path, path.read_text(encoding="utf-8"), None, "retired")
-            return result
+            original = path.read_text(encoding="utf-8")
+            return await self._apply(user, brand, path, original, None, "retired", base_version)
 
-    async def rollback(self, user: User, brand_id: str, name: str, version: int) -> SaveResult:
-        brand = self.knowledge.brand(brand_id)
-        path = self.path(brand, name)
+    async def rollback(
+        self, user: User, brand_id: str, name: str, version: int, base_version: int | None = None
+    ) -> SaveResult:
+        self.path(self.knowledge.brand(brand_id), name)
         stored = next((v for v in await self.store.intent_versions(brand_id, name) if v["version"] == version), None)
         if stored is None:
             raise NotFound(f"no version {version} of {name}")
         async with self._lock:
+            brand, path = await self._start(brand_id, name, base_version)
             original = path.read_text(encoding="utf-8") if path.exists() else None
-            return await self._apply(user, brand, path, original, stored["content"], f"rolled back to v{version}")
+            note = f"rolled back to v{version}"
+            return await self._apply(user, brand, path, original, stored["content"], note, base_version)
 
     async def _apply(
-        self, user: User, brand: Brand, path: Path, original: str | None, text: str | None, note: str
+        self,
+        user: User,
+        brand: Brand,
+        path: Path,
+        original: str | None,
+        text: str | None,
+        note: str,
+        base_version: int | None,
     ) -> SaveResult:
+        """Check, store the version (refused if its base is stale), write the file, reload, announce."""
         report = await asyncio.to_thread(self._check, brand, path, text)
         errors = report.errors(path)
         if errors:
             raise InvalidPayload("; ".join(f.message for f in errors))
-        if not await self.store.intent_versions(brand.id, path.stem) and original is not None:
-            # The file as it was before the first edit is version 1, so it can be restored.
-            await self.store.add_intent_version(
-                {
-                    "brand": brand.id,
-                    "intent": path.stem,
-                    "author_id": None,
-                    "author_name": "intent files",
-                    "at": isoformat(self.clock.now()),
-                    "content": original,
-                    "note": "as found in the files",
-                }
+        at = isoformat(self.clock.now())
+        mine = {"brand": brand.id, "intent": path.stem, "author_id": user.id, "author_name": user.name, "at": at}
+        # The file as it was before the first edit is version 1, so it can be restored.
+        first = {**mine, "author_id": None, "author_name": "intent files", "content": original}
+        try:
+            version = await self.store.add_intent_version(
+                {**mine, "content": text, "note": note},
+                base_version,
+                None if original is None else {**first, "note": "as found in the files"},
             )
+        except VersionConflict as conflict:
+            raise stale(conflict, f"intent {path.stem}") from None
         retired = self.path(brand, path.stem, retired=True)
         if text is None:
-            _write_atomically(retired, original or "")
+            write_atomically(retired, original or "")
             path.unlink()
         else:
-            _write_atomically(path, text)
+            write_atomically(path, text)
             retired.unlink(missing_ok=True)
-        version = await self.store.add_intent_version(
-            {
-                "brand": brand.id,
-                "intent": path.stem,
-                "author_id": user.id,
-                "author_name": user.name,
-                "at": isoformat(self.clock.now()),
-                "content": text,
-                "note": note,
-            }
-        )
         await self.knowledge.reload()
+        await self._stored(StoredVersion(brand.id, version, path.stem))
         return SaveResult(version, report)
 
     @staticmethod
@@ -320,69 +364,3 @@ class IntentEditor:
         if not isinstance(value, str):
             raise InvalidPayload(f"{key} must be text")
         return value.strip() or None
-
-    # -- the policy document ---------------------------------------------------------------------
-
-    def policy(self, brand_id: str) -> dict[str, Any]:
-        brand = self.knowledge.brand(brand_id)
-        return {
-            "title": brand.settings.policy.title,
-            "text": brand.policy_text,
-            "sections": brand.settings.policy.sections,
-        }
-
-    async def policy_versions(self, brand_id: str) -> list[dict[str, Any]]:
-        """The texts the policy had before its last saves (newest first): what an
-        operator can load back into the editor and save again."""
-        self.knowledge.brand(brand_id)
-        return [
-            {"id": v["id"], "replaced_at": v["at"], "replaced_by": v["author_name"], "text": v["content"]}
-            for v in await self.store.policy_versions(brand_id)
-        ]
-
-    async def save_policy(self, user: User, brand_id: str, text: str) -> dict[str, Any]:
-        """Write the policy; list what cites a section that changed: the intents,
-        the replies.yaml templates (by key) and the record answers of
-        brand.yaml's rules.sections, each of which may now say something else."""
-        brand = self.knowledge.brand(brand_id)
-        if not text.strip():
-            raise InvalidPayload("the policy cannot be empty")
-        before = split_sections(brand.policy_text, brand.settings.policy.sections)
-        after = split_sections(text, brand.settings.policy.sections)
-        changed = sorted(s for s in set(before) | set(after) if before.get(s) != after.get(s))
-        await self.store.add_policy_version(
-            {"brand": brand_id, "author_id": user.id, "at": isoformat(self.clock.now()), "content": brand.policy_text}
-        )
-        _write_atomically(brand.folder / brand.settings.policy.file, text)
-        await self.knowledge.reload()
-        review = sorted(i.name for i in brand.intents.values() if cites(i.policy_section, changed))
-        replies = sorted(r.key for r in brand.replies.values() if cites(r.section, changed))
-        answers = sorted(a for a, section in brand.settings.rules.sections.items() if cites(section, changed))
-        return {
-            "changed_sections": changed,
-            "intents_to_review": review,
-            "replies_to_review": replies,
-            "record_answers_to_review": answers,
-        }
-
-
-def cites(section: str | None, changed: list[str]) -> bool:
-    """Whether something resting on `section` rests on a changed one: the same
-    section, one inside it (1.1 of 1) or the one it is inside (1 of 1.1)."""
-    if not section:
-        return False
-    return any(section == s or section.startswith(s + ".") or s.startswith(section + ".") for s in changed)
-
-
-def split_sections(text: str, sections: dict[str, str]) -> dict[str, str]:
-    """The policy's text per section, found by the section titles of brand.yaml."""
-    starts = []
-    for number, title in sections.items():
-        match = re.search(rf"^\s*{re.escape(number)}\.?\s+{re.escape(title)}", text, re.M | re.I)
-        if match:
-            starts.append((match.start(), number))
-    starts.sort()
-    parts = {}
-    for (start, number), following in zip(starts, starts[1:] + [(len(text), None)], strict=True):
-        parts[number] = " ".join(text[start : following[0]].split())
-    return parts

@@ -39,9 +39,18 @@ from typing import Any, TypeVar
 from .conversations import MESSAGE_COLUMNS, dialogue_state_of
 from .engine import SQLiteEngine, StoreClosed, StoreNotOpen, ThreadEngine
 from .facade import Conversations, Handoffs, Operator, Records, Tables, Users
+from .operator import VersionConflict
 from .sql import atomic
 
-__all__ = ["MESSAGE_COLUMNS", "Store", "StoreClosed", "StoreNotOpen", "atomic", "dialogue_state_of"]
+__all__ = [
+    "MESSAGE_COLUMNS",
+    "Store",
+    "StoreClosed",
+    "StoreNotOpen",
+    "VersionConflict",
+    "atomic",
+    "dialogue_state_of",
+]
 
 T = TypeVar("T")
 

@@ -315,11 +315,18 @@ class Handoffs(Facade):
 
 
 class Operator(Facade):
-    async def add_intent_version(self, row: Row) -> int:
-        return await self._write(operator.add_intent_version, row)
+    async def add_intent_version(self, row: Row, base_version: int | None = None, first: Row | None = None) -> int:
+        """The new version's number; raises VersionConflict when `base_version` is not the latest."""
+        return await self._write(operator.add_intent_version, row, base_version, first)
 
     async def intent_versions(self, brand: str, intent: str) -> list[Row]:
         return await self._read(operator.intent_versions, brand, intent)
+
+    async def latest_intent_version(self, brand: str, intent: str) -> Row | None:
+        return await self._read(operator.latest_intent_version, brand, intent)
+
+    async def latest_intent_versions(self, brand: str) -> list[Row]:
+        return await self._read(operator.latest_intent_versions, brand)
 
     async def add_eval_run(self, row: Row) -> int:
         return await self._write(operator.add_eval_run, row)
@@ -327,8 +334,12 @@ class Operator(Facade):
     async def eval_runs(self, brand: str, limit: int = 20) -> list[Row]:
         return await self._read(operator.eval_runs, brand, limit)
 
-    async def add_policy_version(self, row: Row) -> int:
-        return await self._write(operator.add_policy_version, row)
+    async def add_policy_version(self, row: Row, base_version: int | None = None) -> int:
+        """The new version (its id); raises VersionConflict when `base_version` is not the latest."""
+        return await self._write(operator.add_policy_version, row, base_version)
+
+    async def latest_policy_version(self, brand: str) -> Row | None:
+        return await self._read(operator.latest_policy_version, brand)
 
     async def policy_versions(self, brand: str, limit: int = 20) -> list[Row]:
         return await self._read(operator.policy_versions, brand, limit)

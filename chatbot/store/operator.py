@@ -6,28 +6,71 @@ count with `count(*) FILTER (WHERE ...)`, which both speak; a duration is
 SQLite's `julianday` difference, or PostgreSQL's `extract(epoch ...)` of the
 text cast to timestamptz (_SECONDS). `ON CONFLICT ... DO UPDATE SET ... =
 excluded...` is the same in both. A new intent version is the largest so far
-plus one, under a lock of the table (sql.lock_table)."""
+plus one, under a lock of the table (sql.lock_table); a policy version is its
+row's id. A save may name the version it was based on: under the same lock,
+it is refused (VersionConflict) unless that is still the latest, so of two
+edits from one version the second is refused instead of silently replacing
+the first (compare-and-set; the unique index on (brand, intent, version) is
+the backstop)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from .sql import Connection, Row, atomic, insert, is_sqlite, isoformat, lock_table, rows, value
+from .sql import Connection, Row, atomic, insert, is_sqlite, isoformat, lock_table, row, rows
 
 
-def add_intent_version(conn: Connection, record: Row) -> int:
-    """Record a new version of an intent file; returns its number."""
+class VersionConflict(Exception):
+    """A save based on a version that is no longer the latest: `latest` is the
+    latest stored (its version, author_name and at), None when there is none."""
+
+    def __init__(self, latest: Row | None, base_version: int) -> None:
+        super().__init__(f"based on version {base_version}, the latest is {latest and latest['version']}")
+        self.latest = latest
+        self.base_version = base_version
+
+
+def add_intent_version(conn: Connection, record: Row, base_version: int | None = None, first: Row | None = None) -> int:
+    """Record a new version of an intent file; returns its number. With
+    `base_version` (0: none stored yet), only if that is the latest. `first`:
+    the file as it was before the first edit, stored as version 1 when the
+    intent has no version yet, so it can be restored."""
     with atomic(conn):
         lock_table(conn, "intent_versions")  # two saves at once: versions n and n + 1, not n twice
-        top = value(
-            conn,
-            "SELECT max(version) FROM intent_versions WHERE brand = ? AND intent = ?",
-            [record["brand"], record["intent"]],
-        )
-        version: int = (top or 0) + 1
-        insert(conn, "intent_versions", {**record, "version": version})
-        return version
+        latest = _latest_intent_version(conn, record["brand"], record["intent"])
+        top: int = latest["version"] if latest else 0
+        if base_version is not None and base_version != top:
+            raise VersionConflict(latest, base_version)
+        if latest is None and first is not None:
+            top = 1
+            insert(conn, "intent_versions", {**first, "version": 1})
+        insert(conn, "intent_versions", {**record, "version": top + 1})
+        return top + 1
+
+
+def _latest_intent_version(conn: Connection, brand: str, intent: str) -> Row | None:
+    return row(
+        conn,
+        "SELECT * FROM intent_versions WHERE brand = ? AND intent = ? ORDER BY version DESC LIMIT 1",
+        [brand, intent],
+    )
+
+
+def latest_intent_version(conn: Connection, brand: str, intent: str) -> Row | None:
+    """The intent's latest stored version (its content None: retired), or None."""
+    return _latest_intent_version(conn, brand, intent)
+
+
+def latest_intent_versions(conn: Connection, brand: str) -> list[Row]:
+    """The latest stored version of each of the brand's intents that has one."""
+    return rows(
+        conn,
+        "SELECT v.* FROM intent_versions v JOIN (SELECT intent, max(version) AS version FROM intent_versions "
+        "WHERE brand = ? GROUP BY intent) top ON top.intent = v.intent AND top.version = v.version "
+        "WHERE v.brand = ? ORDER BY v.intent",
+        [brand, brand],
+    )
 
 
 def intent_versions(conn: Connection, brand: str, intent: str) -> list[Row]:
@@ -45,9 +88,27 @@ def eval_runs(conn: Connection, brand: str, limit: int = 20) -> list[Row]:
     return rows(conn, "SELECT * FROM eval_runs WHERE brand = ? ORDER BY id DESC LIMIT ?", [brand, limit])
 
 
-def add_policy_version(conn: Connection, record: Row) -> int:
-    version_id: int = insert(conn, "policy_versions", record)
-    return version_id
+def add_policy_version(conn: Connection, record: Row, base_version: int | None = None) -> int:
+    """Record a save of the policy: `content` the text it replaced, `saved` the
+    text saved. Returns its version (the row's id). With `base_version` (0:
+    none stored yet), only if that is the brand's latest."""
+    with atomic(conn):
+        lock_table(conn, "policy_versions")
+        latest = latest_policy_version(conn, record["brand"])
+        if base_version is not None and base_version != (latest["version"] if latest else 0):
+            raise VersionConflict(latest, base_version)
+        version_id: int = insert(conn, "policy_versions", record)
+        return version_id
+
+
+def latest_policy_version(conn: Connection, brand: str) -> Row | None:
+    """The brand's latest policy save (version, author_name, at, saved), or None."""
+    return row(
+        conn,
+        "SELECT v.id AS version, v.at, v.saved, u.name AS author_name FROM policy_versions v "
+        "LEFT JOIN users u ON u.id = v.author_id WHERE v.brand = ? ORDER BY v.id DESC LIMIT 1",
+        [brand],
+    )
 
 
 def policy_versions(conn: Connection, brand: str, limit: int = 20) -> list[Row]:

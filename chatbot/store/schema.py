@@ -322,6 +322,12 @@ def _v6_host_tokens(db: Database) -> None:
     db.table("used_token_ids").create({"brand": str, "jti": str, "expires_at": str}, pk=("brand", "jti"))
 
 
+def _v7_saved_policy(db: Database) -> None:
+    """The text a policy save wrote, beside the one it replaced: a cluster's
+    processes bring their policy files to the latest one (operator/stored.py)."""
+    db.table("policy_versions").add_column("saved", str)
+
+
 MIGRATIONS: list[Callable[[Database], None]] = [
     _v1_core,
     _v2_dialogue_and_actions,
@@ -329,6 +335,7 @@ MIGRATIONS: list[Callable[[Database], None]] = [
     _v4_supervisor_right,
     _v5_operator_tools,
     _v6_host_tokens,
+    _v7_saved_policy,
 ]
 
 

@@ -109,6 +109,8 @@ _V6_HOST_TOKENS = (
     'CREATE TABLE "used_token_ids" ("brand" TEXT, "jti" TEXT, "expires_at" TEXT, PRIMARY KEY ("brand", "jti"))',
 )
 
+_V7_SAVED_POLICY = ('ALTER TABLE "policy_versions" ADD COLUMN "saved" TEXT',)
+
 MIGRATIONS: list[tuple[str, ...]] = [
     _V1_CORE,
     _V2_DIALOGUE_AND_ACTIONS,
@@ -116,6 +118,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
     _V4_SUPERVISOR_RIGHT,
     _V5_OPERATOR_TOOLS,
     _V6_HOST_TOKENS,
+    _V7_SAVED_POLICY,
 ]
 
 

@@ -13,7 +13,16 @@ from ..handoff import HandoffDesk
 from ..knowledge import Knowledge
 from ..ratelimit import Limits
 from .boundary import Namespace, event
-from .payloads import AgentAuth, AgentMessage, AgentNote, AgentStatus, AgentTyping, ConversationRef, Transfer
+from .payloads import (
+    AgentAuth,
+    AgentHistory,
+    AgentMessage,
+    AgentNote,
+    AgentStatus,
+    AgentTyping,
+    ConversationRef,
+    Transfer,
+)
 from .rooms import CHAT, agent_room, brand_agents_room, conversation_room, session_room, user_room
 from .security import InputGuard
 
@@ -85,6 +94,12 @@ class AgentNamespace(Namespace):
     @event(AgentNote)
     async def on_note(self, sid: str, session: dict[str, Any], p: AgentNote) -> dict[str, Any]:
         return {"note": await self.desk.add_note(session["user"], p.conversation_id, p.text)}
+
+    @event(AgentHistory)
+    async def on_history(self, sid: str, session: dict[str, Any], p: AgentHistory) -> dict[str, Any]:
+        """What the console missed of a chat the agent holds (a gap in `seq`, or a `resync`)."""
+        await self.desk.check_holds(session["user"], p.conversation_id)
+        return {"messages": await self.desk.messages_after(p.conversation_id, p.last_seq)}
 
     @event(AgentTyping)
     async def on_typing(self, sid: str, session: dict[str, Any], p: AgentTyping) -> None:

@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from engineio.async_socket import AsyncSocket
 
 from ..attachments import Attachments
@@ -28,7 +29,8 @@ from ..ratelimit import Limits
 from ..runtime import pace_collections, tune_garbage_collector
 from ..settings import Settings
 from ..store import Store
-from . import http, openapi, operator_api, security
+from ..store.leader import AdvisoryLockLeader, AlwaysLeader, Leadership, contending
+from . import http, openapi, operator_api, proxies, security
 from .agent_namespace import AgentNamespace
 from .chat_namespace import ChatNamespace
 from .keys import (
@@ -42,6 +44,7 @@ from .keys import (
     EVALUATIONS,
     INBOX,
     KNOWLEDGE,
+    LEADER,
     LIMITS,
     METRICS,
     SETTINGS,
@@ -65,16 +68,16 @@ def create_app(
     app loads its own at start-up."""
     settings = settings or Settings()
     clock = clock or SystemClock()
-    middlewares = [http.errors_middleware, security.origin_middleware]
+    middlewares: list[Middleware] = [http.errors_middleware, security.origin_middleware]
+    if settings.trusted_proxies:  # first: everything after sees the client's own address
+        middlewares.insert(0, proxies.forwarded_middleware(proxies.networks(settings.trusted_proxies)))
     if not settings.websocket_compression:
         middlewares.append(http.no_websocket_compression)
     app = web.Application(middlewares=middlewares, client_max_size=http.MAX_UPLOAD_BODY)
     store = Store(settings.store_location)
     knowledge = Knowledge(settings.intents_dir, semantic=settings.semantic, models=models)
     auth = _auth(store, clock, settings)
-    limits = Limits(
-        clock, socket_event_burst=settings.socket_event_burst, socket_strike_burst=settings.socket_strike_burst
-    )
+    limits = _limits(settings, clock)
     metrics = Metrics()
     guard = security.InputGuard(metrics)
     sio = _socket_server(app, guard, settings)
@@ -123,6 +126,23 @@ def _auth(store: Store, clock: Clock, settings: Settings) -> Auth:
     )
 
 
+def _limits(settings: Settings, clock: Clock) -> Limits:
+    """One process: every limit in memory. A cluster's process: the per-user and
+    per-address limits (messages, uploads, logins) are one budget on Redis
+    for all the processes (cluster_limits.py); the per-socket ones stay here."""
+    shared = None
+    if settings.redis_url:
+        from .cluster_limits import RedisLimiters  # redis: the optional cluster extra
+
+        shared = RedisLimiters(settings.redis_url, clock)
+    return Limits(
+        clock,
+        socket_event_burst=settings.socket_event_burst,
+        socket_strike_burst=settings.socket_strike_burst,
+        shared=shared,
+    )
+
+
 def _add_operator_tools(
     app: web.Application, knowledge: Knowledge, store: Store, clock: Clock, settings: Settings
 ) -> None:
@@ -145,7 +165,9 @@ def _add_lifetimes(app: web.Application, serving: bool) -> None:
     """The app's cleanup contexts (started in this order, closed in reverse) and its shutdown hook."""
     app.cleanup_ctx.append(_trained_matchers)
     app.cleanup_ctx.append(_store_lifetime)  # first in, last out: open before the rest, closed after it
+    app.cleanup_ctx.append(_limits_lifetime)
     app.cleanup_ctx.append(_cluster_channel)
+    app.cleanup_ctx.append(operator_api.across_processes)  # intent edits, with --redis
     app.cleanup_ctx.append(_lifecycle)
     if serving:
         app.cleanup_ctx.append(_paced_collector)  # last: start-up is done when it runs
@@ -220,39 +242,59 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     if settings.demo and await store.is_empty():
         await store.seed(demo_rows(app[CLOCK].now()))
         log.info("seeded the demo data into %s", store.path)
-    await app[DESK].recover()
+    leader = app[LEADER] = _leader(app)
+    if isinstance(leader, AlwaysLeader):
+        await app[DESK].recover()  # before anything is served
     tasks = [asyncio.create_task(knowledge.watch())] if settings.watch_intents else []
     if settings.tick_seconds:
-        tasks.append(asyncio.create_task(_ticker(app[DESK], settings.tick_seconds)))
-    yield
+        tasks.append(asyncio.create_task(_ticker(app[DESK], leader, settings.tick_seconds)))
+    async with contending(leader):
+        yield
     for task in tasks:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
 
+def _leader(app: web.Application) -> Leadership:
+    """Who runs the timers. On a server database, the process that holds its
+    advisory lock (store/leader.py), and it recovers the desk each time it
+    takes over: at the cluster's cold start, or from a leader that died."""
+    database_url = app[SETTINGS].database_url
+    if not database_url:
+        return AlwaysLeader()
+    return AdvisoryLockLeader(database_url, on_elected=app[DESK].recover)
+
+
 async def _cluster_channel(app: web.Application) -> AsyncIterator[None]:
     """A cluster's process listens to the others from start-up, not from its
     first client (python-socketio's default), shares its agents' presence and
-    customers' tabs with them (cluster_presence.py), and closes its Redis
+    customers' tabs with them (cluster_presence.py), takes a conversation's
+    turns one at a time with them (cluster_turns.py), and closes its Redis
     connections when it stops."""
     manager = app[SIO].manager
     if not isinstance(manager, RedisRoomManager):
         yield
         return
     from .cluster_presence import ClusterPresence  # redis: the optional cluster extra
+    from .cluster_turns import RedisTurnGuard
 
     await manager.listen(app[SIO])
-    log.warning(
-        "cluster mode is being built (issue 20): the store, the Socket.IO rooms and presence span the "
-        "processes; the handoff timers and the rate limits are still each process's own (docs/deployment.md)"
-    )
     # Before the desk's recover() (the cluster's presence decides who is connected), and stopped
     # after the sockets are closed (on_shutdown runs first), so the last disconnects go out
     # before the goodbye.
+    turns = RedisTurnGuard(manager.redis_url, app[DESK].board)
+    app[CHAT].turn_guard = turns
     async with ClusterPresence(app[DESK].board, manager.redis_url):
         yield
+    await turns.close()
     await manager.close()
+
+
+async def _limits_lifetime(app: web.Application) -> AsyncIterator[None]:
+    """A cluster's shared limits close their Redis connection (it opens at the first check)."""
+    yield
+    await app[LIMITS].close()
 
 
 async def _store_lifetime(app: web.Application) -> AsyncIterator[None]:
@@ -262,11 +304,11 @@ async def _store_lifetime(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-async def _ticker(desk: HandoffDesk, interval: float) -> None:
+async def _ticker(desk: HandoffDesk, leader: Leadership, interval: float) -> None:
     """Drive the service-level timers from real time; tests call tick() themselves."""
     while True:
         await asyncio.sleep(interval)
         try:
-            await desk.tick()
+            await desk.tick(timers=leader.leads)
         except Exception:
             log.exception("handoff timers failed")

@@ -14,7 +14,7 @@ from ..handoff import HandoffDesk
 from ..knowledge import Knowledge
 from ..ratelimit import Limits
 from .boundary import Namespace, event
-from .payloads import ChatAuth, ChatMessage, Rate, Typing
+from .payloads import ChatAuth, ChatMessage, History, Rate, Typing
 from .rooms import AGENT, conversation_room, session_room, user_room
 from .security import InputGuard
 
@@ -59,7 +59,7 @@ class ChatNamespace(Namespace):
     async def on_message(self, sid: str, session: dict[str, Any], payload: ChatMessage) -> dict[str, Any]:
         user: User = session["user"]
         self.limits.socket_messages.hit(sid, "messages")
-        self.limits.user_messages.hit(str(user.id), "messages")
+        await self.limits.user_messages.hit(str(user.id), "messages")
         message, created = await self.chat.post_customer_message(
             user, session["conversation_id"], payload.client_id, payload.text
         )
@@ -76,6 +76,11 @@ class ChatNamespace(Namespace):
             await self.chat.respond(user, conversation_id, text, button)
         except Exception:  # a background task: nobody else would see it
             log.exception("answering failed in conversation %s", conversation_id)
+
+    @event(History)
+    async def on_history(self, sid: str, session: dict[str, Any], payload: History) -> dict[str, Any]:
+        """What the tab missed: it asks when it sees a gap in `seq`, or when told to `resync`."""
+        return {"messages": await self.chat.history(session["conversation_id"], payload.last_seq)}
 
     @event(Rate)
     async def on_rate(self, sid: str, session: dict[str, Any], payload: Rate) -> dict[str, Any]:

@@ -26,15 +26,14 @@ import logging
 import os
 import socket
 import uuid
-from types import TracebackType
 from typing import Any
 
-import redis.asyncio
 from redis.exceptions import RedisError
 
 from ..auth import User
 from ..clock import isoformat, parse_iso
 from ..handoff.presence import STATUSES, Presence, PresenceBoard, Snapshot
+from .redis_channel import RedisChannel
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +41,6 @@ CHANNEL = "chatbot:presence"
 HEARTBEAT_SECONDS = 5.0  # a third of the board's PRESENCE_TTL: three heartbeats may be lost
 COALESCE_SECONDS = 0.1  # at most one snapshot per this, however busy the process
 GOODBYE_SECONDS = 2.0  # a stop does not wait longer on a Redis that is gone
-MAX_BACKOFF_SECONDS = 30.0
 
 
 def new_process_id() -> str:
@@ -104,12 +102,14 @@ def _decode_agent(item: dict[str, Any]) -> Presence:
     )
 
 
-class ClusterPresence:
+class ClusterPresence(RedisChannel):
     """Connects `board` to the other processes' boards through the Redis at
     `redis_url`. `start()` and `stop()`, or `async with`: for an aiohttp
     cleanup context, started before the desk's recovery and stopped after
     the sockets are closed. `stop(goodbye=False)` falls silent the way a
     killed process does (for tests)."""
+
+    what = "presence channel"
 
     def __init__(
         self,
@@ -121,78 +121,43 @@ class ClusterPresence:
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         coalesce_seconds: float = COALESCE_SECONDS,
     ) -> None:
+        super().__init__(redis_url, channel)
         self.board = board
-        self.redis_url = redis_url
         self.process_id = process_id or new_process_id()
-        self.channel = channel
         self.heartbeat_seconds = heartbeat_seconds
         self.coalesce_seconds = coalesce_seconds
-        self._redis: redis.asyncio.Redis | None = None
-        self._pubsub: Any = None  # redis.asyncio.client.PubSub
-        self._tasks: list[asyncio.Task[None]] = []
         self._to_publish = asyncio.Event()
         self._said_goodbye: set[str] = set()  # their later messages are stale: ignored
 
-    async def __aenter__(self) -> ClusterPresence:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        await self.stop()
-
     async def start(self, timeout: float = 10) -> None:
         """Subscribed before it says hello, so no answer passes it by."""
-        self._redis = redis.asyncio.Redis.from_url(self.redis_url)
-        self._pubsub = self._redis.pubsub()
-        try:
-            await self._subscribe(timeout)
-        except BaseException:
-            await self._close()
-            raise
+        await super().start(timeout)
         self.board.on_local_change = self._to_publish.set
         self._to_publish.set()  # our own snapshot right after the hello
-        self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._publish_changes())]
+        self.listen(asyncio.create_task(self._publish_changes()))
         await self._send({"kind": "hello"})
 
     async def stop(self, *, goodbye: bool = True) -> None:
         """Publishing stops before the goodbye, so nothing of ours follows it."""
         if self.board.on_local_change == self._to_publish.set:
             self.board.on_local_change = None
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:  # bounded: a stop must never hang the server's shutdown
-            await asyncio.wait(self._tasks, timeout=GOODBYE_SECONDS)
-        self._tasks = []
+        await self._stop_tasks()
         if goodbye and self._redis is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._send({"kind": "goodbye"}), GOODBYE_SECONDS)
+            await self._send({"kind": "goodbye"})
         await self._close()
 
-    async def _close(self) -> None:
-        if self._pubsub is not None:
-            await self._pubsub.aclose()
-            self._pubsub = None
-        if self._redis is not None:
-            await self._redis.aclose()
-            self._redis = None
+    async def received(self, data: bytes) -> None:
+        self._received(data)
 
-    async def _subscribe(self, timeout: float) -> None:
-        await self._pubsub.subscribe(self.channel)
-        deadline = asyncio.get_running_loop().time() + timeout
-        while (left := deadline - asyncio.get_running_loop().time()) > 0:
-            message = await self._pubsub.get_message(timeout=left)
-            if message is not None and message["type"] == "subscribe":
-                return
-        raise TimeoutError(f"not subscribed to Redis channel {self.channel!r} after {timeout} s")
+    async def subscribed(self) -> None:
+        """Subscribed again after a lost connection: hello again, to hear the cluster at once."""
+        await self._send({"kind": "hello"})
 
     async def _send(self, message: dict[str, Any]) -> None:
         """Failures are logged, not raised: the next heartbeat tries again."""
-        assert self._redis is not None
         try:
-            await self._redis.publish(self.channel, json.dumps({**message, "process": self.process_id}))
-        except (RedisError, OSError) as error:
+            await self.send_text(json.dumps({**message, "process": self.process_id}), GOODBYE_SECONDS)
+        except (RedisError, OSError, TimeoutError) as error:
             log.warning("could not publish %s on %s: %s", message["kind"], self.channel, error)
 
     async def _publish_changes(self) -> None:
@@ -211,27 +176,6 @@ class ClusterPresence:
             except Exception:
                 log.exception("could not publish this process's presence on %s", self.channel)
             await asyncio.sleep(self.coalesce_seconds)  # the changes meanwhile go out together, next
-
-    async def _listen(self) -> None:
-        """redis-py subscribes again when it reconnects; then we say hello again."""
-        backoff = 1.0
-        while True:
-            try:
-                async for message in self._pubsub.listen():
-                    backoff = 1.0
-                    if message["type"] == "message":
-                        self._received(message["data"])
-                    elif message["type"] == "subscribe":
-                        await self._send({"kind": "hello"})
-                await self._pubsub.subscribe(self.channel)  # the iteration ends only when unsubscribed
-            except (RedisError, OSError) as error:
-                log.warning(
-                    "lost the presence channel %s (%s); listening again in %.0f s", self.channel, error, backoff
-                )
-            except Exception:  # whatever it was, a listener that stops leaves the process deaf for good
-                log.exception("the listener on %s failed; listening again in %.0f s", self.channel, backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
     def _received(self, data: bytes) -> None:
         """Never raises: a listener that stopped on one bad message would leave

@@ -15,7 +15,7 @@ from ..access import access_customer, access_staff, access_supervisor
 from ..auth import LoginSource, LoginThrottled, User
 from ..errors import ChatbotError, Forbidden, InvalidPayload, Unauthorized
 from .apidoc import ANYONE, CUSTOMER, SESSION, STAFF, SUPERVISOR, documented
-from .keys import ATTACHMENTS, AUTH, CHAT, DESK, KNOWLEDGE, LIMITS, METRICS, SETTINGS, SIO, STORE
+from .keys import ATTACHMENTS, AUTH, CHAT, CLOCK, DESK, KNOWLEDGE, LEADER, LIMITS, METRICS, SETTINGS, SIO, STORE
 from .payloads import EmbedLoginBody, LoginBody, ParseBody, PasswordBody, parse_payload
 from .rooms import conversation_room, disconnect_room, session_room, user_room
 from .security import CSRF_COOKIE, InputGuard, bearer_token, csrf_token, loads_bounded, metrics_allowed
@@ -119,7 +119,21 @@ async def current_user(request: web.Request) -> User:
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    """`leads_timers`: this process runs the handoff timers (one process alone
+    always does; in a cluster, one process does: store/leader.py). A
+    cluster's process also says how long ago it last heard the channel the
+    processes talk on, and is `degraded` past the presence TTL: it still
+    answers its own customers, but misses what the others send (docs/deployment.md)."""
+    leader = request.app.get(LEADER)
+    health: dict[str, Any] = {"status": "ok", "leads_timers": bool(leader and leader.leads)}
+    if request.app[SETTINGS].redis_url:
+        board = request.app[DESK].board
+        heard_at = board.channel_heard_at
+        silent = (request.app[CLOCK].now() - heard_at).total_seconds() if heard_at else None
+        health["cluster"] = {"processes": 1 + len(board.remote), "heard_seconds_ago": silent}
+        if silent is None or silent > board.ttl_seconds:
+            health["status"] = "degraded"
+    return web.json_response(health)
 
 
 @routes.get("/metrics")
@@ -163,7 +177,7 @@ def session_response(request: web.Request, token: str, user: User) -> web.Respon
 @routes.post("/api/login")
 @documented("Log in; sets the session cookie", ANYONE, LoginBody)
 async def login(request: web.Request) -> web.Response:
-    request.app[LIMITS].logins.hit(request.remote or "unknown", "login attempts")
+    await request.app[LIMITS].logins.hit(request.remote or "unknown", "login attempts")
     body = parse_payload(LoginBody, await read_json(request))
     device = request.cookies.get(DEVICE_COOKIE)
     new_device = None if device and len(device) <= 64 else secrets.token_urlsafe(32)
@@ -192,7 +206,7 @@ async def login(request: web.Request) -> web.Response:
 async def login_embed(request: web.Request) -> web.Response:
     """The widget on a brand's own site: the site's signed customer token
     becomes a session, with no second login (docs/security.md)."""
-    request.app[LIMITS].logins.hit(request.remote or "unknown", "login attempts")
+    await request.app[LIMITS].logins.hit(request.remote or "unknown", "login attempts")
     body = parse_payload(EmbedLoginBody, await read_json(request))
     brand = request.app[KNOWLEDGE].brand(body.brand)
     secret = os.environ.get(brand.settings.embed.secret_env) if brand.settings.embed.secret_env else None
@@ -247,7 +261,7 @@ async def parse(request: web.Request) -> web.Response:
 async def upload_attachment(request: web.Request) -> web.Response:
     """A screenshot for the customer's open conversation (multipart, field `file`)."""
     user = access_customer(await current_user(request), "only customers attach files to their conversation")
-    request.app[LIMITS].uploads.hit(str(user.id), "uploads")
+    await request.app[LIMITS].uploads.hit(str(user.id), "uploads")
     filename, data = await _file_part(request)
     chat = request.app[CHAT]
     conversation = await chat.open(user)

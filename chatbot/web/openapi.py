@@ -81,6 +81,8 @@ def _operation(path: str, doc: RouteDoc) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": doc.body.model_json_schema()}},
         }
+        if "base_version" in doc.body.model_fields:
+            operation["responses"]["409"] = {"description": "stale_version: another save came after base_version"}
     return operation
 
 

@@ -3,6 +3,7 @@ operators of the brand it names; anyone else gets 403."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from aiohttp import web
@@ -13,14 +14,28 @@ from ..auth import User
 from ..errors import InvalidPayload
 from .apidoc import OPERATOR, documented
 from .http import brand_param, current_user, read_json
-from .keys import ANALYTICS, CHAT, EDITOR, EVALUATIONS, INBOX, KNOWLEDGE
+from .keys import ANALYTICS, CHAT, EDITOR, EVALUATIONS, INBOX, KNOWLEDGE, SETTINGS
 from .payloads import Payload, parse_payload
 
 routes = web.RouteTableDef()
 Text = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+BaseVersion = Annotated[
+    int | None,
+    Field(
+        ge=0,
+        le=2**53,
+        description="The version the edit was made on (the `version` its GET returned; 0: none stored yet). "
+        "When another save has stored a later one since, the edit is refused: 409 `stale_version`, naming "
+        "the newer version and its author. Left out: saved whatever came before, as before.",
+    ),
+]
 
 
-class IntentChanges(Payload):
+class Based(Payload):
+    base_version: BaseVersion = None
+
+
+class IntentChanges(Based):
     examples: Annotated[list[Annotated[str, StringConstraints(max_length=500)]], Field(max_length=2000)] | None = None
     answer: Annotated[str, StringConstraints(max_length=4000)] | None = None
     quick_replies: Annotated[list[Annotated[str, StringConstraints(max_length=100)]], Field(max_length=8)] | None = None
@@ -34,7 +49,7 @@ class NewIntent(IntentChanges):
     name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 
 
-class Rollback(Payload):
+class Rollback(Based):
     version: Annotated[int, Field(ge=1, le=2**53)]
 
 
@@ -49,6 +64,7 @@ class ResolveMiss(Payload):
     keys: Annotated[list[Annotated[str, StringConstraints(max_length=4000)]], Field(max_length=500)] = []
     action: Annotated[str, StringConstraints(pattern=r"^(example|dismiss)$")]
     intent: Annotated[str, StringConstraints(max_length=64)] | None = None
+    base_version: BaseVersion = None  # of the intent the example goes to
 
 
 class RunEval(Payload):
@@ -56,7 +72,7 @@ class RunEval(Payload):
     set: Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
-class PolicyText(Payload):
+class PolicyText(Based):
     text: Annotated[str, StringConstraints(min_length=1, max_length=60_000)]
 
 
@@ -102,18 +118,18 @@ async def list_intents(request: web.Request) -> web.Response:
 async def create_intent(request: web.Request) -> web.Response:
     brand_id, user = await _brand_operator(request)
     body = parse_payload(NewIntent, await read_json(request))
-    changes = body.model_dump(exclude={"name", "note"})
-    result = await request.app[EDITOR].save(user, brand_id, body.name, changes, create=True, note=body.note)
+    changes = body.model_dump(exclude={"name", "note", "base_version"})
+    result = await request.app[EDITOR].save(
+        user, brand_id, body.name, changes, create=True, note=body.note, base_version=body.base_version
+    )
     return web.json_response(result.to_dict(), status=201)
 
 
 @routes.get("/api/operator/intents/{name}")
-@documented("One intent with its versions", OPERATOR, brand_query=True)
+@documented("One intent with its versions and the latest's number (`version`, 0: none)", OPERATOR, brand_query=True)
 async def get_intent(request: web.Request) -> web.Response:
     brand_id, _ = await _brand_operator(request)
-    editor = request.app[EDITOR]
-    name = request.match_info["name"]
-    return web.json_response({**editor.intent(brand_id, name), "versions": await editor.versions(brand_id, name)})
+    return web.json_response(await request.app[EDITOR].current(brand_id, request.match_info["name"]))
 
 
 @routes.put("/api/operator/intents/{name}")
@@ -121,8 +137,9 @@ async def get_intent(request: web.Request) -> web.Response:
 async def update_intent(request: web.Request) -> web.Response:
     brand_id, user = await _brand_operator(request)
     body = parse_payload(IntentChanges, await read_json(request))
+    changes = body.model_dump(exclude={"note", "base_version"})
     result = await request.app[EDITOR].save(
-        user, brand_id, request.match_info["name"], body.model_dump(exclude={"note"}), note=body.note
+        user, brand_id, request.match_info["name"], changes, note=body.note, base_version=body.base_version
     )
     return web.json_response(result.to_dict())
 
@@ -139,15 +156,18 @@ async def check_intent(request: web.Request) -> web.Response:
     brand_id, _ = await _brand_operator(request)
     body = parse_payload(IntentChanges, await read_json(request))
     return web.json_response(
-        await request.app[EDITOR].check(brand_id, request.match_info["name"], body.model_dump(exclude={"note"}))
+        await request.app[EDITOR].check(
+            brand_id, request.match_info["name"], body.model_dump(exclude={"note", "base_version"})
+        )
     )
 
 
 @routes.delete("/api/operator/intents/{name}")
-@documented("Retire an intent", OPERATOR, brand_query=True)
+@documented("Retire an intent (`?base_version=N`: only if N is still the latest)", OPERATOR, brand_query=True)
 async def retire_intent(request: web.Request) -> web.Response:
     brand_id, user = await _brand_operator(request)
-    result = await request.app[EDITOR].retire(user, brand_id, request.match_info["name"])
+    base = _int_query(request, "base_version", 0, 0, 2**53) if "base_version" in request.query else None
+    result = await request.app[EDITOR].retire(user, brand_id, request.match_info["name"], base)
     return web.json_response(result.to_dict())
 
 
@@ -163,7 +183,9 @@ async def intent_versions(request: web.Request) -> web.Response:
 async def rollback_intent(request: web.Request) -> web.Response:
     brand_id, user = await _brand_operator(request)
     body = parse_payload(Rollback, await read_json(request))
-    result = await request.app[EDITOR].rollback(user, brand_id, request.match_info["name"], body.version)
+    result = await request.app[EDITOR].rollback(
+        user, brand_id, request.match_info["name"], body.version, body.base_version
+    )
     return web.json_response(result.to_dict())
 
 
@@ -214,7 +236,8 @@ async def resolve_miss(request: web.Request) -> web.Response:
     if body.action == "example":
         if not body.intent:
             raise InvalidPayload("name the intent (or out_of_scope) the message belongs to")
-        result.update((await request.app[EDITOR].add_example(user, body.brand, body.intent, body.text)).to_dict())
+        added = await request.app[EDITOR].add_example(user, body.brand, body.intent, body.text, body.base_version)
+        result.update(added.to_dict())
     await request.app[INBOX].mark(body.brand, [body.text, *body.keys], body.action, body.intent, user.id)
     return web.json_response(result)
 
@@ -243,10 +266,10 @@ async def analytics(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/operator/policy")
-@documented("The policy document", OPERATOR, brand_query=True)
+@documented("The policy document, with its version (0: never saved)", OPERATOR, brand_query=True)
 async def get_policy(request: web.Request) -> web.Response:
     brand_id, _ = await _brand_operator(request)
-    return web.json_response(request.app[EDITOR].policy(brand_id))
+    return web.json_response(await request.app[EDITOR].policy(brand_id))
 
 
 @routes.get("/api/operator/policy/versions")
@@ -261,7 +284,20 @@ async def policy_versions(request: web.Request) -> web.Response:
 async def put_policy(request: web.Request) -> web.Response:
     brand_id, user = await _brand_operator(request)
     body = parse_payload(PolicyText, await read_json(request))
-    return web.json_response(await request.app[EDITOR].save_policy(user, brand_id, body.text))
+    return web.json_response(await request.app[EDITOR].save_policy(user, brand_id, body.text, body.base_version))
+
+
+async def across_processes(app: web.Application) -> AsyncIterator[None]:
+    """A cleanup context: with --redis, the operators' edits reach every
+    process of the cluster (cluster_intents.py); one process alone, nothing."""
+    redis_url = app[SETTINGS].redis_url
+    if not redis_url:
+        yield
+        return
+    from .cluster_intents import ClusterIntents  # redis: the optional cluster extra
+
+    async with ClusterIntents(app[EDITOR], redis_url):
+        yield
 
 
 def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:

@@ -74,6 +74,16 @@ class AgentMessage(ConversationRef):
     text: MessageText
 
 
+class History(Payload):
+    """What a tab missed: the messages after `last_seq` (none seen: the recent history)."""
+
+    last_seq: Count | None = None
+
+
+class AgentHistory(ConversationRef):
+    last_seq: Count | None = None
+
+
 class AgentNote(ConversationRef):
     text: MessageText
 

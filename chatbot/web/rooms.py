@@ -215,6 +215,30 @@ class RedisRoomManager(RoomIndex, socketio.AsyncRedisManager):
     async def disconnect_members(self, room: str) -> None:
         await self._command("/", room, {"do": "disconnect"})
 
+    def _redis_connect(self) -> None:
+        """python-socketio connects again after losing Redis (its listener
+        retries with a backoff). Whatever was published meanwhile is lost:
+        pub/sub keeps nothing. Once subscribed again, this process's clients
+        are told to `resync`: each fetches what it missed after the last
+        `seq` it saw (the widget and the console do so by themselves too
+        when a message arrives past a gap)."""
+        again = getattr(self, "pubsub", None) is not None
+        super()._redis_connect()
+        if again and (self._resyncing is None or self._resyncing.done()):
+            self._resyncing = asyncio.create_task(self._resync_when_subscribed())
+
+    _resyncing: asyncio.Task[None] | None = None
+
+    async def _resync_when_subscribed(self, seconds: float = 120) -> None:
+        deadline = asyncio.get_running_loop().time() + seconds
+        while not self.pubsub.subscribed:
+            if asyncio.get_running_loop().time() > deadline:
+                return  # still away; the next connection schedules another
+            await asyncio.sleep(0.05)
+        for namespace in list(self.rooms):
+            await socketio.AsyncManager.emit(self, "resync", {}, namespace=namespace)
+        self._get_logger().warning("Redis is back: this process's clients were asked to fetch what they missed")
+
     async def listen(self, server: socketio.AsyncServer, timeout: float = 10) -> None:
         """Subscribe now and wait until subscribed. python-socketio subscribes
         at a process's first client connection; until then, room commands and
