@@ -816,3 +816,26 @@ def test_screenshots(new_context, operator_server):
     shot(phone, "operator-phone.png")
     for tab in ("intents", "try-it", "inbox", "evaluation", "analytics", "policy"):
         assert (SCREENSHOTS / f"operator-{tab}.png").stat().st_size > 10_000
+
+
+def test_a_save_on_a_version_someone_replaced_is_refused_and_the_latest_can_be_loaded(new_context, operator_server):
+    """Two operators open the same intent; the first to save wins. The other's
+    save is refused, naming who saved what, and nothing of theirs is written;
+    one click loads the version that won, to edit from there."""
+    first, second = operator(new_context), operator(new_context)
+    for page in (first, second):
+        open_intent(page, "feedback")
+    examples = first.get_by_test_id("editor-examples").input_value()
+    first.get_by_test_id("editor-examples").fill(examples + "\nI have a suggestion for your shop")
+    first.get_by_test_id("editor-save").click()
+    expect(first.get_by_test_id("save-ok")).to_be_visible(timeout=SAVE)
+    saved = intent_file(operator_server, "cltiktok", "feedback")
+
+    second.get_by_test_id("editor-examples").fill(examples + "\nhere is some feedback on the app")
+    second.get_by_test_id("editor-save").click()
+    refused = second.get_by_test_id("save-error")
+    expect(refused).to_contain_text("Not saved", timeout=SAVE)
+    expect(refused).to_contain_text("by Olga")
+    assert intent_file(operator_server, "cltiktok", "feedback") == saved  # the second edit wrote nothing
+    second.get_by_test_id("stale-reload").click()
+    expect(second.get_by_test_id("editor-examples")).to_have_value(re.compile("I have a suggestion for your shop"))
