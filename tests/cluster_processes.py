@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 from browser.server_process import always_open_intents, run_server
 from engines import PostgresServer
 from redis_engine import RedisServer
@@ -90,3 +91,17 @@ def cluster_processes(
                 stack.enter_context(run_server(db, intents=its_intents, CHATBOT_DATABASE_URL=database_url, **env))
             )
         yield Cluster([url for url, _ in started], database_url, folders, [proc for _, proc in started])
+
+
+async def login_body(url: str, creds: dict[str, str]) -> dict:
+    """POST /api/login on the process (or proxy) at `url`: the answer's body."""
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url + "/api/login", json=creds) as response:
+            assert response.status == 200, await response.text()
+            body: dict = await response.json()
+            return body
+
+
+async def login(url: str, creds: dict[str, str]) -> str:
+    """A session's token, logged in at `url`."""
+    return str((await login_body(url, creds))["token"])

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from cluster_processes import Cluster, cluster_processes
+from cluster_processes import Cluster, cluster_processes, login
 from engines import PostgresServer
 from redis_engine import RedisServer
 
@@ -32,14 +32,6 @@ def cluster(
 ) -> Iterator[Cluster]:
     with cluster_processes(postgres_server, redis_server, tmp_path_factory.mktemp("cluster")) as cluster:
         yield cluster
-
-
-async def login(url: str, creds: dict[str, str]) -> str:
-    async with aiohttp.ClientSession() as session:
-        async with session.post(url + "/api/login", json=creds) as response:
-            assert response.status == 200, await response.text()
-            token: str = (await response.json())["token"]
-            return token
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ import jwt
 import pytest
 from async_browser import open_widget_signed_in
 from browser.server_process import always_open_intents
-from cluster_processes import Cluster, cluster_processes
+from cluster_processes import Cluster, cluster_processes, login
 from engines import PostgresServer
 from redis_engine import RedisServer
 from ruamel.yaml import YAML
@@ -127,10 +127,6 @@ async def customer_token(url: str, email: str) -> str:
     return str((await post_json(url + "/api/login/embed", body))["token"])
 
 
-async def agent_token(url: str, creds: dict[str, str]) -> str:
-    return str((await post_json(url + "/api/login", creds))["token"])
-
-
 async def leader_of(cluster: Cluster, timeout: float = 15) -> int:
     """The index of the process that leads the timers, once one does."""
     deadline = time.monotonic() + timeout
@@ -179,8 +175,8 @@ async def test_the_cap_holds_and_every_breach_offer_is_posted_once(cluster_of_tw
     holders, the other four wait, and after the breach each of the ten
     conversations has exactly one email offer, though both processes tick."""
     one, two = cluster_of_two.urls
-    await clients(one, await agent_token(one, DANA), "/agent")
-    await clients(two, await agent_token(two, ELI), "/agent")
+    await clients(one, await login(one, DANA), "/agent")
+    await clients(two, await login(two, ELI), "/agent")
     await asyncio.sleep(0.5)  # both agents' presence has reached both processes
     customers = [
         await clients(url, await customer_token(url, f"cap{n}@example.com")) for n, url in enumerate([one, two] * 5)
@@ -208,7 +204,7 @@ async def test_killing_the_timers_leader_moves_the_timers_and_loses_nothing(clus
     leader = await leader_of(cluster_of_two)
     survivor = 1 - leader
     url = cluster_of_two.urls[survivor]
-    await clients(url, await agent_token(url, DANA), "/agent")
+    await clients(url, await login(url, DANA), "/agent")
     await asyncio.sleep(0.5)
     first = await clients(url, await customer_token(url, "held@example.com"))
     assert (await hand_off(first))["state"] == "assigned"
@@ -246,18 +242,18 @@ async def test_an_agent_whose_process_is_killed_reconnects_elsewhere_and_keeps_t
     Eli, whose process died too and who does not come back, loses his chat
     to the queue."""
     one, two = cluster_of_two.urls
-    dana = await clients(one, await agent_token(one, DANA), "/agent")
+    dana = await clients(one, await login(one, DANA), "/agent")
     alice = await clients(two, await customer_token(two, "kept@example.com"))
     assert (await hand_off(alice))["state"] == "assigned"
     conversation_id = (await dana.wait_for("assigned"))["conversation"]["id"]
-    await clients(one, await agent_token(one, ELI), "/agent")
+    await clients(one, await login(one, ELI), "/agent")
     await asyncio.sleep(0.5)
     carol = await clients(two, await customer_token(two, "dropped@example.com"))
     assert (await hand_off(carol))["state"] == "assigned"  # to Eli, the least busy
 
     cluster_of_two.processes[0].send_signal(signal.SIGKILL)
     cluster_of_two.processes[0].wait(10)
-    dana_again = await clients(two, await agent_token(two, DANA), "/agent")
+    dana_again = await clients(two, await login(two, DANA), "/agent")
     await asyncio.sleep(15 + AGENT_GRACE + 3)  # the dead process counted out, the grace period over, ticks
     import psycopg
 
@@ -281,7 +277,7 @@ async def test_a_customer_who_leaves_the_queue_on_one_process_is_counted_abandon
     handoff is abandoned, whichever process leads the timers, and the
     supervisor's figures on either process count it."""
     one, two = cluster_of_two.urls
-    await clients(one, await agent_token(one, DANA), "/agent")
+    await clients(one, await login(one, DANA), "/agent")
     await asyncio.sleep(0.5)
     assert (await hand_off(await clients(one, await customer_token(one, "first@example.com"))))["state"] == "assigned"
     token = await customer_token(two, "bob-waits@example.com")
@@ -294,7 +290,7 @@ async def test_a_customer_who_leaves_the_queue_on_one_process_is_counted_abandon
     await asyncio.sleep(3 + 4)  # the grace period, the presence reaching the leader, ticks
     assert handoff_states(cluster_of_two.database_url) == ["abandoned", "assigned"]
     for url in cluster_of_two.urls:
-        stats = await get_json(url + "/api/supervisor?brand=cltiktok", await agent_token(url, OLGA))
+        stats = await get_json(url + "/api/supervisor?brand=cltiktok", await login(url, OLGA))
         assert stats["abandoned"] == 1, stats
 
 
@@ -322,7 +318,7 @@ async def test_after_a_redis_restart_emits_resume_and_clients_are_told_to_fetch_
     `resync` and fetches it; what Dana writes next arrives live again."""
     with running_cluster(postgres_server, own_redis, tmp_path, UNHURRIED) as cluster:
         one, two = cluster.urls
-        dana = await clients(one, await agent_token(one, DANA), "/agent")
+        dana = await clients(one, await login(one, DANA), "/agent")
         await asyncio.sleep(0.5)
         alice = await clients(two, await customer_token(two, "alice-redis@example.com"))
         assert (await hand_off(alice))["state"] == "assigned"
@@ -359,7 +355,7 @@ async def test_the_widget_fills_what_it_missed_while_redis_was_away_without_a_re
 
     with running_cluster(postgres_server, own_redis, tmp_path, UNHURRIED) as cluster:
         one, two = cluster.urls
-        dana = await clients(one, await agent_token(one, DANA), "/agent")
+        dana = await clients(one, await login(one, DANA), "/agent")
         await asyncio.sleep(0.5)
         context = await chromium.new_context(base_url=two)
         page = await context.new_page()

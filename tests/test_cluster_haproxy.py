@@ -24,7 +24,7 @@ import aiohttp
 import pytest
 import socketio
 from async_browser import SLOW, open_widget_signed_in
-from cluster_processes import NAMES, Cluster, cluster_processes
+from cluster_processes import NAMES, Cluster, cluster_processes, login_body
 from engines import PostgresServer
 from haproxy_engine import SERVER_HEADER, HAProxy, haproxy_in_front, require_haproxy
 from redis_engine import RedisServer
@@ -68,14 +68,6 @@ def fnv1a(text: str) -> str:
     for char in text:
         value = ((value ^ ord(char)) * 0x01000193) & 0xFFFFFFFF
     return f"{value:08x}"
-
-
-async def login(url: str, creds: dict[str, str]) -> dict:
-    async with aiohttp.ClientSession() as session:
-        async with session.post(url + "/api/login", json=creds) as response:
-            assert response.status == 200, await response.text()
-            body: dict = await response.json()
-            return body
 
 
 @dataclass
@@ -127,7 +119,7 @@ async def polling_client() -> AsyncIterator[object]:
 async def test_the_official_client_on_long_polling_with_affinity_stays_on_one_process(
     front: Front, polling_client
 ) -> None:
-    body = await login(front.url, ALICE)  # through HAProxy too: the session is in the shared database
+    body = await login_body(front.url, ALICE)  # through HAProxy too: the session is in the shared database
     affinity = fnv1a(f"user:{body['user']['id']}")
     traced = await polling_client(f"{front.url}?affinity={affinity}")
     await traced.client.connect({"token": body["token"]}, transports=("polling",))
@@ -151,7 +143,7 @@ async def test_without_affinity_long_polling_is_spread_and_refused_by_the_other_
     reaches the process that did not open the session, which answers 400
     (python-engineio's "Invalid session"), and the client does not get
     through. What the parameter prevents, above."""
-    body = await login(front.url, ALICE)
+    body = await login_body(front.url, ALICE)
     traced = await polling_client(front.url)
     with pytest.raises((socketio.exceptions.SocketIOError, TimeoutError)):
         await traced.client.connect({"token": body["token"]}, transports=("polling",))
@@ -165,7 +157,7 @@ async def test_without_affinity_long_polling_is_spread_and_refused_by_the_other_
 
 
 async def test_the_official_client_on_websocket_through_the_sample_configuration(front: Front) -> None:
-    body = await login(front.url, ALICE)
+    body = await login_body(front.url, ALICE)
     client = ChatClient(f"{front.url}?affinity={fnv1a('user:' + str(body['user']['id']))}")
     try:
         await client.connect({"token": body["token"]}, transports=("websocket",))
@@ -240,7 +232,7 @@ def engine_io_stayed_on_one_process(watched: Watched, affinity: str) -> str:
 
 
 async def test_the_widget_on_long_polling_works_through_haproxy(blocked: Front, chromium) -> None:
-    user = (await login(blocked.url, ALICE))["user"]
+    user = (await login_body(blocked.url, ALICE))["user"]
     watched = await watched_context(chromium, blocked.url)
     page = await watched.context.new_page()
     await open_widget_signed_in(page, ALICE)
@@ -252,7 +244,7 @@ async def test_the_widget_on_long_polling_works_through_haproxy(blocked: Front, 
 
 
 async def test_a_customers_tabs_through_haproxy_reach_one_process(blocked: Front, chromium) -> None:
-    user = (await login(blocked.url, ALICE))["user"]
+    user = (await login_body(blocked.url, ALICE))["user"]
     watched = await watched_context(chromium, blocked.url)
     first = await watched.context.new_page()
     await open_widget_signed_in(first, ALICE)
@@ -269,7 +261,7 @@ async def test_a_customers_tabs_through_haproxy_reach_one_process(blocked: Front
 async def test_an_agents_consoles_on_long_polling_through_haproxy_reach_one_process(blocked: Front, chromium) -> None:
     from playwright.async_api import expect
 
-    user = (await login(blocked.url, DANA))["user"]
+    user = (await login_body(blocked.url, DANA))["user"]
     watched = await watched_context(chromium, blocked.url)
     first = await watched.context.new_page()
     await first.goto("/static/agent.html")

@@ -19,7 +19,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from browser.server_process import REPO, run_server
-from cluster_processes import cluster_processes
+from cluster_processes import cluster_processes, login
 from engines import PostgresServer
 from redis_engine import RedisServer
 
@@ -55,14 +55,6 @@ def cluster(
             "CHATBOT_SEMANTIC": "false",  # the n-grams suffice to see an edit: a lighter start
         }
         yield Cluster(started.urls, intents, env, folder)
-
-
-async def login(url: str, creds: dict[str, str]) -> str:
-    async with aiohttp.ClientSession() as session:
-        async with session.post(url + "/api/login", json=creds) as response:
-            assert response.status == 200, await response.text()
-            token: str = (await response.json())["token"]
-            return token
 
 
 async def call(url: str, method: str, path: str, token: str, body: object = None) -> tuple[int, dict]:

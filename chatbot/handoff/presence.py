@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from ..auth import User
 from ..clock import Clock
@@ -255,6 +256,15 @@ class PresenceBoard:
         """When this process last heard the channel the processes talk on
         (None alone, or before the first word): whether its listener works."""
         return self._channel_heard_at
+
+    def hearing(self) -> dict[str, Any]:
+        """How this process hears the cluster (for /healthz): the processes it
+        counts, itself included; seconds since it last heard the channel; and
+        whether it is deaf (not heard for a whole TTL, or never)."""
+        heard_at = self._channel_heard_at
+        silent = (self.clock.now() - heard_at).total_seconds() if heard_at else None
+        deaf = silent is None or silent > self.ttl_seconds
+        return {"processes": 1 + len(self.remote), "heard_seconds_ago": silent, "deaf": deaf}
 
     def channel_heard(self) -> None:
         """Something arrived on the channel the processes talk on (this

@@ -15,7 +15,7 @@ from ..access import access_customer, access_staff, access_supervisor
 from ..auth import LoginSource, LoginThrottled, User
 from ..errors import ChatbotError, Forbidden, InvalidPayload, Unauthorized
 from .apidoc import ANYONE, CUSTOMER, SESSION, STAFF, SUPERVISOR, documented
-from .keys import ATTACHMENTS, AUTH, CHAT, CLOCK, DESK, KNOWLEDGE, LEADER, LIMITS, METRICS, SETTINGS, SIO, STORE
+from .keys import ATTACHMENTS, AUTH, CHAT, DESK, KNOWLEDGE, LEADER, LIMITS, METRICS, SETTINGS, SIO, STORE
 from .payloads import EmbedLoginBody, LoginBody, ParseBody, PasswordBody, parse_payload
 from .rooms import conversation_room, disconnect_room, session_room, user_room
 from .security import CSRF_COOKIE, InputGuard, bearer_token, csrf_token, loads_bounded, metrics_allowed
@@ -127,11 +127,9 @@ async def healthz(request: web.Request) -> web.Response:
     leader = request.app.get(LEADER)
     health: dict[str, Any] = {"status": "ok", "leads_timers": bool(leader and leader.leads)}
     if request.app[SETTINGS].redis_url:
-        board = request.app[DESK].board
-        heard_at = board.channel_heard_at
-        silent = (request.app[CLOCK].now() - heard_at).total_seconds() if heard_at else None
-        health["cluster"] = {"processes": 1 + len(board.remote), "heard_seconds_ago": silent}
-        if silent is None or silent > board.ttl_seconds:
+        hearing = request.app[DESK].board.hearing()
+        health["cluster"] = {k: hearing[k] for k in ("processes", "heard_seconds_ago")}
+        if hearing["deaf"]:
             health["status"] = "degraded"
     return web.json_response(health)
 
