@@ -1661,6 +1661,14 @@
         fillGap(conv, maxSeq(conv));
       }
     });
+    var socket = state.socket;
+    if (socket && socket.connected) {
+      socket.timeout(10000).emit("queue", {}, function (err, ack) {
+        if (!err && ack && ack.ok) {
+          onQueue(ack.queue);
+        }
+      });
+    }
   }
 
   function keepOrphan(msg) {

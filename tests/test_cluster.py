@@ -19,7 +19,7 @@ from cluster_processes import Cluster, cluster_processes, login
 from engines import PostgresServer
 from redis_engine import RedisServer
 
-from helpers import ALICE, DANA, ELI, ChatClient
+from helpers import ALICE, BOB, CAROL, DANA, ELI, ChatClient
 
 pytestmark = pytest.mark.asyncio
 
@@ -145,3 +145,49 @@ async def test_a_customer_on_one_process_is_handed_to_an_agent_on_the_other(clus
         assert not alice.received("note") and not [m for m in alice.received("message") if "VIP" in m["text"]]
     finally:
         await dana.close()
+
+
+async def test_a_bot_conversation_on_one_process_sends_nothing_to_the_other(
+    cluster: Cluster, tabs, redis_server: RedisServer
+) -> None:
+    """The customer's message and the bot's answer go to the conversation's
+    rooms, which have members on process one only: nothing crosses (the
+    broadcast tax of docs/benchmarks.md is paid only for a real audience)."""
+    import redis.asyncio
+
+    from chatbot.web.app import SOCKET_CHANNEL
+    from chatbot.web.cluster_rooms import CHANNEL
+
+    one, _ = cluster.urls
+    bob = await tabs(one, await login(one, BOB))
+    probe = redis.asyncio.Redis.from_url(redis_server.url)
+    listener = probe.pubsub()
+    await listener.subscribe(SOCKET_CHANNEL)
+    await listener.psubscribe(CHANNEL + "#*")  # every process's inbox
+    try:
+        await bob.ask("how long do refunds take?")
+        crossed = []
+        while (message := await listener.get_message(timeout=0.3)) is not None:
+            if message["type"] in ("message", "pmessage"):
+                crossed.append(message["data"])
+        assert crossed == []
+    finally:
+        await listener.aclose()
+        await probe.aclose()
+
+
+async def test_a_tab_opened_on_the_other_process_just_after_a_reply_is_told_to_fetch_what_it_missed(
+    cluster: Cluster, tabs
+) -> None:
+    """Process one delivered the answer to the only tab, on process one. A tab
+    opened on process two now may have joined while that answer was on its
+    way (the two processes hear of each other's rooms through Redis, not at
+    once): process one tells it to fetch what it missed, as after a Redis
+    restart (the widget does so by itself)."""
+    one, two = cluster.urls
+    token = await login(one, CAROL)
+    here = await tabs(one, token)
+    await here.ask("how long do refunds take?")
+    there = await tabs(two, token)
+    await there.wait_for("resync")
+    assert not here.received("resync")

@@ -22,6 +22,7 @@ from aiohttp import web
 from engines import free_port
 from redis_engine import RedisServer
 
+from chatbot.web.cluster_rooms import RoomDirectory
 from chatbot.web.rooms import AGENT, CHAT, RedisRoomManager
 
 pytestmark = pytest.mark.asyncio
@@ -160,3 +161,101 @@ async def test_what_crosses_between_processes_is_json(cluster, redis_server: Red
     await probe.aclose()
     assert published is not None
     assert json.loads(published["data"])["data"] == [{"text": "hi"}]
+
+
+# -- with the room directory: an emit crosses only to the processes with members (cluster_rooms.py) --
+
+
+async def start_routed(redis_url: str, channel: str) -> tuple[Process, RoomDirectory]:
+    process = await start_process(redis_url, channel)
+    manager = process.manager
+    await manager.listen(process.sio)
+    directory = RoomDirectory(
+        redis_url,
+        manager.host_id,
+        local_rooms=manager.routed_rooms,
+        deliver=manager.deliver,
+        resync=manager.resync_there,
+        resubscribed=manager.resync_here,
+        channel=channel + ":rooms",
+    )
+    await directory.start()
+    manager.directory = directory
+    return process, directory
+
+
+@pytest.fixture
+async def routed(redis_server: RedisServer) -> AsyncIterator[Any]:
+    """Processes that route their emits through a room directory, started on demand."""
+    channel = f"test-{uuid.uuid4().hex}"
+    started: list[tuple[Process, RoomDirectory]] = []
+
+    async def start() -> Process:
+        started.append(await start_routed(redis_server.url, channel))
+        return started[-1][0]
+
+    start.channel = channel  # type: ignore[attr-defined]
+    yield start
+    for process, directory in started:
+        await process.sio.shutdown()
+        await process.runner.cleanup()
+        await directory.stop()
+        await process.manager.close()
+
+
+async def until(condition: Any, timeout: float = 5) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_an_emit_crosses_only_to_the_processes_with_members_in_its_room(
+    routed, clients, redis_server: RedisServer
+) -> None:
+    import redis.asyncio
+
+    one, two, three = await routed(), await routed(), await routed()
+    probe = redis.asyncio.Redis.from_url(redis_server.url)
+    listener = probe.pubsub()
+    await listener.subscribe(one.manager.channel, RoomDirectory.inbox(routed.channel + ":rooms", three.manager.host_id))
+    customer = await clients(two, CHAT, ["conversation:1"])
+    assert one.manager.directory is not None
+    await until(lambda: one.manager.directory.elsewhere(CHAT, "conversation:1"))  # type: ignore[union-attr]
+
+    await one.sio.emit("message", {"text": "hello"}, room="conversation:1", namespace=CHAT)
+    await one.sio.emit("message", {"text": "to nobody"}, room="conversation:2", namespace=CHAT)
+    assert await customer.next() == ("message", {"text": "hello"})
+    crossed = []
+    while (message := await listener.get_message(timeout=0.3)) is not None:
+        if message["type"] == "message":
+            crossed.append(message["data"])
+    await listener.aclose()
+    await probe.aclose()
+    assert crossed == []  # not on the channel every process hears, nor to process three
+
+
+async def test_a_room_left_on_another_process_is_forgotten_and_a_late_process_learns_the_rooms(routed, clients) -> None:
+    one, two = await routed(), await routed()
+    leaving = await clients(two, CHAT, ["conversation:3"])
+    staying = await clients(two, AGENT, ["agents:cltiktok"])
+    directory = one.manager.directory
+    assert directory is not None
+    await until(lambda: directory.elsewhere(CHAT, "conversation:3"))
+    await leaving.sio.disconnect()
+    await until(lambda: not directory.elsewhere(CHAT, "conversation:3"))
+
+    three = await routed()  # says hello: the others answer with their rooms
+    assert three.manager.directory is not None
+    await until(lambda: three.manager.directory.elsewhere(AGENT, "agents:cltiktok"))  # type: ignore[union-attr]
+    await three.sio.emit("queue", {"waiting": 1}, room="agents:cltiktok", namespace=AGENT)
+    assert await staying.next() == ("queue", {"waiting": 1})
+
+
+async def test_a_process_taken_for_gone_is_forgotten(routed, clients) -> None:
+    one, two = await routed(), await routed()
+    await clients(two, AGENT, ["agent:9"])
+    directory = one.manager.directory
+    assert directory is not None
+    await until(lambda: directory.elsewhere(AGENT, "agent:9") == {two.manager.host_id})
+    directory.process_left(two.manager.host_id)  # what the presence board says of a silent process
+    assert directory.elsewhere(AGENT, "agent:9") == set()

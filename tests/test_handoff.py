@@ -556,6 +556,10 @@ async def test_agents_of_one_brand_never_see_the_others_queue(server, clients):
     ack = await dana.call("accept", {"conversation_id": conversation_id})
     assert ack["ok"] is False and ack["error"] == "not_found"
     assert all(not q["items"] for q in dana.received("queue"))
+    # asked for (a console told to resync), the queue is the agent's brand's too
+    assert (await dana.call("queue", {}))["queue"]["items"] == []
+    asked = await tom.call("queue", {})
+    assert [i["conversation_id"] for i in asked["queue"]["items"]] == [conversation_id]
 
 
 # -- the figures ----------------------------------------------------------------------------------

@@ -85,6 +85,8 @@ class PresenceBoard:
         self.remote: dict[str, Snapshot] = {}  # the other processes', by process id
         # Called after every change of this process's own presence (the edge publishes it).
         self.on_local_change: Callable[[], None] | None = None
+        # Called with a process's id when it has left the cluster (the edge forgets its rooms).
+        self.on_process_left: Callable[[str], None] | None = None
         self._channel_heard_at: datetime | None = None
         self._listening_since: datetime | None = None
         self._awaiting: set[int] = set()  # last tab here closed while the customer had tabs elsewhere
@@ -250,6 +252,8 @@ class PresenceBoard:
         snapshot = self.remote.pop(process_id, None)
         if snapshot is not None:
             self._left_cluster(snapshot, self.clock.now())
+        if self.on_process_left is not None:
+            self.on_process_left(process_id)
 
     @property
     def channel_heard_at(self) -> datetime | None:
@@ -286,6 +290,8 @@ class PresenceBoard:
             if self._silent(snapshot):
                 del self.remote[process_id]
                 self._left_cluster(snapshot, snapshot.heard_at or self.clock.now())
+                if self.on_process_left is not None:
+                    self.on_process_left(process_id)
 
     def _live(self) -> list[Snapshot]:
         if not self.remote:

@@ -3,7 +3,7 @@ state stored with them.
 
 Both dialects: `add_message` relies on `INSERT ... ON CONFLICT DO NOTHING
 RETURNING`, which both speak, and on holding the conversation's row while
-it numbers (sql.lock_row: several PostgreSQL engines write at once). The
+it numbers (its UPDATE holds it: several PostgreSQL engines write at once). The
 dialogue state is JSON text (a `jsonb` column would want the same
 `json.dumps`/`json.loads` at the edges)."""
 
@@ -92,47 +92,51 @@ def add_message(
     """Store a message with the next `seq` of its conversation. A `client_id`
     seen before in the conversation is not stored again: the first message
     comes back with created=False. With `dialogue_state`, the conversation's
-    state is saved in the same transaction. The conversation's row is held
-    before numbering: another process adding to it waits, then numbers after
-    this one's commit (gapless, nothing lost or doubled), and finds a repeated
-    `client_id` stored."""
+    state is saved in the same transaction. The conversation's row is
+    counted up first, which holds it (on PostgreSQL, another process adding
+    to it waits, then numbers after this one's commit: gapless, nothing lost
+    or doubled); a repeated `client_id` undoes the count. Four statements
+    with BEGIN and COMMIT: each is a round trip to a server database."""
     stamp = isoformat(now)
     meta_json = json.dumps(meta) if meta else None
     state = json.dumps(dialogue_state) if dialogue_state is not None else None
-    with atomic(conn):
-        lock_row(conn, "conversations", conversation_id)
-        message = _insert_next_seq(
-            conn,
-            conversation_id,
-            [sender_type, sender_name, sender_id, text, client_id, intent, confidence, meta_json, stamp],
-        )
-        if message is not None:
-            _advance_conversation(conn, conversation_id, stamp, state)
+    values = [sender_type, sender_name, sender_id, text, client_id, intent, confidence, meta_json, stamp]
+    try:
+        with atomic(conn):
+            seq = _advance_conversation(conn, conversation_id, stamp, state)
+            message = _insert(conn, conversation_id, seq, values)
+            if message is None:
+                raise _StoredBefore  # undoes the count and the state
             return message, True
+    except _StoredBefore:
         return _message_with_client_id(conn, conversation_id, client_id), False
 
 
-def _insert_next_seq(conn: Connection, conversation_id: int, values: list[Any]) -> Row | None:
-    """Insert a message numbered with the conversation's next `seq`; `values`
-    are its columns after `seq`, in MESSAGE_COLUMNS order. None when a unique
-    index refused it (its `client_id` is stored already)."""
+class _StoredBefore(Exception):
+    """The message's `client_id` is stored already (add_message)."""
+
+
+def _insert(conn: Connection, conversation_id: int, seq: int | None, values: list[Any]) -> Row | None:
+    """Insert a message numbered `seq`; `values` are its columns after `seq`,
+    in MESSAGE_COLUMNS order. None when a unique index refused it (its
+    `client_id` is stored already)."""
     inserted = conn.execute(
         f"INSERT INTO messages ({MESSAGE_COLUMNS.replace('id, ', '', 1)}) "
-        "VALUES (?, (SELECT last_seq + 1 FROM conversations WHERE id = ?), "
-        f"?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING {MESSAGE_COLUMNS}",
-        [conversation_id, conversation_id, *values],
+        f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING {MESSAGE_COLUMNS}",
+        [conversation_id, seq, *values],
     ).fetchall()
     return _message_row(inserted[0]) if inserted else None
 
 
-def _advance_conversation(conn: Connection, conversation_id: int, stamp: str, state: str | None) -> None:
-    """Count the message just inserted in the conversation's `last_seq`, and
-    save its dialogue state (JSON) when one is given."""
-    conn.execute(
+def _advance_conversation(conn: Connection, conversation_id: int, stamp: str, state: str | None) -> int | None:
+    """The conversation's next `seq`, counted in its `last_seq`, and its
+    dialogue state (JSON) saved when one is given. None: no such conversation."""
+    counted = conn.execute(
         "UPDATE conversations SET last_seq = last_seq + 1, updated_at = ?, "
-        "dialogue_state = coalesce(?, dialogue_state) WHERE id = ?",
+        "dialogue_state = coalesce(?, dialogue_state) WHERE id = ? RETURNING last_seq",
         [stamp, state, conversation_id],
-    )
+    ).fetchone()
+    return int(counted[0]) if counted else None
 
 
 def _message_with_client_id(conn: Connection, conversation_id: int, client_id: str | None) -> Row:

@@ -21,6 +21,7 @@ from .payloads import (
     AgentStatus,
     AgentTyping,
     ConversationRef,
+    QueueRequest,
     Transfer,
 )
 from .rooms import CHAT, agent_room, brand_agents_room, conversation_room, session_room, user_room
@@ -100,6 +101,11 @@ class AgentNamespace(Namespace):
         """What the console missed of a chat the agent holds (a gap in `seq`, or a `resync`)."""
         await self.desk.check_holds(session["user"], p.conversation_id)
         return {"messages": await self.desk.messages_after(p.conversation_id, p.last_seq)}
+
+    @event(QueueRequest)
+    async def on_queue(self, sid: str, session: dict[str, Any], p: QueueRequest) -> dict[str, Any]:
+        """The queue now: a console told to `resync` may have missed a change of it."""
+        return {"queue": await self.desk.queue(session["user"].brand)}
 
     @event(AgentTyping)
     async def on_typing(self, sid: str, session: dict[str, Any], p: AgentTyping) -> None:

@@ -277,16 +277,30 @@ async def _cluster_channel(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     from .cluster_presence import ClusterPresence  # redis: the optional cluster extra
+    from .cluster_rooms import RoomDirectory
     from .cluster_turns import RedisTurnGuard
 
     await manager.listen(app[SIO])
+    board = app[DESK].board
+    directory = RoomDirectory(
+        manager.redis_url,
+        manager.host_id,
+        local_rooms=manager.routed_rooms,
+        deliver=manager.deliver,
+        resync=manager.resync_there,
+        resubscribed=manager.resync_here,
+    )
     # Before the desk's recover() (the cluster's presence decides who is connected), and stopped
     # after the sockets are closed (on_shutdown runs first), so the last disconnects go out
     # before the goodbye.
-    turns = RedisTurnGuard(manager.redis_url, app[DESK].board)
+    turns = RedisTurnGuard(manager.redis_url, board)
     app[CHAT].turn_guard = turns
-    async with ClusterPresence(app[DESK].board, manager.redis_url):
+    async with directory, ClusterPresence(board, manager.redis_url, process_id=manager.host_id):
+        manager.directory = directory
+        board.on_process_left = directory.process_left
         yield
+        board.on_process_left = None
+        manager.directory = None
     await turns.close()
     await manager.close()
 

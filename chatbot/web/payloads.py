@@ -100,6 +100,10 @@ class AgentStatus(Payload):
     status: Literal["online", "away"]
 
 
+class QueueRequest(Payload):
+    """No fields: the brand's queue as it is now (a console told to `resync`)."""
+
+
 class ChatAuth(Payload):
     """The handshake's auth payload (all optional: the cookie may carry the session)."""
 

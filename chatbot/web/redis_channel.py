@@ -33,9 +33,10 @@ class RedisChannel:
 
     what = "channel"  # for the logs: "the presence channel", ...
 
-    def __init__(self, redis_url: str, channel: str) -> None:
+    def __init__(self, redis_url: str, channel: str, *more_channels: str) -> None:
         self.redis_url = redis_url
         self.channel = channel
+        self.channels = (channel, *more_channels)
         self._redis: redis.asyncio.Redis | None = None
         self._pubsub: Any = None  # redis.asyncio.client.PubSub
         self._tasks: list[asyncio.Task[None]] = []
@@ -51,6 +52,10 @@ class RedisChannel:
 
     async def received(self, data: bytes) -> None:
         """A message arrived on the channel."""
+
+    async def received_on(self, channel: bytes, data: bytes) -> None:
+        """A message arrived on one of `channels` (subclasses that listen on more than one say which)."""
+        await self.received(data)
 
     async def subscribed(self) -> None:
         """The subscription was made again after a lost connection."""
@@ -88,19 +93,23 @@ class RedisChannel:
             self._redis = None
 
     async def _subscribe(self, timeout: float) -> None:
-        await self._pubsub.subscribe(self.channel)
+        await self._pubsub.subscribe(*self.channels)
         deadline = asyncio.get_running_loop().time() + timeout
+        confirmed = 0
         while (left := deadline - asyncio.get_running_loop().time()) > 0:
             message = await self._pubsub.get_message(timeout=left)
             if message is not None and message["type"] == "subscribe":
-                return
+                confirmed += 1
+                if confirmed == len(self.channels):
+                    return
         raise TimeoutError(f"not subscribed to Redis channel {self.channel!r} after {timeout} s")
 
-    async def send_text(self, text: str, timeout: float) -> None:
-        """Raises RedisError, OSError or TimeoutError: the caller decides what a failure means."""
+    async def send_text(self, text: str, timeout: float, channel: str | None = None) -> None:
+        """On `channel`, by default the first. Raises RedisError, OSError or
+        TimeoutError: the caller decides what a failure means."""
         assert self._redis is not None
         async with asyncio.timeout(timeout):
-            await self._redis.publish(self.channel, text)
+            await self._redis.publish(channel or self.channel, text)
 
     async def _listen(self) -> None:
         backoff = 1.0
@@ -109,10 +118,10 @@ class RedisChannel:
                 async for message in self._pubsub.listen():
                     backoff = 1.0
                     if message["type"] == "message":
-                        await self.received(message["data"])
-                    elif message["type"] == "subscribe":
+                        await self.received_on(message["channel"], message["data"])
+                    elif message["type"] == "subscribe" and message["channel"] == self.channel.encode():
                         await self.subscribed()
-                await self._pubsub.subscribe(self.channel)  # the iteration ends only when unsubscribed
+                await self._pubsub.subscribe(*self.channels)  # the iteration ends only when unsubscribed
             except (RedisError, OSError) as error:
                 log.warning("lost the %s %s (%s); listening again in %.0f s", self.what, self.channel, error, backoff)
             except Exception:  # whatever it was, a listener that stops leaves the process deaf for good

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import socketio
+from socketio.packet import Packet
 
 from ..auth import hash_token
+
+if TYPE_CHECKING:
+    from .cluster_rooms import RoomDirectory
 
 CHAT = "/chat"
 AGENT = "/agent"
@@ -33,6 +37,18 @@ def agent_room(agent_id: int) -> str:
 
 def brand_agents_room(brand: str) -> str:
     return f"agents:{brand}"
+
+
+ROUTED_KINDS = ("conversation:", "agent:", "agents:")
+
+
+def routed(room: Any) -> bool:
+    """The rooms the app emits to, whose members a cluster's processes
+    announce to each other (cluster_rooms.py). The session and user rooms
+    only carry room commands (a logout), which go to every process; a
+    socket's own room (its sid) is not announced: an emit to a socket
+    elsewhere goes to every process."""
+    return isinstance(room, str) and room.startswith(ROUTED_KINDS)
 
 
 async def disconnect_room(sio: socketio.AsyncServer, room: str) -> None:
@@ -168,15 +184,109 @@ ROOM_COMMAND = "\x00room-command"  # an event name no client can send (the wire'
 
 
 class RedisRoomManager(RoomIndex, socketio.AsyncRedisManager):
-    """Many processes: python-socketio's Redis manager (every emit is
-    published to every process, which delivers it to its own sockets) with
-    the room index. Two changes, both on the receiving side:
+    """Many processes: python-socketio's Redis manager with the room index,
+    and three changes:
+    - once the room directory is running (cluster_rooms.py), an emit to a
+      routed room is delivered here and sent only to the processes that have
+      members in it; to nobody else when none has. An emit to a socket of
+      this process stays here. Anything else (a broadcast, a socket
+      elsewhere, an emit with a callback) is python-socketio's: published to
+      every process;
     - the empty-room shortcut runs where the recipients are: a process with
-      nobody in the room drops the message before decoding it (the sender
-      cannot know who is in a room on another process, so it always publishes);
-    - the room commands ride the same channel as an emit to the room whose
-      members they act on; each process carries them out on its own sockets
-      (python-socketio's get_participants sees only this process's)."""
+      nobody in the room drops the message before delivering it;
+    - the room commands ride python-socketio's channel as an emit to the
+      room whose members they act on; each process carries them out on its
+      own sockets (python-socketio's get_participants sees only this process's)."""
+
+    directory: RoomDirectory | None = None
+
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str | None = None,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        target, namespace = to or room, namespace or "/"
+        directory = self.directory
+        if (
+            directory is None
+            or callback is not None
+            or kwargs.get("ignore_queue")
+            or not isinstance(target, str)
+            or Packet.data_is_binary([data])
+        ):
+            await super().emit(event, data, namespace, room=target, skip_sid=skip_sid, callback=callback, **kwargs)
+        elif routed(target):
+            if self._anyone_in(namespace, target, skip_sid):
+                await socketio.AsyncManager.emit(self, event, data, namespace=namespace, room=target, skip_sid=skip_sid)
+            elsewhere = directory.elsewhere(namespace, target)
+            if elsewhere:
+                text = self.json.dumps(self._emit_message(event, data, namespace, target, skip_sid))
+                await directory.send_to(elsewhere, text)
+            else:
+                directory.delivered_alone(namespace, target)
+        elif self.is_connected(target, namespace):
+            await socketio.AsyncManager.emit(self, event, data, namespace=namespace, to=target)
+        else:
+            await super().emit(event, data, namespace, room=target, skip_sid=skip_sid, callback=callback, **kwargs)
+
+    def _emit_message(self, event: str, data: Any, namespace: str, room: str, skip_sid: Any) -> dict[str, Any]:
+        """python-socketio's message for an emit without a callback, as its receivers read it."""
+        return {
+            "method": "emit",
+            "event": event,
+            "data": list(data) if isinstance(data, tuple) else [data],
+            "binary": False,
+            "namespace": namespace,
+            "room": room,
+            "skip_sid": skip_sid,
+            "callback": None,
+            "host_id": self.host_id,
+        }
+
+    async def enter_room(self, sid: str, namespace: str, room: Any, eio_sid: str | None = None) -> None:
+        """A first member here is announced before this returns (before the
+        client's connect completes): the other processes send to this one from then on."""
+        await super().enter_room(sid, namespace, room, eio_sid=eio_sid)
+        if self.directory is not None and routed(room):
+            await self.directory.flush()
+
+    def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: str | None = None) -> None:
+        first = self.directory is not None and routed(room) and not self.rooms.get(namespace, {}).get(room)
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        if first and self.directory is not None:
+            self.directory.here_changed(namespace, room, True)
+
+    def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
+        super().basic_leave_room(sid, namespace, room)
+        if self.directory is not None and routed(room) and not self.rooms.get(namespace, {}).get(room):
+            self.directory.here_changed(namespace, room, False)
+
+    def routed_rooms(self) -> list[tuple[str, str]]:
+        """The routed rooms this process has members in (for the directory's snapshots)."""
+        return [(namespace, room) for namespace, rooms in self.rooms.items() for room in rooms if routed(room)]
+
+    async def deliver(self, message: dict[str, Any]) -> None:
+        """An emit another process sent to this one (through the directory)."""
+        await self._handle_emit(message)
+
+    async def resync_there(self, process: str, rooms: list[tuple[str, str]] | None) -> None:
+        """Tell another process's members of `rooms` to fetch what they missed."""
+        if self.directory is None or rooms is None:
+            return
+        for namespace, room in rooms:
+            message = self._emit_message("resync", {}, namespace, room, None)
+            await self.directory.send_to([process], self.json.dumps(message))
+
+    async def resync_here(self) -> None:
+        """Tell every client of this process to fetch what it missed."""
+        for namespace in list(self.rooms):
+            await socketio.AsyncManager.emit(self, "resync", {}, namespace=namespace)
 
     async def _handle_emit(self, message: dict[str, Any]) -> None:
         namespace, room = message.get("namespace") or "/", message.get("room")
@@ -235,8 +345,7 @@ class RedisRoomManager(RoomIndex, socketio.AsyncRedisManager):
             if asyncio.get_running_loop().time() > deadline:
                 return  # still away; the next connection schedules another
             await asyncio.sleep(0.05)
-        for namespace in list(self.rooms):
-            await socketio.AsyncManager.emit(self, "resync", {}, namespace=namespace)
+        await self.resync_here()
         self._get_logger().warning("Redis is back: this process's clients were asked to fetch what they missed")
 
     async def listen(self, server: socketio.AsyncServer, timeout: float = 10) -> None:
