@@ -259,3 +259,21 @@ async def test_a_process_taken_for_gone_is_forgotten(routed, clients) -> None:
     await until(lambda: directory.elsewhere(AGENT, "agent:9") == {two.manager.host_id})
     directory.process_left(two.manager.host_id)  # what the presence board says of a silent process
     assert directory.elsewhere(AGENT, "agent:9") == set()
+
+
+async def test_a_join_made_while_redis_is_away_is_announced_once_it_is_back(
+    routed, clients, redis_server: RedisServer
+) -> None:
+    one, two = await routed(), await routed()
+    directory = one.manager.directory
+    assert directory is not None
+    redis_server.stop()
+    try:
+        joined = await asyncio.wait_for(clients(two, CHAT, ["conversation:12"]), 5)  # the connect is not held
+    finally:
+        redis_server.restart()
+    await until(lambda: directory.elsewhere(CHAT, "conversation:12"), timeout=30)
+    await one.sio.emit("message", {"n": 12}, room="conversation:12", namespace=CHAT)
+    while (event := await joined.next(timeout=10))[0] != "message":
+        assert event[0] == "resync"  # told to fetch what it missed while Redis was away
+    assert event == ("message", {"n": 12})

@@ -15,8 +15,10 @@ processes listed for it. Nobody elsewhere: delivered here, nothing crosses.
 The announcements, on one directory channel (JSON):
 - `changes`: rooms this process now has members in (`joined`) or no longer
   (`left`). A first member's join is published before its connect returns
-  (`flush`), so the others know of it before the client can do anything;
-  leaves go out in the background (a stale entry costs a useless publish).
+  (`announce_joins`), so the others know of it before the client can do
+  anything; leaves go out in the background (a stale entry costs a useless
+  publish). A failed announcement is made good by a whole `snapshot`, sent
+  again every second until it goes through.
 - `hello` from a process that (re)subscribes; everyone answers with a
   `snapshot` of its rooms, which replaces what it said before.
 - `goodbye` on a clean stop; a killed process's entries go when the
@@ -49,6 +51,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "chatbot:rooms"
 SEND_SECONDS = 2.0
+RETRY_SECONDS = 1.0  # a failed announcement is sent again (as a snapshot) this often
 RECENT_SECONDS = 60.0  # an alone delivery this recent to a room that arrives elsewhere asks for a resync
 
 Room = tuple[str, str]  # (namespace, room)
@@ -108,6 +111,15 @@ class RoomDirectory(RedisChannel):
     def here_changed(self, namespace: str, room: str, present: bool) -> None:
         self._changes[(namespace, room)] = present
         self._changed.set()
+
+    async def announce_joins(self) -> None:
+        """A client's first joins, announced before its connect completes;
+        in the background while announcements fail (a Redis that is away
+        must not hold every connect for the send's timeout)."""
+        if self._lost:
+            self._changed.set()
+        else:
+            await self.flush()
 
     async def flush(self) -> None:
         """Announce the changes made so far, now."""
@@ -243,6 +255,9 @@ class RoomDirectory(RedisChannel):
                 await self.flush()
             except Exception:
                 log.exception("could not announce this process's rooms on %s", self.channel)
+            if self._lost:  # tried again, as a whole snapshot, until it goes through
+                await asyncio.sleep(RETRY_SECONDS)
+                self._changed.set()
 
 
 def _rooms(items: list[Any]) -> list[Room]:

@@ -254,7 +254,7 @@ class RedisRoomManager(RoomIndex, socketio.AsyncRedisManager):
         client's connect completes): the other processes send to this one from then on."""
         await super().enter_room(sid, namespace, room, eio_sid=eio_sid)
         if self.directory is not None and routed(room):
-            await self.directory.flush()
+            await self.directory.announce_joins()
 
     def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: str | None = None) -> None:
         first = self.directory is not None and routed(room) and not self.rooms.get(namespace, {}).get(room)
