@@ -416,3 +416,33 @@ async def test_a_customer_whose_other_tab_was_not_yet_heard_of_is_not_counted_as
     await one.tick()
     handoff = await store.live_handoff(conversation_id)
     assert handoff is not None and handoff["state"] == "queued" and handoff["customer_left_at"] is None
+
+
+async def test_a_tab_that_opens_or_closes_is_told_alone_not_with_every_other(cluster: Cluster) -> None:
+    """A process with a thousand customers online tells the others the one
+    conversation whose tabs changed (each of N processes decodes what the
+    N-1 others send); its whole snapshot goes out at a hello and every heartbeat."""
+    import redis.asyncio
+
+    one, two = await cluster.start("P1"), await cluster.start("P2")
+    for conversation_id in range(1, 1001):
+        two.board.customer_connected(conversation_id)
+    await eventually(hears(one, two, lambda s: len(s.customer_tabs) == 1000))
+    await asyncio.sleep(0.3)  # what the thousand joins sent has gone out
+    outsider = redis.asyncio.Redis.from_url(cluster.redis_url)
+    watcher = outsider.pubsub()
+    try:
+        await watcher.subscribe(cluster.channel)
+        await watcher.get_message(timeout=5)  # subscribed
+        two.board.customer_connected(1001)
+        await eventually(hears(one, two, lambda s: s.customer_tabs.get(1001) == 1))
+        two.board.customer_disconnected(3)
+        await eventually(hears(one, two, lambda s: 3 not in s.customer_tabs and len(s.customer_tabs) == 1000))
+        sent = []
+        while (message := await watcher.get_message(timeout=0.3)) is not None:
+            if message["type"] == "message":
+                sent.append(json.loads(message["data"]))
+    finally:
+        await watcher.aclose()
+        await outsider.aclose()
+    assert [(m["kind"], m["tabs"]) for m in sent] == [("changes", {"1001": 1}), ("changes", {"3": 0})]

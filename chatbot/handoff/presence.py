@@ -91,6 +91,7 @@ class PresenceBoard:
         self._listening_since: datetime | None = None
         self._awaiting: set[int] = set()  # last tab here closed while the customer had tabs elsewhere
         self._departed: dict[int, datetime] = {}  # conversation id → when its last tab went, elsewhere
+        self._tabs_changed: set[int] = set()  # this process's conversations whose tabs changed since told
 
     def _changed(self) -> None:
         if self.on_local_change is not None:
@@ -184,6 +185,7 @@ class PresenceBoard:
 
     def customer_connected(self, conversation_id: int) -> None:
         self.customer_tabs[conversation_id] = self.customer_tabs.get(conversation_id, 0) + 1
+        self._tabs_changed.add(conversation_id)
         self._awaiting.discard(conversation_id)
         self._departed.pop(conversation_id, None)
         self._changed()
@@ -195,6 +197,7 @@ class PresenceBoard:
         customer closed the browser, its tabs on two processes at once), it
         becomes a departure."""
         left = self.customer_tabs.get(conversation_id, 1) - 1
+        self._tabs_changed.add(conversation_id)
         if left > 0:
             self.customer_tabs[conversation_id] = left
             self._changed()
@@ -235,10 +238,35 @@ class PresenceBoard:
 
     def local_snapshot(self) -> Snapshot:
         """This process's own presence, to tell the others (copies: it may be kept)."""
+        self._tabs_changed.clear()
         return Snapshot({i: replace(p) for i, p in self.agents.items()}, dict(self.customer_tabs))
+
+    def local_changes(self) -> Snapshot:
+        """What changed since the last snapshot or changes were taken: every
+        agent (a handful), and the tabs of the conversations whose tabs
+        changed, 0 for those with none left here. A process with thousands
+        of customers tells the others one tab, not all of them."""
+        changed, self._tabs_changed = self._tabs_changed, set()
+        tabs = {conversation_id: self.customer_tabs.get(conversation_id, 0) for conversation_id in changed}
+        return Snapshot({i: replace(p) for i, p in self.agents.items()}, tabs)
 
     def merge(self, process_id: str, snapshot: Snapshot) -> None:
         """What another process says of its own presence now; it replaces what it said before."""
+        self._heard_from(process_id, snapshot)
+
+    def merge_changes(self, process_id: str, changes: Snapshot) -> None:
+        """What another process says changed (`local_changes` there): its
+        agents, and the tabs of some conversations (0: none left there)."""
+        known = self.remote.get(process_id)
+        tabs = known.customer_tabs if known is not None else {}  # changed in place: thousands of entries
+        for conversation_id, count in changes.customer_tabs.items():
+            if count > 0:
+                tabs[conversation_id] = count
+            else:
+                tabs.pop(conversation_id, None)
+        self._heard_from(process_id, Snapshot(changes.agents, tabs))
+
+    def _heard_from(self, process_id: str, snapshot: Snapshot) -> None:
         self.channel_heard()
         now = self.clock.now()
         self.remote[process_id] = replace(snapshot, heard_at=now)

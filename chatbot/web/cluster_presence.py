@@ -4,23 +4,26 @@ chatbot/handoff/presence.py (PresenceBoard), which merges what this carries,
 decides what it means (expiry, drops, departures) by the desk's clock, and
 keeps its reads synchronous and free of Redis.
 
-Each process publishes a snapshot of its own presence (JSON) on one channel
-when it changes (changes close together go out as one) and every
-`heartbeat_seconds`, and feeds the others' to its board. A process that
-starts says `hello` and everyone answers with their snapshot, so it knows
-the cluster at once; one that stops cleanly says `goodbye`, so the others
-stop counting its agents at once instead of after the TTL.
+Each process publishes what changed in its own presence (JSON: its agents
+and the tabs of the conversations that changed) on one channel soon after a
+change (changes close together go out as one), its whole snapshot every
+`heartbeat_seconds`, and feeds the others' to its board. A process with
+thousands of customers online sends one conversation's tabs when one tab
+opens, not all of them: each of N processes decodes what the N-1 others
+send. A process that starts says `hello` and everyone answers with their
+snapshot, so it knows the cluster at once; one that stops cleanly says
+`goodbye`, so the others stop counting its agents at once instead of after
+the TTL.
 
-Pub/sub keeps nothing (at most once): a lost snapshot is made good by the
-next heartbeat, and a listener that loses Redis listens again with a backoff
-and says hello again. Whoever can publish on the channel can fake presence,
+Pub/sub keeps nothing (at most once): a lost change is made good by the
+next heartbeat's snapshot, and a listener that loses Redis listens again
+with a backoff and says hello again. Whoever can publish on the channel can fake presence,
 so Redis stays on a private network behind a password, as for the rooms
 (shared/design/scale-out.md, section 2)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -54,6 +57,18 @@ def encode_snapshot(snapshot: Snapshot) -> dict[str, Any]:
         "agents": [_encode_agent(presence) for presence in snapshot.agents.values()],
         "tabs": {str(conversation_id): tabs for conversation_id, tabs in snapshot.customer_tabs.items()},
     }
+
+
+def encode_changes(changes: Snapshot) -> dict[str, Any]:
+    """`PresenceBoard.local_changes`: every agent, the changed conversations' tabs (0: none left)."""
+    return {**encode_snapshot(changes), "kind": "changes"}
+
+
+def decode_changes(message: dict[str, Any]) -> Snapshot:
+    """As decode_snapshot, keeping the conversations with 0 tabs (gone from that process)."""
+    agents = {presence.user.id: presence for presence in map(_decode_agent, message["agents"])}
+    tabs = {int(conversation_id): max(0, int(count)) for conversation_id, count in message["tabs"].items()}
+    return Snapshot(agents, tabs)
 
 
 def _encode_agent(presence: Presence) -> dict[str, Any]:
@@ -127,6 +142,7 @@ class ClusterPresence(RedisChannel):
         self.heartbeat_seconds = heartbeat_seconds
         self.coalesce_seconds = coalesce_seconds
         self._to_publish = asyncio.Event()
+        self._whole_due = True  # the next publication is our whole snapshot, not the changes
         self._said_goodbye: set[str] = set()  # their later messages are stale: ignored
 
     async def start(self, timeout: float = 10) -> None:
@@ -150,8 +166,11 @@ class ClusterPresence(RedisChannel):
         self._received(data)
 
     async def subscribed(self) -> None:
-        """Subscribed again after a lost connection: hello again, to hear the cluster at once."""
+        """Subscribed again after a lost connection: hello again, to hear the
+        cluster at once, and our whole snapshot (changes may have been lost)."""
         await self._send({"kind": "hello"})
+        self._whole_due = True
+        self._to_publish.set()
 
     async def _send(self, message: dict[str, Any]) -> None:
         """Failures are logged, not raised: the next heartbeat tries again."""
@@ -159,20 +178,28 @@ class ClusterPresence(RedisChannel):
             await self.send_text(json.dumps({**message, "process": self.process_id}), GOODBYE_SECONDS)
         except (RedisError, OSError, TimeoutError) as error:
             log.warning("could not publish %s on %s: %s", message["kind"], self.channel, error)
+            self._whole_due = True  # what changed meanwhile goes out whole, next
 
     async def _publish_changes(self) -> None:
-        """Our snapshot soon after a change, and every heartbeat anyway. It
+        """What changed, soon after a change; our whole snapshot every
+        heartbeat, and at once for a process that says hello. It
         never stops on an error: a process that falls silent is taken for
         dead, and its agents' chats go back to the queue."""
         while True:
             # asyncio.timeout, not wait_for: on Python 3.11, wait_for can swallow a cancellation that
             # arrives as the wait ends (gh-86296), and this loop then never stopped
-            with contextlib.suppress(TimeoutError):
+            try:
                 async with asyncio.timeout(self.heartbeat_seconds):
                     await self._to_publish.wait()
+            except TimeoutError:
+                self._whole_due = True  # the heartbeat: everything, which makes good a lost change
             self._to_publish.clear()
             try:
-                await self._send(encode_snapshot(self.board.local_snapshot()))
+                if self._whole_due:
+                    self._whole_due = False
+                    await self._send(encode_snapshot(self.board.local_snapshot()))
+                else:
+                    await self._send(encode_changes(self.board.local_changes()))
             except Exception:
                 log.exception("could not publish this process's presence on %s", self.channel)
             await asyncio.sleep(self.coalesce_seconds)  # the changes meanwhile go out together, next
@@ -194,11 +221,14 @@ class ClusterPresence(RedisChannel):
         elif kind == "hello":
             self._said_goodbye.discard(sender)  # started again under the same id
             self.board.channel_heard()
+            self._whole_due = True
             self._to_publish.set()
         elif sender in self._said_goodbye:
             return  # sent before its goodbye, arrived after it
         elif kind == "snapshot":
             self.board.merge(sender, decode_snapshot(message))
+        elif kind == "changes":
+            self.board.merge_changes(sender, decode_changes(message))
         elif kind == "goodbye":
             self._said_goodbye.add(sender)
             self.board.forget(sender)
