@@ -41,6 +41,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -55,13 +56,14 @@ RETRY_SECONDS = 1.0  # a failed announcement is sent again (as a snapshot) this 
 RECENT_SECONDS = 60.0  # an alone delivery this recent to a room that arrives elsewhere asks for a resync
 
 Room = tuple[str, str]  # (namespace, room)
+NOBODY: frozenset[str] = frozenset()
 
 
 class RoomDirectory(RedisChannel):
     """`local_rooms()`: the routed rooms this process has members in now.
     `deliver(message)`: an emit another process sent here (python-socketio's
     message dict). `resync(process, rooms)`: ask that process's members of
-    `rooms` (None: all its clients) to fetch what they missed.
+    `rooms` to fetch what they missed.
     `resubscribed()`: this process heard nothing for a while."""
 
     what = "room directory"
@@ -73,7 +75,7 @@ class RoomDirectory(RedisChannel):
         *,
         local_rooms: Callable[[], Iterable[Room]],
         deliver: Callable[[dict[str, Any]], Awaitable[None]],
-        resync: Callable[[str, list[Room] | None], Awaitable[None]],
+        resync: Callable[[str, list[Room]], Awaitable[None]],
         resubscribed: Callable[[], Awaitable[None]],
         channel: str = CHANNEL,
     ) -> None:
@@ -98,8 +100,9 @@ class RoomDirectory(RedisChannel):
 
     # -- what the manager asks --------------------------------------------------------------------
 
-    def elsewhere(self, namespace: str, room: str) -> set[str]:
-        return self._elsewhere.get((namespace, room)) or set()
+    def elsewhere(self, namespace: str, room: str) -> AbstractSet[str]:
+        """The other processes with members in the room (a view: `send_to` copies it before it waits)."""
+        return self._elsewhere.get((namespace, room)) or NOBODY
 
     def delivered_alone(self, namespace: str, room: str) -> None:
         now = asyncio.get_running_loop().time()
@@ -140,7 +143,7 @@ class RoomDirectory(RedisChannel):
         is logged: the receivers' clients fill the gap at the next message
         (seq) or when they are told to resync."""
         assert self._redis is not None
-        for process in processes:
+        for process in list(processes):  # the set changes when an announcement arrives meanwhile
             try:
                 async with asyncio.timeout(SEND_SECONDS):
                     await self._redis.publish(self.inbox(self.channel, process), text)

@@ -275,9 +275,9 @@ class RedisRoomManager(RoomIndex, socketio.AsyncRedisManager):
         """An emit another process sent to this one (through the directory)."""
         await self._handle_emit(message)
 
-    async def resync_there(self, process: str, rooms: list[tuple[str, str]] | None) -> None:
+    async def resync_there(self, process: str, rooms: list[tuple[str, str]]) -> None:
         """Tell another process's members of `rooms` to fetch what they missed."""
-        if self.directory is None or rooms is None:
+        if self.directory is None:
             return
         for namespace, room in rooms:
             message = self._emit_message("resync", {}, namespace, room, None)
