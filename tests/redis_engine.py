@@ -7,12 +7,14 @@ the machine's own Redis service is used. Without `redis-server` (or the
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from engines import _unavailable, free_port
@@ -89,6 +91,44 @@ class RedisServer:
     def remove(self) -> None:
         self.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class Watcher:
+    """What is published on some channels of a Redis, as an outsider sees it."""
+
+    def __init__(self, pubsub: Any) -> None:
+        self.pubsub = pubsub
+
+    async def published(self, quiet: float = 0.3) -> list[bytes]:
+        """What arrived since the last call, once nothing more comes for `quiet` seconds."""
+        found = []
+        while (message := await self.pubsub.get_message(timeout=quiet)) is not None:
+            if message["type"] in ("message", "pmessage"):
+                found.append(message["data"])
+        return found
+
+
+@contextlib.asynccontextmanager
+async def watching(url: str, channels: tuple[str, ...] = (), patterns: tuple[str, ...] = ()) -> AsyncIterator[Watcher]:
+    """Subscribed to `channels` and `patterns` (confirmed) for the block."""
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(url)
+    pubsub = client.pubsub()
+    try:
+        if channels:
+            await pubsub.subscribe(*channels)
+        if patterns:
+            await pubsub.psubscribe(*patterns)
+        confirmed = 0
+        while confirmed < len(channels) + len(patterns):
+            message = await pubsub.get_message(timeout=5)
+            assert message is not None, "not subscribed after 5 s"
+            confirmed += message["type"] in ("subscribe", "psubscribe")
+        yield Watcher(pubsub)
+    finally:
+        await pubsub.aclose()
+        await client.aclose()
 
 
 @pytest.fixture(scope="session")

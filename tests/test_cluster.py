@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from cluster_processes import Cluster, cluster_processes, login
 from engines import PostgresServer
-from redis_engine import RedisServer
+from redis_engine import RedisServer, watching
 
 from helpers import ALICE, BOB, CAROL, DANA, ELI, ChatClient
 
@@ -153,27 +153,15 @@ async def test_a_bot_conversation_on_one_process_sends_nothing_to_the_other(
     """The customer's message and the bot's answer go to the conversation's
     rooms, which have members on process one only: nothing crosses (the
     broadcast tax of docs/benchmarks.md is paid only for a real audience)."""
-    import redis.asyncio
-
     from chatbot.web.app import SOCKET_CHANNEL
     from chatbot.web.cluster_rooms import CHANNEL
 
     one, _ = cluster.urls
     bob = await tabs(one, await login(one, BOB))
-    probe = redis.asyncio.Redis.from_url(redis_server.url)
-    listener = probe.pubsub()
-    await listener.subscribe(SOCKET_CHANNEL)
-    await listener.psubscribe(CHANNEL + "#*")  # every process's inbox
-    try:
+    # python-socketio's channel, and every process's inbox
+    async with watching(redis_server.url, (SOCKET_CHANNEL,), (CHANNEL + "#*",)) as watcher:
         await bob.ask("how long do refunds take?")
-        crossed = []
-        while (message := await listener.get_message(timeout=0.3)) is not None:
-            if message["type"] in ("message", "pmessage"):
-                crossed.append(message["data"])
-        assert crossed == []
-    finally:
-        await listener.aclose()
-        await probe.aclose()
+        assert await watcher.published() == []
 
 
 async def test_a_tab_opened_on_the_other_process_just_after_a_reply_is_told_to_fetch_what_it_missed(

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from redis_engine import RedisServer
+from redis_engine import RedisServer, watching
 
 from chatbot.auth import User
 from chatbot.clock import ManualClock, isoformat
@@ -422,27 +422,15 @@ async def test_a_tab_that_opens_or_closes_is_told_alone_not_with_every_other(clu
     """A process with a thousand customers online tells the others the one
     conversation whose tabs changed (each of N processes decodes what the
     N-1 others send); its whole snapshot goes out at a hello and every heartbeat."""
-    import redis.asyncio
-
     one, two = await cluster.start("P1"), await cluster.start("P2")
     for conversation_id in range(1, 1001):
         two.board.customer_connected(conversation_id)
     await eventually(hears(one, two, lambda s: len(s.customer_tabs) == 1000))
     await asyncio.sleep(0.3)  # what the thousand joins sent has gone out
-    outsider = redis.asyncio.Redis.from_url(cluster.redis_url)
-    watcher = outsider.pubsub()
-    try:
-        await watcher.subscribe(cluster.channel)
-        await watcher.get_message(timeout=5)  # subscribed
+    async with watching(cluster.redis_url, (cluster.channel,)) as watcher:
         two.board.customer_connected(1001)
         await eventually(hears(one, two, lambda s: s.customer_tabs.get(1001) == 1))
         two.board.customer_disconnected(3)
         await eventually(hears(one, two, lambda s: 3 not in s.customer_tabs and len(s.customer_tabs) == 1000))
-        sent = []
-        while (message := await watcher.get_message(timeout=0.3)) is not None:
-            if message["type"] == "message":
-                sent.append(json.loads(message["data"]))
-    finally:
-        await watcher.aclose()
-        await outsider.aclose()
+        sent = [json.loads(data) for data in await watcher.published()]
     assert [(m["kind"], m["tabs"]) for m in sent] == [("changes", {"1001": 1}), ("changes", {"3": 0})]

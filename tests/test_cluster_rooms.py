@@ -20,7 +20,7 @@ import pytest
 import socketio
 from aiohttp import web
 from engines import free_port
-from redis_engine import RedisServer
+from redis_engine import RedisServer, watching
 
 from chatbot.web.cluster_rooms import RoomDirectory
 from chatbot.web.rooms import AGENT, CHAT, RedisRoomManager
@@ -212,26 +212,17 @@ async def until(condition: Any, timeout: float = 5) -> None:
 async def test_an_emit_crosses_only_to_the_processes_with_members_in_its_room(
     routed, clients, redis_server: RedisServer
 ) -> None:
-    import redis.asyncio
-
     one, two, three = await routed(), await routed(), await routed()
-    probe = redis.asyncio.Redis.from_url(redis_server.url)
-    listener = probe.pubsub()
-    await listener.subscribe(one.manager.channel, RoomDirectory.inbox(routed.channel + ":rooms", three.manager.host_id))
-    customer = await clients(two, CHAT, ["conversation:1"])
-    assert one.manager.directory is not None
-    await until(lambda: one.manager.directory.elsewhere(CHAT, "conversation:1"))  # type: ignore[union-attr]
+    heard = (one.manager.channel, RoomDirectory.inbox(routed.channel + ":rooms", three.manager.host_id))
+    async with watching(redis_server.url, heard) as watcher:
+        customer = await clients(two, CHAT, ["conversation:1"])
+        assert one.manager.directory is not None
+        await until(lambda: one.manager.directory.elsewhere(CHAT, "conversation:1"))  # type: ignore[union-attr]
 
-    await one.sio.emit("message", {"text": "hello"}, room="conversation:1", namespace=CHAT)
-    await one.sio.emit("message", {"text": "to nobody"}, room="conversation:2", namespace=CHAT)
-    assert await customer.next() == ("message", {"text": "hello"})
-    crossed = []
-    while (message := await listener.get_message(timeout=0.3)) is not None:
-        if message["type"] == "message":
-            crossed.append(message["data"])
-    await listener.aclose()
-    await probe.aclose()
-    assert crossed == []  # not on the channel every process hears, nor to process three
+        await one.sio.emit("message", {"text": "hello"}, room="conversation:1", namespace=CHAT)
+        await one.sio.emit("message", {"text": "to nobody"}, room="conversation:2", namespace=CHAT)
+        assert await customer.next() == ("message", {"text": "hello"})
+        assert await watcher.published() == []  # not on the channel every process hears, nor to process three
 
 
 async def test_a_room_left_on_another_process_is_forgotten_and_a_late_process_learns_the_rooms(routed, clients) -> None:

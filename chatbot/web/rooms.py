@@ -213,18 +213,15 @@ class RedisRoomManager(RoomIndex, socketio.AsyncRedisManager):
     ) -> None:
         target, namespace = to or room, namespace or "/"
         directory = self.directory
-        if (
-            directory is None
-            or callback is not None
-            or kwargs.get("ignore_queue")
-            or not isinstance(target, str)
-            or Packet.data_is_binary([data])
-        ):
+        if directory is None or callback is not None or kwargs.get("ignore_queue") or not isinstance(target, str):
             await super().emit(event, data, namespace, room=target, skip_sid=skip_sid, callback=callback, **kwargs)
         elif routed(target):
+            elsewhere = directory.elsewhere(namespace, target)
+            if elsewhere and Packet.data_is_binary([data]):  # python-socketio's own encoding, to every process
+                await super().emit(event, data, namespace, room=target, skip_sid=skip_sid, **kwargs)
+                return
             if self._anyone_in(namespace, target, skip_sid):
                 await socketio.AsyncManager.emit(self, event, data, namespace=namespace, room=target, skip_sid=skip_sid)
-            elsewhere = directory.elsewhere(namespace, target)
             if elsewhere:
                 text = self.json.dumps(self._emit_message(event, data, namespace, target, skip_sid))
                 await directory.send_to(elsewhere, text)
